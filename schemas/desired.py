@@ -1,0 +1,751 @@
+"""The desired state of a fleet: what the owner commits as YAML to the fleet repo.
+
+Every file is one *resource* that names its schema version (``apiVersion: tva/v1``) and its
+``kind``, as Kubernetes manifests do, so a later tva can still read an older repo. The loader
+(``controller.desired``) turns a repo into one :class:`DesiredState`; these models only check
+the shape and the rules that need no other file. Cross-file rules live in
+``controller.desired.checks``.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from schemas.types import ByteSize, Duration, InfoHash, Label, Name, parse_duration
+
+API_VERSION = "tva/v1"
+SUPPORTED_API_VERSIONS = (API_VERSION,)
+
+
+class Model(BaseModel):
+    """Base of every desired-state model: unknown fields are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# --------------------------------------------------------------------------- enums
+
+
+class DeviceClass(StrEnum):
+    server = "server"
+    desktop = "desktop"
+    laptop = "laptop"
+    tv = "tv"
+    seedbox = "seedbox"
+    phone = "phone"
+
+
+class Service(StrEnum):
+    transmission = "transmission"
+    player = "player"
+    controller = "controller"
+
+
+class TrustLevel(StrEnum):
+    """How far a device's copies count when its status is not fresh (git-annex's trust levels).
+
+    ``trusted``: an offline archive; its copies count even when it has not reported lately.
+    ``normal``: copies count only while the device's status is fresh.
+    ``untrusted``: copies never count toward a floor (a phone, a friend's box).
+    """
+
+    untrusted = "untrusted"
+    normal = "normal"
+    trusted = "trusted"
+
+
+class Duty(StrEnum):
+    custodian = "custodian"
+    public_swarm_face = "public_swarm_face"
+    acquirer = "acquirer"
+    player = "player"
+
+
+class Provenance(StrEnum):
+    """Where an item came from; decides where it may be announced and searched."""
+
+    fleet = "fleet"
+    seedbox = "seedbox"
+    public = "public"
+    friend = "friend"
+    private = "private"
+
+
+class VpnType(StrEnum):
+    wireguard = "wireguard"
+    openvpn = "openvpn"
+
+
+# --------------------------------------------------------------------------- secrets
+
+
+class SecretRef(Model):
+    """A credential given by reference only; the value never appears in the fleet repo.
+
+    Exactly one of ``env`` (an environment variable of the controller), ``file`` (a path on
+    the node, e.g. ``/etc/tva/rpc-password``) or ``keyring`` (``service/username`` in the
+    OS keyring).
+    """
+
+    env: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
+    file: Annotated[str, StringConstraints(min_length=1)] | None = None
+    keyring: Annotated[str, StringConstraints(pattern=r"^[^/\s]+/[^/\s]+$")] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_inline(cls, data: Any) -> Any:
+        if isinstance(data, str | int | float):
+            raise ValueError(
+                "inline secrets are refused; give a reference: {env: VAR}, {file: /path} "
+                "or {keyring: service/user}"
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        given = [k for k in ("env", "file", "keyring") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("a secret reference needs exactly one of env, file or keyring")
+        return self
+
+
+# --------------------------------------------------------------------------- fleet
+
+
+class FreshnessPolicy(Model):
+    """When a node's published status stops counting."""
+
+    stale_after: Duration = Field(
+        default=parse_duration("10m"),
+        description="A node whose last status is older than this is stale: its copies no longer "
+        "count (unless the device is trusted), but nothing moves yet.",
+    )
+    grace: Duration = Field(
+        default=parse_duration("2h"),
+        description="A node stale for longer than this is gone: the baton rolls and its items are "
+        "re-pinned elsewhere. A laptop that sleeps for less than this causes no move.",
+    )
+
+
+class CustodyPolicy(Model):
+    prune: bool = Field(
+        default=False,
+        description="Default for custody rules that do not say: may copies above a rule's max be "
+        "removed?",
+    )
+    max_new_pins_per_node: int = Field(
+        default=5, ge=1, description="Rate limit: at most this many new pins per node per pass."
+    )
+    settle: Duration = Field(
+        default=parse_duration("30m"),
+        description="Hysteresis: a node that came back must be fresh this long before copies "
+        "made while it was away may be pruned.",
+    )
+    reserve: ByteSize = Field(
+        default=0, description="Free space a custodian keeps beyond what its pins take."
+    )
+
+
+class ReaperPolicy(Model):
+    """Thresholds that classify a torrent as healthy, stalled or dead, and the recovery ladder."""
+
+    stalled_after: Duration = Field(
+        default=parse_duration("6h"),
+        description="An incomplete torrent with no progress and no peers sending for this long is "
+        "stalled.",
+    )
+    dead_strikes: int = Field(
+        default=3,
+        ge=2,
+        description="Consecutive strikes (stalled checks with no progress in between, or an "
+        "'unregistered' tracker answer) before a torrent is dead.",
+    )
+    strike_interval: Duration = Field(
+        default=parse_duration("1h"), description="Minimum time between two strikes."
+    )
+    unregistered_patterns: list[str] = Field(
+        default_factory=lambda: [
+            "unregistered torrent",
+            "torrent not registered",
+            "torrent not found",
+            "infohash not found",
+            "unknown torrent",
+            "torrent has been deleted",
+        ],
+        description="Tracker messages (case-insensitive substrings) meaning the tracker no "
+        "longer knows the torrent.",
+    )
+    outage_patterns: list[str] = Field(
+        default_factory=lambda: [
+            "tracker unavailable",
+            "timed out",
+            "timeout",
+            "connection refused",
+            "could not connect",
+            "service unavailable",
+            "bad gateway",
+            "internal server error",
+            "try again later",
+        ],
+        description="Tracker messages that describe an outage; never a strike.",
+    )
+    reannounce_every: Duration = Field(default=parse_duration("1h"))
+    verify_every: Duration = Field(default=parse_duration("24h"))
+    research_every: Duration = Field(default=parse_duration("24h"))
+    max_destructive_per_tracker: int = Field(
+        default=3,
+        ge=0,
+        description="Per pass, at most this many destructive recovery steps for torrents of one "
+        "tracker: guards against a tracker that briefly reports everything gone.",
+    )
+
+
+class SyncPolicy(Model):
+    poll: Duration = Field(
+        default=parse_duration("60s"), description="How often the daemon fetches the fleet repo."
+    )
+    resync: Duration = Field(
+        default=parse_duration("5m"),
+        description="Full reconcile at least this often even when nothing signalled a change.",
+    )
+    full_observe_every: Duration = Field(
+        default=parse_duration("10m"),
+        description="Full Transmission listing at least this often; incremental in between.",
+    )
+
+
+class StatusPolicy(Model):
+    ref: Annotated[str, StringConstraints(pattern=r"^refs/[A-Za-z0-9._/-]+$")] = Field(
+        default="refs/tva/status",
+        description="Ref prefix under which each node publishes its status (one ref per node).",
+    )
+    history: int = Field(
+        default=50,
+        ge=1,
+        le=10_000,
+        description="Commits kept on each node's status ref; older ones are squashed away.",
+    )
+
+
+class Policy(Model):
+    suspend: bool = Field(
+        default=False, description="When true, controllers observe and plan but apply nothing."
+    )
+    freshness: FreshnessPolicy = FreshnessPolicy()
+    custody: CustodyPolicy = CustodyPolicy()
+    reaper: ReaperPolicy = ReaperPolicy()
+    sync: SyncPolicy = SyncPolicy()
+
+
+class Fleet(Model):
+    """``fleet.yaml``: the fleet's name and policies."""
+
+    api_version: Literal["tva/v1"] = Field(alias="apiVersion")
+    kind: Literal["Fleet"]
+    name: Name
+    description: str = ""
+    policy: Policy = Policy()
+    status: StatusPolicy = StatusPolicy()
+
+
+# --------------------------------------------------------------------------- devices
+
+AbsPath = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+
+
+def _normal_abs_path(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("a path cannot contain NUL")
+    if not value.startswith("/"):
+        raise ValueError(f"{value!r} is not an absolute path")
+    if ".." in value.split("/"):
+        raise ValueError(f"{value!r} contains '..'; give the path without it")
+    return posixpath.normpath(value)
+
+
+class StorageRoot(Model):
+    path: AbsPath = Field(description="Absolute path of a storage root on the device.")
+    capacity: ByteSize = Field(description="How much of it tva may fill.")
+
+    _check_path = field_validator("path")(classmethod(lambda cls, v: _normal_abs_path(v)))
+
+
+_HOSTPORT = r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$"
+
+
+class Addresses(Model):
+    transmission_rpc: Annotated[str, StringConstraints(pattern=r"^https?://")] | None = Field(
+        default=None, description="Transmission RPC URL, e.g. http://127.0.0.1:9091/transmission/rpc"
+    )
+    controller_api: Annotated[str, StringConstraints(pattern=r"^https?://")] | None = Field(
+        default=None, description="This device's tva controller API, e.g. http://nas.lan:8765"
+    )
+    peer: Annotated[str, StringConstraints(pattern=_HOSTPORT)] | None = Field(
+        default=None, description="BitTorrent peer address as host:port."
+    )
+
+    @field_validator("transmission_rpc", "controller_api")
+    @classmethod
+    def _no_userinfo(cls, v: str | None) -> str | None:
+        if v is not None and re.match(r"^https?://[^/]*@", v):
+            raise ValueError(
+                "credentials in a URL are refused; put them in credentials: as a reference"
+            )
+        return v
+
+
+class DeviceCredentials(Model):
+    transmission_user: str | None = Field(
+        default=None, description="Transmission RPC user name (not a secret)."
+    )
+    transmission_password: SecretRef | None = None
+    api_token: SecretRef | None = Field(
+        default=None, description="Token that other controllers present to this one's API."
+    )
+
+
+MPV_ALLOWED_OPTIONS = frozenset(
+    {
+        "volume", "volume-max", "mute", "fullscreen", "fs", "keep-open", "loop-file",
+        "loop-playlist", "speed", "hwdec", "vo", "ao", "audio-device", "alang", "slang", "sid",
+        "aid", "sub-auto", "sub-visibility", "sub-scale", "sub-font-size", "sub-delay",
+        "audio-delay", "deinterlace", "video-sync", "interpolation", "profile",
+        "save-position-on-quit", "resume-playback", "force-window", "osd-level",
+        "screenshot-format", "audio-channels", "replaygain", "cache", "cache-secs",
+        "demuxer-max-bytes", "ytdl", "idle", "pause", "start", "gapless-audio", "af", "vf",
+        "contrast", "brightness", "saturation", "gamma", "panscan", "video-aspect-override",
+        "hr-seek", "audio-pitch-correction", "terminal", "msg-level",
+    }
+)
+"""mpv options the player settings may set. Options that load code or files that load code
+(``script``, ``scripts``, ``input-conf``, ``include``, ``config-dir``, ``load-scripts``,
+``script-opts``, ``input-ipc-server``...) are deliberately absent: the fleet repo is
+untrusted input and must not run code on a node."""
+
+MPV_REFUSED_OPTIONS = frozenset(
+    {
+        "script", "scripts", "scripts-append", "scripts-add", "load-scripts", "script-opts",
+        "input-conf", "include", "config-dir", "config", "use-filedir-conf", "load-stats-overlay",
+        "load-auto-profiles", "input-ipc-server", "input-file", "ytdl-path",
+        "script-opts-append", "log-file", "dump-stats", "stream-dump", "record-file",
+        "screenshot-directory", "watch-later-directory", "input-ipc-client",
+    }
+)
+
+MpvValue = str | int | float | bool
+
+
+class Player(Model):
+    """The player on a device: mpv settings and, optionally, what it should be playing."""
+
+    options: dict[str, MpvValue] = Field(
+        default_factory=dict,
+        description="mpv options (from an allow-list; options that run code are refused).",
+    )
+    queue: list[str] = Field(
+        default_factory=list,
+        description="What the player should be playing, in order: item names (or infohashes).",
+    )
+
+    @field_validator("options")
+    @classmethod
+    def _allowed_options(cls, v: dict[str, MpvValue]) -> dict[str, MpvValue]:
+        for key in v:
+            if key in MPV_REFUSED_OPTIONS:
+                raise ValueError(f"mpv option {key!r} is refused: it loads or runs code")
+            if key not in MPV_ALLOWED_OPTIONS:
+                raise ValueError(
+                    f"mpv option {key!r} is not on tva's allow-list "
+                    "(see docs/reference.md#player)"
+                )
+        return v
+
+
+class Device(Model):
+    """``devices/NAME.yaml``: one machine of the fleet."""
+
+    api_version: Literal["tva/v1"] = Field(alias="apiVersion")
+    kind: Literal["Device"]
+    name: Name
+    description: str = ""
+    device_class: DeviceClass = Field(alias="class")
+    services: list[Service] = Field(
+        default_factory=lambda: [Service.transmission, Service.controller]
+    )
+    always_on: bool = False
+    trust: TrustLevel = TrustLevel.normal
+    labels: list[Label] = Field(default_factory=list)
+    storage: list[StorageRoot] = Field(default_factory=list)
+    download_dir: AbsPath | None = Field(
+        default=None,
+        description="Where Transmission puts data; must be inside a storage root "
+        "(default: the first root).",
+    )
+    addresses: Addresses = Addresses()
+    credentials: DeviceCredentials = DeviceCredentials()
+    vpn: Name | None = Field(default=None, description="Name of the VPN profile it uses.")
+    player: Player | None = None
+
+    @field_validator("download_dir")
+    @classmethod
+    def _download_dir(cls, v: str | None) -> str | None:
+        return None if v is None else _normal_abs_path(v)
+
+    @model_validator(mode="after")
+    def _confined(self) -> Self:
+        if self.download_dir is not None:
+            if not self.storage:
+                raise ValueError("download_dir is set but the device has no storage roots")
+            if not any(_inside(self.download_dir, r.path) for r in self.storage):
+                roots = ", ".join(r.path for r in self.storage)
+                raise ValueError(
+                    f"download_dir {self.download_dir} is outside the storage roots ({roots})"
+                )
+        return self
+
+    @property
+    def effective_download_dir(self) -> str | None:
+        if self.download_dir is not None:
+            return self.download_dir
+        return self.storage[0].path if self.storage else None
+
+    @property
+    def capacity(self) -> int:
+        return sum(r.capacity for r in self.storage)
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+class DutyPins(Model):
+    """``duties.yaml``: duties pinned to devices. A pin must still satisfy the invariants."""
+
+    api_version: Literal["tva/v1"] = Field(alias="apiVersion")
+    kind: Literal["Duties"]
+    pins: dict[Duty, Annotated[list[Name], BeforeValidator(lambda v: [v] if isinstance(v, str) else v)]] = Field(
+        default_factory=dict,
+        description="duty -> device name (or list of names for custodian and player).",
+    )
+
+
+# --------------------------------------------------------------------------- custody
+
+
+class Selector(Model):
+    """Which items a rule covers: the union of everything listed."""
+
+    collections: list[Name] = Field(default_factory=list)
+    labels: list[Label] = Field(default_factory=list)
+    infohashes: list[InfoHash] = Field(default_factory=list)
+    watchlists: list[Name] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Self:
+        if not (self.collections or self.labels or self.infohashes or self.watchlists):
+            raise ValueError(
+                "a selector must name at least one of collections, labels, infohashes, watchlists"
+            )
+        return self
+
+
+class Placement(Model):
+    """Where copies may live. Empty lists mean "no constraint"."""
+
+    classes: list[DeviceClass] = Field(default_factory=list)
+    labels: list[Label] = Field(
+        default_factory=list, description="A device must carry all of these."
+    )
+    devices: list[Name] = Field(default_factory=list, description="Only these devices.")
+    exclude_devices: list[Name] = Field(default_factory=list)
+
+
+class CustodyRule(Model):
+    """``custody/NAME.yaml``: keep ``min`` (and at most ``max``) complete copies of items."""
+
+    api_version: Literal["tva/v1"] = Field(alias="apiVersion")
+    kind: Literal["CustodyRule"]
+    name: Name
+    description: str = ""
+    select: Selector
+    min: int = Field(ge=0, le=64, description="The floor: copies the fleet must keep.")
+    max: int | None = Field(default=None, ge=1, le=64, description="The ceiling, if any.")
+    prune: bool | None = Field(
+        default=None,
+        description="May copies above max be removed? Default: the fleet's policy.custody.prune.",
+    )
+    placement: Placement = Placement()
+
+    @model_validator(mode="after")
+    def _min_le_max(self) -> Self:
+        if self.max is not None and self.max < self.min:
+            raise ValueError(f"max ({self.max}) is below min ({self.min})")
+        return self
+
+
+# --------------------------------------------------------------------------- items
+
+_MAGNET_RE = re.compile(r"^magnet:\?", re.IGNORECASE)
+_BTIH_RE = re.compile(r"[?&]xt=urn:btih:([0-9A-Fa-f]{40}|[A-Za-z2-7]{32})(?:&|$)")
+
+
+def infohash_from_magnet(magnet: str) -> str | None:
+    """The v1 info-hash of a magnet link (hex or base32 form), lower-case hex."""
+    import base64
+
+    m = _BTIH_RE.search(magnet)
+    if not m:
+        return None
+    value = m.group(1)
+    if len(value) == 32:
+        return base64.b32decode(value.upper()).hex()
+    return value.lower()
+
+
+class Item(Model):
+    """One torrent the fleet knows about."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    infohash: InfoHash | None = None
+    magnet: Annotated[str, StringConstraints(max_length=8192)] | None = None
+    torrent: Annotated[str, StringConstraints(pattern=r"^[^/\x00][^\x00]*\.torrent$")] | None = (
+        Field(default=None, description="Path of a committed .torrent file, relative to the repo.")
+    )
+    size: ByteSize | None = Field(default=None, description="Total size; read from .torrent if given.")
+    labels: list[Label] = Field(default_factory=list)
+    provenance: Provenance | None = Field(
+        default=None, description="Default: the collection's (or its source's) provenance."
+    )
+    source: Name | None = Field(default=None, description="Name of a Source it came from.")
+    episode: int | None = Field(
+        default=None, ge=0, description="Order within a show, for watchlists' keep-next-N."
+    )
+
+    @field_validator("magnet")
+    @classmethod
+    def _magnet(cls, v: str | None) -> str | None:
+        if v is not None:
+            if not _MAGNET_RE.match(v):
+                raise ValueError("a magnet link starts with 'magnet:?'")
+            if infohash_from_magnet(v) is None:
+                raise ValueError("the magnet link has no urn:btih info-hash")
+        return v
+
+    @field_validator("torrent")
+    @classmethod
+    def _torrent(cls, v: str | None) -> str | None:
+        if v is not None and ".." in v.split("/"):
+            raise ValueError("a .torrent path must stay inside the repo (no '..')")
+        return v
+
+    @model_validator(mode="after")
+    def _identity(self) -> Self:
+        if self.infohash is None and self.magnet is None and self.torrent is None:
+            raise ValueError("an item needs an infohash, a magnet or a torrent file")
+        if self.magnet is not None and self.infohash is not None:
+            if infohash_from_magnet(self.magnet) != self.infohash:
+                raise ValueError("the infohash does not match the magnet link's")
+        return self
+
+    @property
+    def key(self) -> str | None:
+        """The item's identity: its info-hash (None until the loader resolved a .torrent)."""
+        if self.infohash is not None:
+            return self.infohash
+        if self.magnet is not None:
+            return infohash_from_magnet(self.magnet)
+        return None
+
+
+class Collection(Model):
+    """``items/NAME.yaml``: a named group of items with a shared provenance."""
+
+    api_version: Literal["tva/v1"] = Field(alias="apiVersion")
+    kind: Literal["Collection"]
+    name: Name
+    description: str = ""
+    provenance: Provenance = Provenance.fleet
+    source: Name | None = None
+    labels: list[Label] = Field(default_factory=list)
+    items: list[Item] = Field(default_factory=list, max_length=100_000)
+
+
+# --------------------------------------------------------------------------- watchlists
+
+
+class WatchEntry(Model):
+    """One thing to keep ready: a show (with keep-next-N), a film, or an explicit magnet."""
+
+    show: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
+    film: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
+    magnet: Annotated[str, StringConstraints(max_length=8192)] | None = None
+    collection: Name | None = Field(
+        default=None, description="Collection whose items are this show's episodes or this film."
+    )
+    keep_next: int = Field(
+        default=2, ge=0, le=100, description="Unwatched episodes to keep ready on the device."
+    )
+    query: str | None = Field(default=None, description="Search query for the indexer.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        given = [k for k in ("show", "film", "magnet") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("a watchlist entry is exactly one of show, film or magnet")
+        if self.magnet is not None and infohash_from_magnet(self.magnet) is None:
+            raise ValueError("the magnet link has no urn:btih info-hash")
+        return self
+
+
+class Watchlist(Model):
+    """``watchlists/NAME.yaml``: what to acquire and keep ready on a device."""
+
+    api_version: Literal["tva/v1"] = Field(alias="apiVersion")
+    kind: Literal["Watchlist"]
+    name: Name
+    device: Name = Field(description="The device that watches: items are kept ready there.")
+    search: list[Provenance] = Field(
+        default_factory=lambda: [Provenance.fleet],
+        description="Sources acquisition may search. private is never searched publicly.",
+    )
+    entries: list[WatchEntry] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- vpn
+
+
+class VpnProfile(Model):
+    """``vpn/NAME.yaml``: a WireGuard or OpenVPN tunnel some devices must use."""
+
+    api_version: Literal["tva/v1"] = Field(alias="apiVersion")
+    kind: Literal["VpnProfile"]
+    name: Name
+    type: VpnType
+    interface: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,15}$")]
+    config: SecretRef = Field(description="The tunnel's config, by reference (usually file:).")
+    credentials: SecretRef | None = None
+    kill_switch: bool = Field(
+        default=True,
+        description="When the tunnel is down on a device that needs it, its public torrents stop.",
+    )
+    devices: list[Name] = Field(default_factory=list)
+    up: list[str] | None = Field(
+        default=None, description="Command (argument list, no shell) that brings the tunnel up."
+    )
+    down: list[str] | None = Field(default=None, description="Command that brings it down.")
+
+    @field_validator("up", "down")
+    @classmethod
+    def _argv(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and not v:
+            raise ValueError("a command is a non-empty argument list")
+        return v
+
+
+# --------------------------------------------------------------------------- sources
+
+
+class Indexer(Model):
+    url: Annotated[str, StringConstraints(pattern=r"^https?://")]
+    api_key: SecretRef | None = None
+    categories: list[int] = Field(default_factory=list)
+
+
+class Source(Model):
+    """``sources/NAME.yaml``: a place items come from, and the gates on it."""
+
+    api_version: Literal["tva/v1"] = Field(alias="apiVersion")
+    kind: Literal["Source"]
+    name: Name
+    provenance: Provenance
+    f2f_only: bool | None = Field(
+        default=None,
+        description="Friend-to-friend only: never announced publicly, never re-searched publicly, "
+        "never on the public_swarm_face. Always true for private sources.",
+    )
+    search: bool | None = Field(
+        default=None,
+        description="May acquisition search it? Default: no for private and friend, yes otherwise.",
+    )
+    trackers: list[Annotated[str, StringConstraints(pattern=r"^(https?|udp)://")]] = Field(
+        default_factory=list, description="Announce URLs (prefixes) of this source's trackers."
+    )
+    indexer: Indexer | None = None
+
+    @model_validator(mode="after")
+    def _private_is_f2f(self) -> Self:
+        if self.provenance is Provenance.private and self.f2f_only is False:
+            raise ValueError("private sources are always f2f_only; this cannot be overridden")
+        return self
+
+    @property
+    def effective_f2f_only(self) -> bool:
+        return self.provenance is Provenance.private or bool(self.f2f_only)
+
+    @property
+    def effective_search(self) -> bool:
+        if self.search is not None:
+            return self.search
+        return self.provenance not in (Provenance.private, Provenance.friend)
+
+
+# --------------------------------------------------------------------------- the whole
+
+Resource = Fleet | Device | DutyPins | CustodyRule | Collection | Watchlist | VpnProfile | Source
+
+KINDS: dict[str, type[Model]] = {
+    "Fleet": Fleet,
+    "Device": Device,
+    "Duties": DutyPins,
+    "CustodyRule": CustodyRule,
+    "Collection": Collection,
+    "Watchlist": Watchlist,
+    "VpnProfile": VpnProfile,
+    "Source": Source,
+}
+
+
+class ResolvedItem(Model):
+    """An item with everything resolved: its key, collection, provenance and gates."""
+
+    key: InfoHash
+    name: str
+    collection: Name
+    size: int | None
+    labels: tuple[str, ...]
+    provenance: Provenance
+    source: Name | None
+    f2f_only: bool
+    magnet: str | None
+    torrent: str | None
+    episode: int | None
+
+
+class DesiredState(Model):
+    """The whole fleet repo at one revision, validated."""
+
+    revision: str | None = None
+    fleet: Fleet
+    devices: dict[str, Device]
+    duties: DutyPins | None = None
+    custody: dict[str, CustodyRule] = Field(default_factory=dict)
+    collections: dict[str, Collection] = Field(default_factory=dict)
+    watchlists: dict[str, Watchlist] = Field(default_factory=dict)
+    vpn: dict[str, VpnProfile] = Field(default_factory=dict)
+    sources: dict[str, Source] = Field(default_factory=dict)
+    items: dict[str, ResolvedItem] = Field(
+        default_factory=dict, description="Every item by info-hash, resolved by the loader."
+    )

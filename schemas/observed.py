@@ -1,0 +1,152 @@
+"""Observed state: what a node publishes about itself (``NodeStatus``), format version 1.
+
+The JSON form is documented in ``docs/status-format.md``. Observers fill it; the fleet status
+transport publishes it; the planner reads it. A node whose Transmission could not be reached
+says so (``transmission.reachable = false``) instead of reporting an empty list, so that a
+planner can never mistake "could not look" for "holds nothing".
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+STATUS_FORMAT = "tva.status/v1"
+
+
+class Observed(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TorrentState(StrEnum):
+    """Transmission's status codes, by name."""
+
+    stopped = "stopped"
+    check_pending = "check_pending"
+    checking = "checking"
+    download_pending = "download_pending"
+    downloading = "downloading"
+    seed_pending = "seed_pending"
+    seeding = "seeding"
+
+
+class TrackerResult(Observed):
+    announce: str
+    last_announce_ok: bool | None = None
+    last_announce_result: str = ""
+    last_announce_time: datetime | None = None
+    seeders: int | None = None
+    leechers: int | None = None
+
+
+class TorrentStatus(Observed):
+    infohash: str = Field(description="40 lower-case hex digits.")
+    name: str
+    size: int = Field(description="Bytes wanted (sizeWhenDone).")
+    percent_done: float = Field(ge=0.0, le=1.0)
+    state: TorrentState
+    error: int = Field(default=0, description="Transmission error code: 0 none, 1-2 tracker, 3 local.")
+    error_string: str = ""
+    labels: list[str] = Field(default_factory=list)
+    download_dir: str = ""
+    peers_connected: int = 0
+    peers_sending: int = 0
+    rate_download: int = 0
+    rate_upload: int = 0
+    uploaded: int = 0
+    downloaded: int = 0
+    last_activity: datetime | None = None
+    done_date: datetime | None = None
+    added_date: datetime | None = None
+    trackers: list[TrackerResult] = Field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return self.percent_done >= 1.0
+
+    @property
+    def errored(self) -> bool:
+        return self.error != 0
+
+
+class TransmissionStatus(Observed):
+    reachable: bool
+    error: str = Field(default="", description="Why it could not be reached, if it could not.")
+    rpc_version: int | None = None
+    version: str | None = None
+    torrents: list[TorrentStatus] = Field(
+        default_factory=list, description="Meaningful only when reachable is true."
+    )
+    download_rate: int = 0
+    upload_rate: int = 0
+
+
+class StorageStatus(Observed):
+    path: str
+    free: int
+    total: int
+    reachable: bool = True
+
+
+class PlayerStatus(Observed):
+    reachable: bool
+    error: str = ""
+    path: str | None = Field(default=None, description="What is open; None when idle.")
+    infohash: str | None = Field(default=None, description="The item it belongs to, if known.")
+    position: float | None = None
+    duration: float | None = None
+    paused: bool | None = None
+    idle: bool = True
+    options: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    watched: list[str] = Field(
+        default_factory=list,
+        description="Info-hashes of items watched to the end on this device (watch progress).",
+    )
+
+
+class VpnState(Observed):
+    profile: str
+    interface: str
+    up: bool
+    detail: str = ""
+
+
+class ConditionStatus(StrEnum):
+    true = "True"
+    false = "False"
+    unknown = "Unknown"
+
+
+class Condition(Observed):
+    """A Kubernetes-style condition: Ready, Synced, TransmissionReachable, VpnUp, Suspended."""
+
+    type: str
+    status: ConditionStatus
+    reason: str = ""
+    message: str = ""
+    since: datetime | None = None
+
+
+class NodeStatus(Observed):
+    format: Literal["tva.status/v1"] = STATUS_FORMAT
+    node: str
+    observed_at: datetime
+    controller_version: str
+    desired_revision: str | None = Field(
+        default=None, description="Fleet repo revision this node last applied."
+    )
+    always_on: bool | None = None
+    transmission: TransmissionStatus
+    storage: list[StorageStatus] = Field(default_factory=list)
+    player: PlayerStatus | None = None
+    vpn: list[VpnState] = Field(default_factory=list)
+    duties: list[str] = Field(default_factory=list, description="Duties this node runs.")
+    conditions: list[Condition] = Field(default_factory=list)
+
+    def free_bytes(self) -> int | None:
+        """Free space over all reachable storage roots, or None when unknown."""
+        roots = [s for s in self.storage if s.reachable]
+        return sum(s.free for s in roots) if roots else None
