@@ -723,7 +723,7 @@ class ResolvedItem(Model):
 
     key: InfoHash
     name: str
-    collection: Name
+    collection: str | None = Field(description="None for a watchlist's explicit magnet.")
     size: int | None
     labels: tuple[str, ...]
     provenance: Provenance

@@ -1,0 +1,68 @@
+"""Entry point: parse arguments, dispatch to a command module, map errors to exit codes.
+
+Exit codes follow Terraform: 0 success / nothing to change, 2 something would change,
+1 error. Bad input never produces a traceback; an unexpected exception is a bug and is
+reported as one (with the traceback only under ``TVA_DEBUG=1``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from typing import Annotated
+
+import typer
+
+from controller import __version__
+from controller.errors import TvaError
+
+app = typer.Typer(
+    name="tva",
+    help="GitOps controller for personal media fleets.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+PathArg = Annotated[str, typer.Argument(help="The fleet repo (a directory).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+
+
+@app.command()
+def validate(path: PathArg = ".", as_json: JsonOpt = False) -> None:
+    """Check a fleet repo: every problem, with file, line and field."""
+    from controller.cli import validate as cmd
+
+    raise typer.Exit(cmd.run(path, as_json))
+
+
+@app.command()
+def version() -> None:
+    """Print tva's version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    try:
+        app()
+    except TvaError as e:
+        from controller.cli.output import err
+
+        err.print(f"[red]error:[/red] {e}", markup=True, highlight=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as e:  # a bug: say so plainly
+        from controller.cli.output import err
+
+        if os.environ.get("TVA_DEBUG"):
+            traceback.print_exc()
+        err.print(f"[red]internal error:[/red] {type(e).__name__}: {e}", markup=False)
+        err.print("This is a bug in tva. Run again with TVA_DEBUG=1 for the traceback.")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

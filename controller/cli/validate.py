@@ -1,0 +1,37 @@
+"""``tva validate [PATH]``: check a fleet repo; exit 0 when valid, 1 when not."""
+
+from __future__ import annotations
+
+from controller.cli.output import emit_json, err, out
+from controller.desired import load_fleet
+from controller.errors import ValidationFailed
+
+
+def run(path: str, as_json: bool) -> int:
+    try:
+        result = load_fleet(path)
+    except ValidationFailed as e:
+        if as_json:
+            emit_json({"valid": False, "path": path, "problems": [p.to_json() for p in e.problems]})
+        else:
+            for p in e.problems:
+                err.print(str(p), markup=False)
+            n = len(e.problems)
+            err.print(f"[red]{path}: invalid[/red] ({n} problem{'s' if n != 1 else ''})")
+        return 1
+    d = result.desired
+    counts = {
+        "devices": len(d.devices),
+        "custody_rules": len(d.custody),
+        "collections": len(d.collections),
+        "items": len(d.items),
+        "watchlists": len(d.watchlists),
+        "vpn_profiles": len(d.vpn),
+        "sources": len(d.sources),
+    }
+    if as_json:
+        emit_json({"valid": True, "path": path, "files": result.files, "counts": counts, "problems": []})
+    else:
+        detail = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items())
+        out.print(f"[green]{path}: valid[/green] ({len(result.files)} files: {detail})")
+    return 0

@@ -1,0 +1,297 @@
+"""Rules that span files: references, duplicates, duty pins, reachable floors; item resolution.
+
+Each problem points at the line of the field that holds the bad reference, so the person who
+wrote it can find it.
+"""
+
+from __future__ import annotations
+
+import io
+import posixpath
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from controller.desired.yamlsafe import Document
+from controller.errors import Problem
+from schemas.desired import (
+    Collection,
+    CustodyRule,
+    DesiredState,
+    Device,
+    Duty,
+    DutyPins,
+    Fleet,
+    Model,
+    Provenance,
+    ResolvedItem,
+    Source,
+    VpnProfile,
+    Watchlist,
+    infohash_from_magnet,
+)
+from schemas.rules import SINGLETON_DUTIES, eligible_custodians, ineligibility
+
+MAX_TORRENT_BYTES = 10 << 20
+
+
+@dataclass(frozen=True)
+class Origin:
+    file: str
+    doc: Document
+
+    def at(self, *path: str | int) -> tuple[str, int]:
+        return self.file, self.doc.line_of(tuple(path))
+
+
+@dataclass
+class Resources:
+    """Validated resources as read, with where each came from, before cross-checks."""
+
+    by_kind: dict[str, list[tuple[Any, Origin]]] = field(default_factory=dict)
+
+    def add(self, model: Model, origin: Origin) -> None:
+        kind = type(model).__name__
+        self.by_kind.setdefault(kind, []).append((model, origin))
+
+    def of(self, cls: type[Any]) -> list[tuple[Any, Origin]]:
+        return self.by_kind.get(cls.__name__, [])
+
+
+class _Collector:
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+
+    def __call__(self, origin: Origin, path: tuple[str | int, ...], message: str, hint: str = "") -> None:
+        file, line = origin.at(*path)
+        shown = ""
+        for p in path:
+            shown += f"[{p}]" if isinstance(p, int) else ("." if shown else "") + p
+        self.problems.append(Problem(file, line, shown, message, hint))
+
+
+def _unique(
+    entries: list[tuple[Any, Origin]], what: str, report: _Collector
+) -> dict[str, tuple[Any, Origin]]:
+    out: dict[str, tuple[Any, Origin]] = {}
+    for model, origin in sorted(entries, key=lambda e: (e[1].file, e[1].doc.start_line)):
+        if model.name in out:
+            first = out[model.name][1]
+            report(origin, ("name",), f"duplicate {what} name {model.name!r}",
+                   f"first defined at {first.file}:{first.doc.line_of(('name',))}")
+            continue
+        out[model.name] = (model, origin)
+    return out
+
+
+def _unknown(name: str, known: Iterable[str], what: str) -> tuple[str, str]:
+    import difflib
+
+    names = sorted(known)
+    close = difflib.get_close_matches(name, names, n=1)
+    hint = f"did you mean {close[0]!r}?" if close else (
+        f"known {what}s: {', '.join(names)}" if names else f"no {what} is defined"
+    )
+    return f"unknown {what} {name!r}", hint
+
+
+def check_and_resolve(
+    resources: Resources,
+    problems: list[Problem],
+    *,
+    root: str,
+    reader: Callable[[str, int], bytes],
+    revision: str | None,
+) -> DesiredState | None:
+    report = _Collector(problems)
+
+    fleets = resources.of(Fleet)
+    if not fleets:
+        problems.append(Problem(posixpath.join(root, "fleet.yaml"), 0, "",
+                                "no Fleet resource found", "add fleet.yaml with kind: Fleet (see tva init)"))
+        return None
+    for extra, origin in fleets[1:]:
+        report(origin, ("kind",), "a second Fleet resource",
+               f"the fleet is defined at {fleets[0][1].file}; keep one")
+    fleet: Fleet = fleets[0][0]
+
+    devices = _unique(resources.of(Device), "device", report)
+    vpn = _unique(resources.of(VpnProfile), "VPN profile", report)
+    sources = _unique(resources.of(Source), "source", report)
+    collections = _unique(resources.of(Collection), "collection", report)
+    watchlists = _unique(resources.of(Watchlist), "watchlist", report)
+    custody = _unique(resources.of(CustodyRule), "custody rule", report)
+    duty_files = resources.of(DutyPins)
+    for _, origin in duty_files[1:]:
+        report(origin, ("kind",), "a second Duties resource",
+               f"duty pins are defined at {duty_files[0][1].file}; keep one")
+    duties: DutyPins | None = duty_files[0][0] if duty_files else None
+
+    device_models = {k: v[0] for k, v in devices.items()}
+    vpn_models = {k: v[0] for k, v in vpn.items()}
+
+    # Devices -> VPN profiles.
+    for dev, origin in devices.values():
+        if dev.vpn is not None and dev.vpn not in vpn:
+            report(origin, ("vpn",), *_unknown(dev.vpn, vpn, "VPN profile"))
+    for prof, origin in vpn.values():
+        for i, name in enumerate(prof.devices):
+            if name not in devices:
+                report(origin, ("devices", i), *_unknown(name, devices, "device"))
+            elif device_models[name].vpn not in (None, prof.name):
+                report(origin, ("devices", i),
+                       f"device {name!r} uses VPN profile {device_models[name].vpn!r}, not this one",
+                       "a device uses one VPN profile; fix the device's vpn: or this list")
+
+    # Duty pins.
+    if duties is not None:
+        d_origin = duty_files[0][1]
+        for duty, names in duties.pins.items():
+            if duty in SINGLETON_DUTIES and len(names) > 1:
+                report(d_origin, ("pins", duty.value),
+                       f"{duty.value} is held by at most one device; {len(names)} pinned")
+            for i, name in enumerate(names):
+                if name not in devices:
+                    report(d_origin, ("pins", duty.value, i) if len(names) > 1 else ("pins", duty.value),
+                           *_unknown(name, devices, "device"))
+                    continue
+                why = ineligibility(duty, device_models[name], vpn_models)
+                if why:
+                    report(d_origin, ("pins", duty.value),
+                           f"pinning {duty.value} to {name!r} breaks a duty invariant: {why}")
+
+    # Sources referenced by collections and items.
+    for coll, origin in collections.values():
+        if coll.source is not None and coll.source not in sources:
+            report(origin, ("source",), *_unknown(coll.source, sources, "source"))
+        for i, item in enumerate(coll.items):
+            if item.source is not None and item.source not in sources:
+                report(origin, ("items", i, "source"), *_unknown(item.source, sources, "source"))
+
+    # Items: resolve keys (reading committed .torrent files), reject duplicates.
+    items: dict[str, ResolvedItem] = {}
+    item_origin: dict[str, tuple[Origin, tuple[str | int, ...]]] = {}
+    source_models = {k: v[0] for k, v in sources.items()}
+    for coll, origin in sorted(collections.values(), key=lambda c: c[0].name):
+        for i, item in enumerate(coll.items):
+            key, size = item.key, item.size
+            if item.torrent is not None:
+                got = _read_torrent(item.torrent, reader, report, origin, ("items", i, "torrent"))
+                if got is None:
+                    continue
+                t_hash, t_size = got
+                if key is not None and key != t_hash:
+                    report(origin, ("items", i, "torrent"),
+                           f"{item.torrent} has info-hash {t_hash}, not {key}",
+                           "fix the infohash/magnet or commit the right .torrent")
+                    continue
+                key, size = t_hash, (size if size is not None else t_size)
+            assert key is not None
+            if key in items:
+                first, fpath = item_origin[key]
+                report(origin, ("items", i),
+                       f"item {key} is declared twice",
+                       f"also at {first.file}:{first.doc.line_of(fpath)}; keep one")
+                continue
+            source_name = item.source or coll.source
+            src = source_models.get(source_name) if source_name else None
+            provenance = item.provenance or (src.provenance if src else None) or coll.provenance
+            f2f = provenance is Provenance.private or bool(src and src.effective_f2f_only)
+            items[key] = ResolvedItem(
+                key=key, name=item.name, collection=coll.name, size=size,
+                labels=tuple(sorted({*coll.labels, *item.labels})), provenance=provenance,
+                source=source_name, f2f_only=f2f, magnet=item.magnet, torrent=item.torrent,
+                episode=item.episode,
+            )
+            item_origin[key] = (origin, ("items", i))
+
+    # Watchlists.
+    for wl, origin in watchlists.values():
+        if wl.device not in devices:
+            report(origin, ("device",), *_unknown(wl.device, devices, "device"))
+        if Provenance.private in wl.search:
+            report(origin, ("search",), "private sources are never searched",
+                   "remove private from search; private items come only from friends")
+        for i, entry in enumerate(wl.entries):
+            if entry.collection is not None and entry.collection not in collections:
+                report(origin, ("entries", i, "collection"),
+                       *_unknown(entry.collection, collections, "collection"))
+            if entry.magnet is not None:
+                key = infohash_from_magnet(entry.magnet)
+                assert key is not None
+                if key not in items:
+                    items[key] = ResolvedItem(
+                        key=key, name=f"{wl.name}: magnet {key[:8]}", collection=None, size=None,
+                        labels=(), provenance=Provenance.public, source=None, f2f_only=False,
+                        magnet=entry.magnet, torrent=None, episode=None,
+                    )
+
+    # Custody rules.
+    for rule, origin in custody.values():
+        sel = rule.select
+        for i, name in enumerate(sel.collections):
+            if name not in collections:
+                report(origin, ("select", "collections", i), *_unknown(name, collections, "collection"))
+        for i, name in enumerate(sel.watchlists):
+            if name not in watchlists:
+                report(origin, ("select", "watchlists", i), *_unknown(name, watchlists, "watchlist"))
+        for field_name in ("devices", "exclude_devices"):
+            for i, name in enumerate(getattr(rule.placement, field_name)):
+                if name not in devices:
+                    report(origin, ("placement", field_name, i), *_unknown(name, devices, "device"))
+        eligible = eligible_custodians(rule, device_models, vpn_models, duties)
+        if rule.min > len(eligible):
+            names = ", ".join(sorted(eligible)) or "none"
+            report(origin, ("min",),
+                   f"floor {rule.min} is higher than the {len(eligible)} eligible custodians ({names})",
+                   "lower min, widen placement, or add custodian devices")
+
+    # Players: queues name known items.
+    by_name = {it.name: k for k, it in items.items()}
+    for dev, origin in devices.values():
+        if dev.player is None:
+            continue
+        for i, entry in enumerate(dev.player.queue):
+            if entry.lower() not in items and entry not in by_name:
+                report(origin, ("player", "queue", i), f"unknown item {entry!r}",
+                       "name an item by its name or info-hash")
+
+    if problems:
+        return None
+    return DesiredState(
+        revision=revision,
+        fleet=fleet,
+        devices=dict(sorted(device_models.items())),
+        duties=duties,
+        custody={k: v[0] for k, v in sorted(custody.items())},
+        collections={k: v[0] for k, v in sorted(collections.items())},
+        watchlists={k: v[0] for k, v in sorted(watchlists.items())},
+        vpn=dict(sorted(vpn_models.items())),
+        sources=dict(sorted(source_models.items())),
+        items=dict(sorted(items.items())),
+    )
+
+
+def _read_torrent(
+    rel: str,
+    reader: Callable[[str, int], bytes],
+    report: _Collector,
+    origin: Origin,
+    path: tuple[str | int, ...],
+) -> tuple[str, int] | None:
+    import torf
+
+    try:
+        data = reader(rel, MAX_TORRENT_BYTES)
+    except OSError:
+        report(origin, path, f"{rel} does not exist in the repo", "commit the .torrent file or fix the path")
+        return None
+    if len(data) > MAX_TORRENT_BYTES:
+        report(origin, path, f"{rel} is larger than {MAX_TORRENT_BYTES >> 20} MiB")
+        return None
+    try:
+        t = torf.Torrent.read_stream(io.BytesIO(data), validate=True)
+        return str(t.infohash).lower(), int(t.size)
+    except (torf.TorfError, ValueError, TypeError) as e:
+        report(origin, path, f"{rel} is not a valid .torrent file: {e}")
+        return None

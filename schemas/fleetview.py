@@ -1,0 +1,81 @@
+"""The fleet as one node sees it: every device's latest status, joined with its freshness.
+
+Built by a pure function from the desired state, the statuses read from the fleet status
+transport, and ``now``; the planner consumes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+from schemas.desired import DesiredState, TrustLevel
+from schemas.observed import NodeStatus
+
+
+class Freshness(StrEnum):
+    fresh = "fresh"
+    """Reported within ``policy.freshness.stale_after``."""
+    stale = "stale"
+    """Older than stale_after but within the grace period: copies do not count, nothing moves."""
+    gone = "gone"
+    """Older than the grace period: the baton rolls."""
+    unknown = "unknown"
+    """Never reported. Treated as gone for placement, and its copies never count."""
+
+
+class NodeView(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    freshness: Freshness
+    age: timedelta | None
+    trust: TrustLevel
+    status: NodeStatus | None
+
+
+class FleetView(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    now: datetime
+    nodes: dict[str, NodeView]
+
+    def status(self, node: str) -> NodeStatus | None:
+        view = self.nodes.get(node)
+        return view.status if view else None
+
+
+def build_fleet_view(
+    desired: DesiredState, statuses: Iterable[NodeStatus], now: datetime
+) -> FleetView:
+    """Join the newest status of each desired device with its freshness at ``now``.
+
+    Statuses of nodes that are not devices of the fleet are ignored (a removed device's old
+    status must not count). A status from the future (clock skew) counts as age zero.
+    """
+    latest: dict[str, NodeStatus] = {}
+    for st in statuses:
+        if st.node in desired.devices:
+            cur = latest.get(st.node)
+            if cur is None or st.observed_at > cur.observed_at:
+                latest[st.node] = st
+    fresh_for = desired.fleet.policy.freshness.stale_after
+    grace = desired.fleet.policy.freshness.grace
+    nodes: dict[str, NodeView] = {}
+    for name, dev in sorted(desired.devices.items()):
+        st = latest.get(name)
+        if st is None:
+            nodes[name] = NodeView(name=name, freshness=Freshness.unknown, age=None, trust=dev.trust, status=None)
+            continue
+        age = max(now - st.observed_at, timedelta(0))
+        if age <= fresh_for:
+            freshness = Freshness.fresh
+        elif age <= grace:
+            freshness = Freshness.stale
+        else:
+            freshness = Freshness.gone
+        nodes[name] = NodeView(name=name, freshness=freshness, age=age, trust=dev.trust, status=st)
+    return FleetView(now=now, nodes=nodes)
