@@ -39,6 +39,16 @@ def validate(path: PathArg = ".", as_json: JsonOpt = False) -> None:
 
 
 @app.command()
+def demo(
+    path: Annotated[str, typer.Argument(help="The fleet repo.")] = "fleet-state",
+) -> None:
+    """Run the quick-start demo on the reference fleet."""
+    from controller.cli import demo as cmd
+
+    raise typer.Exit(cmd.run(path))
+
+
+@app.command()
 def version() -> None:
     """Print tva's version."""
     typer.echo(__version__)
@@ -50,7 +60,7 @@ def main() -> None:
     except TvaError as e:
         from controller.cli.output import err
 
-        err.print(f"[red]error:[/red] {e}", markup=True, highlight=False)
+        err.print("error: " + str(e), markup=False, style="red")
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
