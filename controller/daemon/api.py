@@ -1,0 +1,167 @@
+"""The controller's HTTP API (FastAPI, served by uvicorn in a thread of the daemon).
+
+- ``GET /healthz`` (open): liveness.
+- ``GET /announce`` (open, BitTorrent HTTP tracker protocol): answers this node's own
+  Transmission with the fleet holders of an item (``peers_for``), with the item's gates applied.
+  Open because Transmission cannot present a token; it reveals only fleet peer addresses that
+  the gates allow, and only for items the fleet declares.
+- Everything else needs ``Authorization: Bearer <token>``, the device's ``api_token`` given by
+  reference: ``/metrics``, ``/v1/status``, ``/v1/plan``, ``/v1/holds/{infohash}`` (live
+  confirmation before a peer drops a copy), ``/v1/torrents/{infohash}.torrent`` (metainfo of a
+  held item), ``POST /v1/webhook`` (a git push: look again now).
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import threading
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import uvicorn
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastbencode import bencode  # type: ignore[attr-defined]
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from controller.daemon.metrics import Metrics
+
+ANNOUNCE_INTERVAL = 60
+
+
+class ApiBackend(Protocol):
+    """What the API needs from the daemon; every method is cheap (reads cached state)."""
+
+    def status_json(self) -> dict[str, Any] | None: ...
+    def plan_json(self) -> dict[str, Any] | None: ...
+    def peers_for(self, infohash: str, asking: str | None) -> list[tuple[str, int]] | None: ...
+    def holds(self, infohash: str) -> bool | None: ...
+    def metainfo(self, infohash: str) -> bytes | None: ...
+    def wake(self, reason: str) -> None: ...
+
+
+def create_app(backend: ApiBackend, token: str | None, metrics: Metrics) -> FastAPI:
+    app = FastAPI(title="tva controller", docs_url=None, redoc_url=None, openapi_url=None)
+
+    def require_token(request: Request) -> None:
+        if token is None:
+            raise HTTPException(403, "this device has no api_token configured; the API is closed")
+        given = request.headers.get("authorization", "")
+        scheme, _, value = given.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(value.encode(), token.encode()):
+            raise HTTPException(401, "missing or wrong token", headers={"WWW-Authenticate": "Bearer"})
+
+    auth = [Depends(require_token)]
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/metrics", dependencies=auth)
+    def prom() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/v1/status", dependencies=auth)
+    def status() -> dict[str, Any]:
+        data = backend.status_json()
+        if data is None:
+            raise HTTPException(503, "no status yet: the first pass has not finished")
+        return data
+
+    @app.get("/v1/plan", dependencies=auth)
+    def plan() -> dict[str, Any]:
+        data = backend.plan_json()
+        if data is None:
+            raise HTTPException(503, "no plan yet: the first pass has not finished")
+        return data
+
+    @app.get("/v1/holds/{infohash}", dependencies=auth)
+    def holds(infohash: str) -> dict[str, Any]:
+        ih = _infohash(infohash)
+        held = backend.holds(ih)
+        if held is None:
+            raise HTTPException(503, "cannot confirm now: Transmission is unreachable")
+        return {"infohash": ih, "complete": held}
+
+    @app.get("/v1/torrents/{name}", dependencies=auth)
+    def torrent(name: str) -> Response:
+        if not name.endswith(".torrent"):
+            raise HTTPException(404)
+        data = backend.metainfo(_infohash(name.removesuffix(".torrent")))
+        if data is None:
+            raise HTTPException(404, "this node has no metainfo for that item")
+        return Response(data, media_type="application/x-bittorrent")
+
+    @app.post("/v1/webhook", dependencies=auth)
+    def webhook() -> dict[str, str]:
+        backend.wake("webhook")
+        return {"status": "queued"}
+
+    @app.get("/announce")
+    def announce(request: Request) -> Response:
+        return _announce(backend, request)
+
+    @app.get("/scrape")
+    def scrape() -> Response:
+        return Response(status_code=404)
+
+    return app
+
+
+def _infohash(value: str) -> str:
+    v = value.lower()
+    if len(v) != 40 or any(c not in "0123456789abcdef" for c in v):
+        raise HTTPException(400, "expected a 40-digit hex info-hash")
+    return v
+
+
+def _announce(backend: ApiBackend, request: Request) -> Response:
+    # info_hash is 20 raw bytes, percent-encoded: parse the raw query as latin-1 to keep bytes.
+    query = urllib.parse.parse_qs(request.scope.get("query_string", b"").decode("latin-1"),
+                                  encoding="latin-1")
+    raw = (query.get("info_hash") or [""])[0].encode("latin-1")
+    if len(raw) != 20:
+        return _bencoded({b"failure reason": b"info_hash must be 20 bytes"})
+    asking = request.client.host if request.client else None
+    peers = backend.peers_for(raw.hex(), asking)
+    if peers is None:
+        return _bencoded({b"failure reason": b"unknown torrent"})
+    compact = b"".join(
+        ipaddress.IPv4Address(ip).packed + port.to_bytes(2, "big")
+        for ip, port in peers
+        if _is_ipv4(ip)
+    )
+    return _bencoded({b"interval": ANNOUNCE_INTERVAL, b"min interval": 10, b"peers": compact})
+
+
+def _is_ipv4(ip: str) -> bool:
+    try:
+        ipaddress.IPv4Address(ip)
+    except ValueError:
+        return False
+    return True
+
+
+def _bencoded(data: dict[bytes, Any]) -> Response:
+    return Response(bencode(data), media_type="text/plain")
+
+
+@dataclass
+class ApiServer:
+    """Serves the app on ``host:port`` in a background thread; ``stop()`` shuts it down."""
+
+    app: FastAPI
+    host: str
+    port: int
+
+    def start(self) -> None:
+        config = uvicorn.Config(self.app, host=self.host, port=self.port, log_level="warning",
+                                access_log=False, lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="tva-api", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
