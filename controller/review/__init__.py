@@ -1,0 +1,1 @@
+"""``tva review``: what a change to the fleet repo would do, as a pull-request comment."""
