@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-STATUS_FORMAT = "tva.status/v1"
+STATUS_FORMAT: Final = "tva.status/v1"
 
 
 class Observed(BaseModel):
@@ -139,6 +139,9 @@ class NodeStatus(Observed):
         default=None, description="Fleet repo revision this node last applied."
     )
     always_on: bool | None = None
+    on_ac_power: bool | None = Field(
+        default=None, description="True on mains power, False on battery, None when unknown."
+    )
     transmission: TransmissionStatus
     storage: list[StorageStatus] = Field(default_factory=list)
     player: PlayerStatus | None = None

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-PLAN_FORMAT = "tva.plan/v1"
+PLAN_FORMAT: Final = "tva.plan/v1"
 
 
 class ActionKind(StrEnum):
@@ -36,6 +36,8 @@ class ActionKind(StrEnum):
     player_stop = "player-stop"
     vpn_up = "vpn-up"
     vpn_down = "vpn-down"
+    record_strike = "record-strike"
+    """Touches nothing: the daemon appends a reaper strike to its journal (docs/planner.md)."""
 
 
 DESTRUCTIVE_KINDS = frozenset({ActionKind.remove_torrent, ActionKind.remove_data, ActionKind.unpin})
@@ -96,6 +98,11 @@ class Summary(Frozen):
     by_node: dict[str, int] = Field(default_factory=dict)
     destructive: int = 0
     bytes_to_move: int = 0
+    deferred: int = Field(
+        default=0,
+        description="Pins left for a later pass by the per-node rate limit "
+        "(policy.custody.max_new_pins_per_node).",
+    )
 
 
 class Plan(Frozen):
@@ -107,6 +114,10 @@ class Plan(Frozen):
     warnings: list[PlanWarning] = Field(default_factory=list)
     duties: list[DutyAssignment] = Field(default_factory=list)
     summary: Summary = Summary()
+    suspended: bool = Field(
+        default=False,
+        description="policy.suspend is set: the plan is shown, but controllers apply nothing.",
+    )
 
     @property
     def changes(self) -> bool:

@@ -1,0 +1,1 @@
+"""Tests of the observers, against the real systems."""
