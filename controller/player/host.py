@@ -102,11 +102,7 @@ class PlayerHost:
             )
         self.options = dict(options or {})
         for name in self.options:
-            # ``idle`` is on the fleet's allow-list, so a valid fleet may name it: the host
-            # overrides it rather than refuse to start (a player that quits when nothing is
-            # open cannot be observed or driven).
-            if name != "idle":
-                check_option(name)
+            check_option(name)
         self.headless = headless
         self.on_watched = on_watched
         self._mpv: Any = None

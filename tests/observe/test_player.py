@@ -139,7 +139,9 @@ def test_refused_options_raise(player: PlayerHost, short_dir: Path, name: str) -
 def test_idle_is_owned_by_the_host(short_dir: Path) -> None:
     with pytest.raises(RefusedOption, match="idle"):
         PlayerHost(short_dir / "i.sock").set_option("idle", False)
-    with PlayerHost(short_dir / "i.sock", {"idle": False}, headless=True) as host:
+    with pytest.raises(RefusedOption, match="idle"):
+        PlayerHost(short_dir / "i.sock", {"idle": False}, headless=True)
+    with PlayerHost(short_dir / "i.sock", headless=True) as host:
         st = look(host, "idle")
         assert st.reachable and st.idle
         assert st.options["idle"] is True
