@@ -68,6 +68,13 @@ class TrustLevel(StrEnum):
 
 
 class Duty(StrEnum):
+    """Roles the fleet needs filled, assigned by the same pure function on every node.
+
+    ``custodian``: keeps copies toward custody floors. ``public_swarm_face``: the only node
+    that joins public swarms (at most one; without a VPN it must be a seedbox).
+    ``acquirer``: runs searches for watchlists (at most one). ``player``: plays media.
+    """
+
     custodian = "custodian"
     public_swarm_face = "public_swarm_face"
     acquirer = "acquirer"
@@ -100,9 +107,19 @@ class SecretRef(Model):
     OS keyring).
     """
 
-    env: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
-    file: Annotated[str, StringConstraints(min_length=1)] | None = None
-    keyring: Annotated[str, StringConstraints(pattern=r"^[^/\s]+/[^/\s]+$")] | None = None
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1, "maxProperties": 1})
+
+    env: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = Field(
+        default=None, description="Name of an environment variable of the controller."
+    )
+    file: Annotated[str, StringConstraints(min_length=1)] | None = Field(
+        default=None,
+        description="Path of a file on the node that holds the value (a trailing newline is "
+        "ignored).",
+    )
+    keyring: Annotated[str, StringConstraints(pattern=r"^[^/\s]+/[^/\s]+$")] | None = Field(
+        default=None, description="service/username of an entry in the OS keyring."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -202,9 +219,19 @@ class ReaperPolicy(Model):
         ],
         description="Tracker messages that describe an outage; never a strike.",
     )
-    reannounce_every: Duration = Field(default=parse_duration("1h"))
-    verify_every: Duration = Field(default=parse_duration("24h"))
-    research_every: Duration = Field(default=parse_duration("24h"))
+    reannounce_every: Duration = Field(
+        default=parse_duration("1h"),
+        description="Recovery ladder: at most one reannounce per torrent this often.",
+    )
+    verify_every: Duration = Field(
+        default=parse_duration("24h"),
+        description="Recovery ladder: at most one data verification per torrent this often.",
+    )
+    research_every: Duration = Field(
+        default=parse_duration("24h"),
+        description="Recovery ladder: at most one public re-search per torrent this often "
+        "(only where the item's source allows searching; never for f2f_only items).",
+    )
     max_destructive_per_tracker: int = Field(
         default=3,
         ge=0,
@@ -244,10 +271,21 @@ class Policy(Model):
     suspend: bool = Field(
         default=False, description="When true, controllers observe and plan but apply nothing."
     )
-    freshness: FreshnessPolicy = FreshnessPolicy()
-    custody: CustodyPolicy = CustodyPolicy()
-    reaper: ReaperPolicy = ReaperPolicy()
-    sync: SyncPolicy = SyncPolicy()
+    freshness: FreshnessPolicy = Field(
+        default=FreshnessPolicy(),
+        description="When a node's status stops counting, and when the node counts as gone.",
+    )
+    custody: CustodyPolicy = Field(
+        default=CustodyPolicy(), description="Defaults and rate limits for custody rules."
+    )
+    reaper: ReaperPolicy = Field(
+        default=ReaperPolicy(),
+        description="When a torrent is stalled or dead, and how often each recovery step may run.",
+    )
+    sync: SyncPolicy = Field(
+        default=SyncPolicy(),
+        description="How often controllers fetch the fleet repo, reconcile and observe.",
+    )
 
 
 class Fleet(Model):
@@ -257,8 +295,11 @@ class Fleet(Model):
     kind: Literal["Fleet"]
     name: Name
     description: str = ""
-    policy: Policy = Policy()
-    status: StatusPolicy = StatusPolicy()
+    policy: Policy = Field(default=Policy(), description="Policies every controller follows.")
+    status: StatusPolicy = Field(
+        default=StatusPolicy(),
+        description="How nodes publish their observed status in the fleet repo.",
+    )
 
 
 # --------------------------------------------------------------------------- devices
@@ -311,7 +352,9 @@ class DeviceCredentials(Model):
     transmission_user: str | None = Field(
         default=None, description="Transmission RPC user name (not a secret)."
     )
-    transmission_password: SecretRef | None = None
+    transmission_password: SecretRef | None = Field(
+        default=None, description="Transmission RPC password, by reference."
+    )
     api_token: SecretRef | None = Field(
         default=None, description="Token that other controllers present to this one's API."
     )
@@ -325,7 +368,7 @@ MPV_ALLOWED_OPTIONS = frozenset(
         "audio-delay", "deinterlace", "video-sync", "interpolation", "profile",
         "save-position-on-quit", "resume-playback", "force-window", "osd-level",
         "screenshot-format", "audio-channels", "replaygain", "cache", "cache-secs",
-        "demuxer-max-bytes", "ytdl", "idle", "pause", "start", "gapless-audio", "af", "vf",
+        "demuxer-max-bytes", "ytdl", "pause", "start", "gapless-audio", "af", "vf",
         "contrast", "brightness", "saturation", "gamma", "panscan", "video-aspect-override",
         "hr-seek", "audio-pitch-correction", "terminal", "msg-level",
     }
@@ -381,23 +424,52 @@ class Device(Model):
     kind: Literal["Device"]
     name: Name
     description: str = ""
-    device_class: DeviceClass = Field(alias="class")
-    services: list[Service] = Field(
-        default_factory=lambda: [Service.transmission, Service.controller]
+    device_class: DeviceClass = Field(
+        alias="class",
+        description="What kind of machine it is; decides the duties it may hold (a phone is "
+        "never a custodian; a public_swarm_face without a VPN must be a seedbox).",
     )
-    always_on: bool = False
-    trust: TrustLevel = TrustLevel.normal
-    labels: list[Label] = Field(default_factory=list)
-    storage: list[StorageRoot] = Field(default_factory=list)
+    services: list[Service] = Field(
+        default_factory=lambda: [Service.transmission, Service.controller],
+        description="What runs on it: transmission (a Transmission daemon), player (mpv), "
+        "controller (the tva controller and its API).",
+    )
+    always_on: bool = Field(
+        default=False,
+        description="Up all the time (a NAS, a seedbox) rather than sleeping (a laptop).",
+    )
+    trust: TrustLevel = Field(
+        default=TrustLevel.normal,
+        description="How far its copies count toward custody floors (git-annex's trust levels): "
+        "trusted copies count even when its status is stale, untrusted copies never count.",
+    )
+    labels: list[Label] = Field(
+        default_factory=list,
+        description="Free-form labels; custody placement can require them (placement.labels).",
+    )
+    storage: list[StorageRoot] = Field(
+        default_factory=list,
+        description="Storage roots tva may use, each with the capacity tva may fill. A device "
+        "without storage is never a custodian.",
+    )
     download_dir: AbsPath | None = Field(
         default=None,
         description="Where Transmission puts data; must be inside a storage root "
         "(default: the first root).",
     )
-    addresses: Addresses = Addresses()
-    credentials: DeviceCredentials = DeviceCredentials()
+    addresses: Addresses = Field(
+        default=Addresses(),
+        description="How to reach its Transmission RPC, its controller API and its peer port.",
+    )
+    credentials: DeviceCredentials = Field(
+        default=DeviceCredentials(),
+        description="Credentials for its Transmission RPC and controller API, by reference only.",
+    )
     vpn: Name | None = Field(default=None, description="Name of the VPN profile it uses.")
-    player: Player | None = None
+    player: Player | None = Field(
+        default=None,
+        description="mpv settings and play queue, for a device that runs the player service.",
+    )
 
     @field_validator("download_dir")
     @classmethod
@@ -436,7 +508,16 @@ class DutyPins(Model):
 
     api_version: Literal["tva/v1"] = Field(alias="apiVersion")
     kind: Literal["Duties"]
-    pins: dict[Duty, Annotated[list[Name], BeforeValidator(lambda v: [v] if isinstance(v, str) else v)]] = Field(
+    pins: dict[
+        Duty,
+        Annotated[
+            list[Name],
+            BeforeValidator(
+                lambda v: [v] if isinstance(v, str) else v,
+                json_schema_input_type=Name | list[Name],
+            ),
+        ],
+    ] = Field(
         default_factory=dict,
         description="duty -> device name (or list of names for custodian and player).",
     )
@@ -448,10 +529,18 @@ class DutyPins(Model):
 class Selector(Model):
     """Which items a rule covers: the union of everything listed."""
 
-    collections: list[Name] = Field(default_factory=list)
-    labels: list[Label] = Field(default_factory=list)
-    infohashes: list[InfoHash] = Field(default_factory=list)
-    watchlists: list[Name] = Field(default_factory=list)
+    collections: list[Name] = Field(
+        default_factory=list, description="Every item of these collections."
+    )
+    labels: list[Label] = Field(
+        default_factory=list,
+        description="Items carrying any of these labels (an item has its own labels and its "
+        "collection's).",
+    )
+    infohashes: list[InfoHash] = Field(default_factory=list, description="These items.")
+    watchlists: list[Name] = Field(
+        default_factory=list, description="Items that these watchlists keep ready."
+    )
 
     @model_validator(mode="after")
     def _not_empty(self) -> Self:
@@ -465,12 +554,16 @@ class Selector(Model):
 class Placement(Model):
     """Where copies may live. Empty lists mean "no constraint"."""
 
-    classes: list[DeviceClass] = Field(default_factory=list)
+    classes: list[DeviceClass] = Field(
+        default_factory=list, description="Only devices of these classes."
+    )
     labels: list[Label] = Field(
         default_factory=list, description="A device must carry all of these."
     )
     devices: list[Name] = Field(default_factory=list, description="Only these devices.")
-    exclude_devices: list[Name] = Field(default_factory=list)
+    exclude_devices: list[Name] = Field(
+        default_factory=list, description="Never these devices."
+    )
 
 
 class CustodyRule(Model):
@@ -480,14 +573,16 @@ class CustodyRule(Model):
     kind: Literal["CustodyRule"]
     name: Name
     description: str = ""
-    select: Selector
+    select: Selector = Field(description="Which items the rule covers.")
     min: int = Field(ge=0, le=64, description="The floor: copies the fleet must keep.")
     max: int | None = Field(default=None, ge=1, le=64, description="The ceiling, if any.")
     prune: bool | None = Field(
         default=None,
         description="May copies above max be removed? Default: the fleet's policy.custody.prune.",
     )
-    placement: Placement = Placement()
+    placement: Placement = Field(
+        default=Placement(), description="Which devices may hold the copies that count."
+    )
 
     @model_validator(mode="after")
     def _min_le_max(self) -> Self:
@@ -518,14 +613,28 @@ def infohash_from_magnet(magnet: str) -> str | None:
 class Item(Model):
     """One torrent the fleet knows about."""
 
-    name: Annotated[str, StringConstraints(min_length=1, max_length=256)]
-    infohash: InfoHash | None = None
-    magnet: Annotated[str, StringConstraints(max_length=8192)] | None = None
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [{"required": ["infohash"]}, {"required": ["magnet"]}, {"required": ["torrent"]}]
+        }
+    )
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=256)] = Field(
+        description="A title for people; player queues may name the item by it."
+    )
+    infohash: InfoHash | None = Field(
+        default=None, description="The torrent's v1 info-hash (must match magnet and torrent)."
+    )
+    magnet: Annotated[str, StringConstraints(max_length=8192)] | None = Field(
+        default=None, description="A magnet link with a urn:btih info-hash."
+    )
     torrent: Annotated[str, StringConstraints(pattern=r"^[^/\x00][^\x00]*\.torrent$")] | None = (
         Field(default=None, description="Path of a committed .torrent file, relative to the repo.")
     )
     size: ByteSize | None = Field(default=None, description="Total size; read from .torrent if given.")
-    labels: list[Label] = Field(default_factory=list)
+    labels: list[Label] = Field(
+        default_factory=list, description="Labels in addition to the collection's."
+    )
     provenance: Provenance | None = Field(
         default=None, description="Default: the collection's (or its source's) provenance."
     )
@@ -577,10 +686,20 @@ class Collection(Model):
     kind: Literal["Collection"]
     name: Name
     description: str = ""
-    provenance: Provenance = Provenance.fleet
-    source: Name | None = None
-    labels: list[Label] = Field(default_factory=list)
-    items: list[Item] = Field(default_factory=list, max_length=100_000)
+    provenance: Provenance = Field(
+        default=Provenance.fleet,
+        description="Where the items came from, unless the source or the item says otherwise.",
+    )
+    source: Name | None = Field(
+        default=None,
+        description="Name of the Source the items came from; its provenance and gates apply.",
+    )
+    labels: list[Label] = Field(
+        default_factory=list, description="Labels every item of the collection carries."
+    )
+    items: list[Item] = Field(
+        default_factory=list, max_length=100_000, description="The torrents of the collection."
+    )
 
 
 # --------------------------------------------------------------------------- watchlists
@@ -589,9 +708,21 @@ class Collection(Model):
 class WatchEntry(Model):
     """One thing to keep ready: a show (with keep-next-N), a film, or an explicit magnet."""
 
-    show: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
-    film: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
-    magnet: Annotated[str, StringConstraints(max_length=8192)] | None = None
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [{"required": ["show"]}, {"required": ["film"]}, {"required": ["magnet"]}]
+        }
+    )
+
+    show: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = Field(
+        default=None, description="A show: its next keep_next unwatched episodes are kept ready."
+    )
+    film: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = Field(
+        default=None, description="A film to acquire and keep ready until watched."
+    )
+    magnet: Annotated[str, StringConstraints(max_length=8192)] | None = Field(
+        default=None, description="An explicit magnet link to fetch."
+    )
     collection: Name | None = Field(
         default=None, description="Collection whose items are this show's episodes or this film."
     )
@@ -621,7 +752,9 @@ class Watchlist(Model):
         default_factory=lambda: [Provenance.fleet],
         description="Sources acquisition may search. private is never searched publicly.",
     )
-    entries: list[WatchEntry] = Field(default_factory=list)
+    entries: list[WatchEntry] = Field(
+        default_factory=list, description="What to keep ready, each a show, a film or a magnet."
+    )
 
 
 # --------------------------------------------------------------------------- vpn
@@ -633,15 +766,22 @@ class VpnProfile(Model):
     api_version: Literal["tva/v1"] = Field(alias="apiVersion")
     kind: Literal["VpnProfile"]
     name: Name
-    type: VpnType
-    interface: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,15}$")]
+    type: VpnType = Field(description="The tunnel's protocol.")
+    interface: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,15}$")] = Field(
+        description="Network interface the tunnel creates on the node (e.g. wg0)."
+    )
     config: SecretRef = Field(description="The tunnel's config, by reference (usually file:).")
-    credentials: SecretRef | None = None
+    credentials: SecretRef | None = Field(
+        default=None, description="Credentials for the tunnel, by reference (OpenVPN auth)."
+    )
     kill_switch: bool = Field(
         default=True,
         description="When the tunnel is down on a device that needs it, its public torrents stop.",
     )
-    devices: list[Name] = Field(default_factory=list)
+    devices: list[Name] = Field(
+        default_factory=list,
+        description="Devices that use the profile; each must name it in its own vpn: field.",
+    )
     up: list[str] | None = Field(
         default=None, description="Command (argument list, no shell) that brings the tunnel up."
     )
@@ -659,9 +799,13 @@ class VpnProfile(Model):
 
 
 class Indexer(Model):
-    url: Annotated[str, StringConstraints(pattern=r"^https?://")]
-    api_key: SecretRef | None = None
-    categories: list[int] = Field(default_factory=list)
+    url: Annotated[str, StringConstraints(pattern=r"^https?://")] = Field(
+        description="Torznab API URL (Prowlarr or Jackett), e.g. http://127.0.0.1:9696/1/api"
+    )
+    api_key: SecretRef | None = Field(default=None, description="The indexer's API key.")
+    categories: list[int] = Field(
+        default_factory=list, description="Torznab categories to search (empty: all)."
+    )
 
 
 class Source(Model):
@@ -670,7 +814,9 @@ class Source(Model):
     api_version: Literal["tva/v1"] = Field(alias="apiVersion")
     kind: Literal["Source"]
     name: Name
-    provenance: Provenance
+    provenance: Provenance = Field(
+        description="What kind of source it is; private sources are always f2f_only."
+    )
     f2f_only: bool | None = Field(
         default=None,
         description="Friend-to-friend only: never announced publicly, never re-searched publicly, "
@@ -683,7 +829,9 @@ class Source(Model):
     trackers: list[Annotated[str, StringConstraints(pattern=r"^(https?|udp)://")]] = Field(
         default_factory=list, description="Announce URLs (prefixes) of this source's trackers."
     )
-    indexer: Indexer | None = None
+    indexer: Indexer | None = Field(
+        default=None, description="Torznab indexer that acquisition searches, if any."
+    )
 
     @model_validator(mode="after")
     def _private_is_f2f(self) -> Self:

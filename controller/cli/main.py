@@ -49,6 +49,39 @@ def demo(
 
 
 @app.command()
+def schema(
+    check: Annotated[
+        bool, typer.Option("--check", help="Write nothing; exit 1 if a generated file is stale.")
+    ] = False,
+    out_dir: Annotated[
+        str | None,
+        typer.Option("--out", help="Write only the JSON Schemas, into this directory."),
+    ] = None,
+) -> None:
+    """Write the JSON Schemas (schemas/json/) and docs/reference.md from the models."""
+    from controller.cli import schema as cmd
+
+    raise typer.Exit(cmd.run(check, out_dir))
+
+
+@app.command()
+def init(
+    directory: Annotated[str, typer.Argument(help="A new or empty directory.")],
+    name: Annotated[
+        str | None, typer.Option("--name", help="The fleet's name (default: the directory's).")
+    ] = None,
+    device: Annotated[
+        str | None,
+        typer.Option("--device", help="Name of this machine's device (default: its host name)."),
+    ] = None,
+) -> None:
+    """Scaffold a new fleet repo (git-initialised, one commit) that validates."""
+    from controller.cli import init as cmd
+
+    raise typer.Exit(cmd.run(directory, name, device))
+
+
+@app.command()
 def version() -> None:
     """Print tva's version."""
     typer.echo(__version__)
