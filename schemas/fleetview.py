@@ -57,11 +57,11 @@ def build_fleet_view(
     status must not count). A status from the future (clock skew) counts as age zero.
     """
     latest: dict[str, NodeStatus] = {}
-    for st in statuses:
-        if st.node in desired.devices:
-            cur = latest.get(st.node)
-            if cur is None or st.observed_at > cur.observed_at:
-                latest[st.node] = st
+    for candidate in statuses:
+        if candidate.node in desired.devices:
+            cur = latest.get(candidate.node)
+            if cur is None or candidate.observed_at > cur.observed_at:
+                latest[candidate.node] = candidate
     fresh_for = desired.fleet.policy.freshness.stale_after
     grace = desired.fleet.policy.freshness.grace
     nodes: dict[str, NodeView] = {}

@@ -18,7 +18,10 @@ STATUS_FORMAT: Final = "tva.status/v1"
 
 
 class Observed(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Base of the observed models. Unknown fields are ignored, not refused: a newer node may
+    add optional fields within v1 and older readers must still read its status."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
 
 class TorrentState(StrEnum):
