@@ -82,6 +82,27 @@ def init(
 
 
 @app.command()
+def status(
+    path: PathArg = ".",
+    node: Annotated[str | None, typer.Option("--node", help="Observe this node now.")] = None,
+    fleet: Annotated[bool, typer.Option("--fleet", help="The fleet view from published statuses.")] = False,
+    publish: Annotated[bool, typer.Option("--publish", help="Publish the node's status.")] = False,
+    status_dir: Annotated[
+        str | None, typer.Option("--status", help="Read/write statuses in this directory instead of git.")
+    ] = None,
+    player_socket: Annotated[
+        str | None, typer.Option("--player-socket", help="The node's mpv IPC socket.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Observe a node, show the fleet, or publish a node's status."""
+    from controller.cli import status as cmd
+
+    raise typer.Exit(cmd.run(path, node=node, fleet=fleet, publish=publish, status_dir=status_dir,
+                             player_socket=player_socket, as_json=as_json))
+
+
+@app.command()
 def version() -> None:
     """Print tva's version."""
     typer.echo(__version__)

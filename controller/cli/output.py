@@ -16,3 +16,15 @@ def emit_json(data: Any) -> None:
     """Write ``data`` as indented JSON on stdout (no rich markup, machine-readable)."""
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
     sys.stdout.flush()
+
+
+def format_age(seconds: float) -> str:
+    """A coarse human age: ``45s``, ``12m``, ``3h 5m``, ``54d 1h``."""
+    s = int(max(seconds, 0))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m"
+    if s < 86400:
+        return f"{s // 3600}h {s % 3600 // 60}m"
+    return f"{s // 86400}d {s % 86400 // 3600}h"
