@@ -1,0 +1,130 @@
+"""Apply one node's actions from a plan, in a safe order, and journal every outcome.
+
+- Only actions for this node; others are a programming error and refused.
+- Additions before removals; each removal is confirmed live first (``confirm.py``).
+- Transient faults retry with capped exponential backoff and jitter (tenacity); permanent ones
+  are recorded and not retried; nothing is retried forever — the next pass plans again.
+- A stop request (SIGTERM) lets the current action finish, then returns.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from controller.act.confirm import Confirmer
+from controller.errors import PermanentError, TemporaryError, TvaError
+from controller.journal import Journal
+from schemas.journal import JournalEntry, Outcome
+from schemas.plan import Action, ActionKind, Plan
+
+log = logging.getLogger("tva.apply")
+
+
+class Backend(Protocol):
+    KINDS: frozenset[ActionKind]
+
+    def apply(self, action: Action) -> str: ...
+
+
+@dataclass
+class Applied:
+    action: Action
+    outcome: Outcome
+    result: str = ""
+    error: str = ""
+
+
+@dataclass
+class ApplyReport:
+    applied: list[Applied] = field(default_factory=list)
+    stopped: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return any(a.outcome is Outcome.ok and a.result == "done" for a in self.applied)
+
+    @property
+    def failed(self) -> list[Applied]:
+        return [a for a in self.applied if a.outcome is Outcome.failed]
+
+
+class Applier:
+    def __init__(
+        self,
+        node: str,
+        backends: list[Backend],
+        *,
+        journal: Journal | None,
+        confirmer: Confirmer | None,
+        clock: Callable[[], datetime],
+        should_stop: Callable[[], bool] = lambda: False,
+        attempts: int = 3,
+        max_wait: float = 5.0,
+    ) -> None:
+        self.node = node
+        self.backends = backends
+        self.journal = journal
+        self.confirmer = confirmer
+        self.clock = clock
+        self.should_stop = should_stop
+        self._retry = retry(
+            retry=retry_if_exception_type(TemporaryError),
+            wait=wait_exponential_jitter(initial=0.25, max=max_wait),
+            stop=stop_after_attempt(attempts),
+            reraise=True,
+        )
+
+    def apply(self, plan: Plan, *, select: Callable[[Action], bool] = lambda a: True) -> ApplyReport:
+        report = ApplyReport()
+        mine = [a for a in plan.actions if a.node == self.node and select(a)]
+        foreign = [a for a in plan.actions if a.node != self.node and select(a)]
+        if foreign and plan.nodes == [self.node]:
+            raise PermanentError(f"the plan for {self.node} holds actions for other nodes")
+        for action in sorted(mine, key=lambda a: (a.destructive, a.id)):
+            if self.should_stop():
+                report.stopped = True
+                break
+            done = self._one(action)
+            report.applied.append(done)
+            self._record(done, plan.revision)
+        return report
+
+    def _one(self, action: Action) -> Applied:
+        if action.kind is ActionKind.record_strike:
+            return Applied(action, Outcome.ok, "recorded")
+        if action.destructive and self.confirmer is not None:
+            why = self.confirmer.unconfirmed(action.target, list(action.relies_on))
+            if why is not None:
+                return Applied(action, Outcome.skipped, error=f"waiting: {why}")
+        backend = next((b for b in self.backends if action.kind in b.KINDS), None)
+        if backend is None:
+            return Applied(action, Outcome.skipped, error=f"no actuator for {action.kind.value} on this node")
+        try:
+            result = self._retry(backend.apply)(action)
+        except TvaError as e:
+            log.warning("%s failed: %s", action.id, e, extra={"event": "action-failed", "action": action.id})
+            return Applied(action, Outcome.failed, error=str(e))
+        log.info("%s: %s", action.id, result, extra={"event": "action", "action": action.id, "result": result})
+        return Applied(action, Outcome.ok, result)
+
+    def _record(self, done: Applied, revision: str | None) -> None:
+        if self.journal is None:
+            return
+        a = done.action
+        extra: dict[str, object] = {}
+        if a.kind is ActionKind.record_strike:
+            progress = a.params.get("progress")
+            extra = {"progress": int(progress) if progress is not None else None,
+                     "detail": str(a.params.get("cause", ""))}
+        self.journal.append([
+            JournalEntry(
+                at=self.clock(), node=self.node, action_id=a.id, kind=a.kind, target=a.target,
+                outcome=done.outcome, error=done.error, revision=revision, **extra,
+            )
+        ])

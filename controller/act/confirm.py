@@ -1,0 +1,73 @@
+"""Live confirmation before a removal, as git-annex confirms before a drop.
+
+A removal carries ``relies_on``: the nodes whose copies keep the floor without this one. Right
+before removing, each of them is asked *now* whether it still holds a complete copy — this node
+through its own Transmission, a peer through its controller API (``GET /v1/holds/{infohash}``
+with the peer's API token, resolved from the peer device's reference on this node). If any
+cannot confirm (unreachable, no token here, incomplete), the removal waits: it is skipped and
+the next pass plans it again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+
+from controller.errors import TvaError
+from controller.secrets import resolve
+from schemas.desired import DesiredState
+
+TIMEOUT = 10.0
+
+
+class Confirmer:
+    def __init__(
+        self,
+        desired: DesiredState,
+        node: str,
+        own_holds: Callable[[str], bool],
+        client: httpx.Client | None = None,
+    ) -> None:
+        self.desired = desired
+        self.node = node
+        self.own_holds = own_holds
+        self.http = client or httpx.Client(timeout=TIMEOUT)
+
+    def unconfirmed(self, infohash: str, holders: list[str]) -> str | None:
+        """None when every holder confirms a complete copy now; else why not (for the journal)."""
+        if not holders:
+            return "no holder to rely on was named"
+        for holder in holders:
+            why = self._ask(holder, infohash)
+            if why is not None:
+                return f"{holder} could not confirm its copy: {why}"
+        return None
+
+    def _ask(self, holder: str, infohash: str) -> str | None:
+        if holder == self.node:
+            try:
+                return None if self.own_holds(infohash) else "not complete here"
+            except TvaError as e:
+                return str(e)
+        dev = self.desired.devices.get(holder)
+        if dev is None or dev.addresses.controller_api is None:
+            return "it has no controller_api address"
+        if dev.credentials.api_token is None:
+            return "it has no api_token reference"
+        try:
+            token = resolve(dev.credentials.api_token)
+        except TvaError as e:
+            return str(e)
+        url = dev.addresses.controller_api.rstrip("/") + f"/v1/holds/{infohash}"
+        try:
+            r = self.http.get(url, headers={"Authorization": f"Bearer {token}"})
+        except httpx.HTTPError as e:
+            return f"unreachable ({type(e).__name__})"
+        if r.status_code != 200:
+            return f"answered HTTP {r.status_code}"
+        try:
+            complete = bool(r.json().get("complete"))
+        except ValueError:
+            return "answered something that is not JSON"
+        return None if complete else "its copy is not complete"
