@@ -1,7 +1,9 @@
 """Apply one node's actions from a plan, in a safe order, and journal every outcome.
 
 - Only actions for this node; others are a programming error and refused.
-- Additions before removals; each removal is confirmed live first (``confirm.py``).
+- In the plan's order (VPN, stops and starts, additions and repairs, then removals, then the
+  player: see ``controller/planner/assemble.py``); each removal is confirmed live first
+  (``confirm.py``).
 - Transient faults retry with capped exponential backoff and jitter (tenacity); permanent ones
   are recorded and not retried; nothing is retried forever — the next pass plans again.
 - A stop request (SIGTERM) lets the current action finish, then returns.
@@ -86,7 +88,7 @@ class Applier:
         foreign = [a for a in plan.actions if a.node != self.node and select(a)]
         if foreign and plan.nodes == [self.node]:
             raise PermanentError(f"the plan for {self.node} holds actions for other nodes")
-        for action in sorted(mine, key=lambda a: (a.destructive, a.id)):
+        for action in mine:
             if self.should_stop():
                 report.stopped = True
                 break
