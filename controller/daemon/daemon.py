@@ -1,0 +1,345 @@
+"""``tva run``: the controller daemon of one node.
+
+Wires the pieces: the git source (last good revision), the node runtime (observe, plan, apply),
+the status transport, the triggers, the HTTP API and the reconcile loop. Drivable from tests:
+``Daemon(...).start()`` runs it in a thread, ``stop()`` ends it, ``passes``/``last`` expose
+progress, and the clock is injectable.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import git
+
+from controller.daemon.api import ApiServer, create_app
+from controller.daemon.lock import NodeLock
+from controller.daemon.metrics import Metrics
+from controller.daemon.node import NodeRuntime, PassOutcome, condition, problems_message
+from controller.daemon.runner import Backoff, PassResult, Runner
+from controller.daemon.triggers import CheckoutWatcher, Poller, remote_heads
+from controller.daemon.wakeup import Wakeup
+from controller.errors import PermanentError, TvaError
+from controller.fleet import DirectoryStatusTransport, GitStatusTransport, StatusTransport
+from controller.planner import peers_view
+from controller.secrets import resolve
+from controller.source.git import GitSource, Revision
+from schemas.desired import DesiredState
+from schemas.observed import Condition, NodeStatus
+from schemas.plan import Plan
+
+log = logging.getLogger("tva.daemon")
+
+BUSY_REQUEUE = 5.0
+"""Look again this soon while something is moving (transfers, actions just applied)."""
+IDLE_CAP = 3600.0
+"""The loop's longest sleep; each pass asks for the fleet's resync period (see _idle_requeue)."""
+
+
+@dataclass
+class DaemonConfig:
+    node: str
+    repo: str
+    """A git URL or path of the fleet repo's remote; or a local checkout with ``local=True``."""
+    state_dir: str
+    branch: str = "main"
+    local: bool = False
+    status_dir: str | None = None
+    """Publish and read statuses in this directory instead of the repo's status refs."""
+    listen: str | None = None
+    """host:port for the API; default: the device's controller_api address; "off" for none."""
+    player_socket: str | None = None
+    allowed_signers: str | None = None
+    host_player: bool = True
+    poll: float | None = None
+    """Seconds between remote polls; default: the fleet's policy.sync.poll."""
+
+
+class Daemon:
+    def __init__(self, config: DaemonConfig, *, clock: Callable[[], datetime] | None = None) -> None:
+        self.config = config
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.wakeup = Wakeup()
+        self.metrics = Metrics()
+        os.makedirs(config.state_dir, exist_ok=True)
+        self.lock = NodeLock(config.state_dir, config.node)
+        self.source = GitSource(
+            config.repo, os.path.join(config.state_dir, "fleet"), branch=config.branch,
+            local=config.local, allowed_signers=config.allowed_signers,
+        )
+        self.runtime = NodeRuntime(
+            config.node, config.state_dir, clock=self.clock, player_socket=config.player_socket,
+            host_player=config.host_player, should_stop=lambda: self.wakeup.stopped,
+        )
+        self.runtime.metainfo_reader = self._read_committed
+        self.last: PassOutcome | None = None
+        self.last_revision: Revision | None = None
+        self.last_error: str | None = None
+        self.passes = 0
+        self._transport: StatusTransport | None = None
+        self._transport_key: object = None
+        self._published: tuple[Any, float] | None = None
+        self._api: ApiServer | None = None
+        self._threads: list[threading.Thread] = []
+        self._checkout_watcher: CheckoutWatcher | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def run(self) -> None:
+        """Run until ``stop()`` (or SIGTERM, wired by the CLI). Holds the node lock."""
+        with self.lock:
+            try:
+                self._start_triggers()
+                runner = Runner(
+                    self.reconcile, self.wakeup, resync=IDLE_CAP,
+                    backoff=Backoff(base=0.5, cap=60.0), on_error=self._on_error,
+                )
+                runner.run()
+            finally:
+                self._shutdown()
+
+    def start(self) -> None:
+        """Run in a background thread (for tests and the demo)."""
+        self._thread = threading.Thread(target=self.run, name=f"tva-daemon-{self.config.node}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 60.0) -> None:
+        self.wakeup.stop()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _shutdown(self) -> None:
+        self.wakeup.stop()
+        if self._checkout_watcher is not None:
+            self._checkout_watcher.stop()
+        if self._api is not None:
+            self._api.stop()
+            self._api = None
+        self.runtime.close()
+        if isinstance(self._transport, GitStatusTransport):
+            self._transport.close()
+        log.info("stopped", extra={"event": "stopped", "node": self.config.node})
+
+    def _start_triggers(self) -> None:
+        poll = self.config.poll or 60.0
+        if self.config.local:
+            watcher = CheckoutWatcher(os.path.join(self.config.repo, ".git"), self.wakeup)
+            watcher.start()
+            self._checkout_watcher = watcher
+        else:
+            patterns = [f"refs/heads/{self.config.branch}", "refs/tva/*"]
+            p = Poller("remote", self.wakeup, poll, lambda: remote_heads(self.config.repo, patterns), "remote")
+            p.start()
+            self._threads.append(p)
+
+    def _idle_requeue(self, desired: DesiredState) -> float:
+        """The resync period, short enough that this node's status never goes stale."""
+        policy = desired.fleet.policy
+        return min(policy.sync.resync.total_seconds(), policy.freshness.stale_after.total_seconds() / 3)
+
+    # ------------------------------------------------------------------ one pass
+
+    def reconcile(self, reasons: list[str]) -> PassResult:
+        started = time.monotonic()
+        self.metrics.passes.inc()
+        rev = self.source.refresh()
+        self.last_revision = rev
+        if rev.desired is None:
+            why = rev.error or problems_message(rev.problems) or "no revision yet"
+            raise PermanentError(f"no valid revision of the fleet repo to apply: {why}")
+        desired = rev.desired
+        self._ensure_api(desired)
+        conditions = self._conditions(rev, desired)
+        outcome = self.runtime.run_pass(desired, self._status_transport(desired), conditions=conditions)
+        with self._lock:
+            self.last = outcome
+            self.last_error = None
+        self._publish(desired, outcome.status)
+        self._metrics(outcome, rev, time.monotonic() - started)
+        self.passes += 1
+        applied = outcome.report.applied if outcome.report else []
+        log.info(
+            "pass %d (%s): %d actions planned, %d applied", self.passes, ",".join(reasons),
+            len(outcome.plan.actions), sum(1 for a in applied if a.result == "done"),
+            extra={"event": "pass", "revision": rev.applied, "reasons": reasons},
+        )
+        moving = any(
+            not t.complete and t.state.value != "stopped" for t in outcome.status.transmission.torrents
+        )
+        busy = bool(outcome.report and outcome.report.changed) or moving
+        if self.config.poll is None:
+            for t in self._threads:
+                if isinstance(t, Poller):
+                    t.interval = desired.fleet.policy.sync.poll.total_seconds()
+        return PassResult(changed=bool(outcome.report and outcome.report.changed),
+                          requeue_after=BUSY_REQUEUE if busy else self._idle_requeue(desired))
+
+    def _on_error(self, error: BaseException, failures: int) -> None:
+        self.metrics.pass_errors.inc()
+        with self._lock:
+            self.last_error = str(error)
+
+    def _conditions(self, rev: Revision, desired: DesiredState) -> list[Condition]:
+        now = self.clock()
+        if rev.current:
+            synced = condition("Synced", True, "RevisionApplied", f"revision {rev.applied}", now)
+        elif rev.problems:
+            synced = condition(
+                "Synced", False, "InvalidRevision",
+                f"revision {(rev.seen or '')[:12]} is invalid; {(rev.applied or '')[:12]} stays in force: "
+                + problems_message(rev.problems), now,
+            )
+        else:
+            synced = condition("Synced", False, "SourceUnavailable",
+                               rev.error or "the fleet repo could not be read", now)
+        out = [synced]
+        if desired.fleet.policy.suspend:
+            out.append(condition("Suspended", True, "PolicySuspend", "policy.suspend is set", now))
+        with self._lock:
+            err = self.last_error
+        out.append(condition("Ready", err is None, "PassFailed" if err else "PassSucceeded", err or "", now))
+        return out
+
+    # ------------------------------------------------------------------ status transport
+
+    def _status_transport(self, desired: DesiredState) -> StatusTransport:
+        key = (self.config.status_dir, desired.fleet.status)
+        if self._transport is None or key != self._transport_key:
+            if self.config.status_dir is not None:
+                self._transport = DirectoryStatusTransport(self.config.status_dir)
+            else:
+                self._transport = GitStatusTransport.for_fleet(
+                    self.source.checkout, desired.fleet.status, node=self.config.node
+                )
+            self._transport_key = key
+        return self._transport
+
+    def _publish(self, desired: DesiredState, status: NodeStatus) -> None:
+        """Publish when the status changed in substance, or when the last one nears staleness."""
+        substance = status.model_dump(mode="json", exclude={"observed_at"})
+        for t in substance["transmission"]["torrents"]:
+            for k in ("rate_download", "rate_upload", "uploaded", "downloaded", "last_activity",
+                      "peers_connected", "peers_sending"):
+                t.pop(k, None)
+        substance["transmission"].pop("download_rate", None)
+        substance["transmission"].pop("upload_rate", None)
+        for c in substance["conditions"]:
+            c.pop("since", None)
+        refresh = desired.fleet.policy.freshness.stale_after.total_seconds() / 3
+        now = time.monotonic()
+        if self._published is not None:
+            last, at = self._published
+            if last == substance and now - at < refresh:
+                return
+        transport = self._status_transport(desired)
+        try:
+            transport.publish(status)
+        except TvaError as e:
+            log.warning("cannot publish the status: %s", e, extra={"event": "publish-failed"})
+            return
+        self._published = (substance, now)
+
+    # ------------------------------------------------------------------ API
+
+    def _ensure_api(self, desired: DesiredState) -> None:
+        if self._api is not None or self.config.listen == "off":
+            return
+        device = desired.devices.get(self.config.node)
+        if device is None:
+            return
+        address = self.config.listen
+        if address is None:
+            if device.addresses.controller_api is None:
+                return
+            parts = urlsplit(device.addresses.controller_api)
+            address = f"{parts.hostname}:{parts.port or 80}"
+        host, _, port = address.rpartition(":")
+        token = None
+        if device.credentials.api_token is not None:
+            try:
+                token = resolve(device.credentials.api_token)
+            except TvaError as e:
+                log.warning("API token unavailable (%s): the API serves only /healthz and /announce", e)
+        self._api = ApiServer(create_app(self, token, self.metrics), host.strip("[]") or "127.0.0.1", int(port))
+        self._api.start()
+        log.info("API listening on %s", address, extra={"event": "api", "listen": address})
+
+    def _metrics(self, outcome: PassOutcome, rev: Revision, seconds: float) -> None:
+        self.metrics.pass_duration.observe(seconds)
+        self.metrics.drift.set(len(outcome.plan.actions))
+        self.metrics.last_success.set(time.time())
+        self.metrics.revision_valid.set(1 if rev.current else 0)
+        for a in outcome.report.applied if outcome.report else []:
+            self.metrics.actions.labels(kind=a.action.kind.value, outcome=a.outcome.value).inc()
+
+    # ApiBackend ---------------------------------------------------------------------------
+
+    def status_json(self) -> dict[str, Any] | None:
+        with self._lock:
+            last = self.last
+        return None if last is None else last.status.model_dump(mode="json")
+
+    def plan_json(self) -> dict[str, Any] | None:
+        with self._lock:
+            last = self.last
+        return None if last is None else last.plan.model_dump(mode="json")
+
+    def peers_for(self, infohash: str, asking: str | None) -> list[tuple[str, int]] | None:
+        with self._lock:
+            last = self.last
+        if last is None or infohash not in last.desired.items:
+            return None
+        try:
+            _, rows, _ = peers_view(last.desired, last.view, self.clock(), infohash,
+                                    requester=self.config.node)
+        except TvaError:
+            return None
+        out: list[tuple[str, int]] = []
+        for row in rows:
+            if row.peer is None:
+                continue
+            host, _, port = row.peer.rpartition(":")
+            out.append((host.strip("[]"), int(port)))
+        return out
+
+    def holds(self, infohash: str) -> bool | None:
+        return self.runtime.holds(infohash)
+
+    def metainfo(self, infohash: str) -> bytes | None:
+        with self._lock:
+            last = self.last
+        if last is None:
+            return None
+        item = last.desired.items.get(infohash)
+        if item is None or item.torrent is None:
+            return None
+        return self._read_committed(item.torrent)
+
+    def wake(self, reason: str) -> None:
+        self.wakeup.notify(reason)
+
+    def _read_committed(self, path: str) -> bytes | None:
+        rev = self.last_revision
+        if rev is None or rev.applied is None:
+            return None
+        try:
+            blob = self.source.repo.commit(rev.applied).tree / path
+            data: bytes = blob.data_stream.read()
+            return data
+        except (KeyError, git.GitError, ValueError):
+            return None
+
+    @property
+    def plan(self) -> Plan | None:
+        with self._lock:
+            return self.last.plan if self.last else None

@@ -1,0 +1,206 @@
+"""One node's controller: a pass is source -> observe -> fleet view -> plan -> apply -> publish.
+
+Shared by ``tva run`` (every pass of the daemon) and ``tva apply`` (one pass, by hand). The
+pass is level-triggered: it reads the whole desired and observed state each time. Only this
+node's actions are applied; the plan for the other nodes is computed (so every node agrees)
+and dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from controller.act.apply import Applier, ApplyReport, Backend
+from controller.act.confirm import Confirmer
+from controller.act.player import PlayerActuator
+from controller.act.transmission import TransmissionActuator, connect
+from controller.act.vpn import VpnActuator
+from controller.errors import PermanentError, Problem, TvaError
+from controller.fleet import StatusTransport
+from controller.journal import Journal
+from controller.observe.node import observe_node, transmission_observer
+from controller.observe.transmission import TransmissionObserver
+from controller.planner import plan as make_plan
+from controller.player.host import PlayerHost
+from controller.secrets import resolve
+from schemas.desired import DesiredState, Device, Service
+from schemas.fleetview import FleetView, build_fleet_view
+from schemas.observed import Condition, ConditionStatus, NodeStatus, TransmissionStatus
+from schemas.plan import Action, Plan
+
+log = logging.getLogger("tva.node")
+
+
+@dataclass
+class PassOutcome:
+    desired: DesiredState
+    status: NodeStatus
+    view: FleetView
+    plan: Plan
+    report: ApplyReport | None
+
+
+@dataclass
+class NodeRuntime:
+    """What one node keeps between passes (connections, the last observation)."""
+
+    node: str
+    state_dir: str
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    player_socket: str | None = None
+    host_player: bool = False
+    """Host the player in-process (the daemon does; ``tva apply`` observes only)."""
+    should_stop: Callable[[], bool] = lambda: False
+    journal: Journal = field(init=False)
+    _device: Device | None = field(default=None, init=False)
+    _observer: TransmissionObserver | None = field(default=None, init=False)
+    _actuator: TransmissionActuator | None = field(default=None, init=False)
+    _previous: TransmissionStatus | None = field(default=None, init=False)
+    _player: PlayerHost | None = field(default=None, init=False)
+    _watched: set[str] = field(default_factory=set, init=False)
+    metainfo_reader: Callable[[str], bytes | None] | None = None
+    """Reads a committed .torrent by repo path (the source's revision), when there is one."""
+
+    def __post_init__(self) -> None:
+        self.journal = Journal(os.path.join(self.state_dir, f"{self.node}.journal.jsonl"))
+        if self.player_socket is None:
+            self.player_socket = os.path.join(self.state_dir, f"{self.node}.player.sock")
+
+    # ------------------------------------------------------------------ wiring
+
+    def _configure(self, desired: DesiredState) -> Device:
+        device = desired.devices.get(self.node)
+        if device is None:
+            raise PermanentError(
+                f"node {self.node!r} is not a device of the fleet (devices: {', '.join(desired.devices)})"
+            )
+        if device != self._device:
+            self._device = device
+            self._observer = transmission_observer(device)
+            self._previous = None
+            self._actuator = self._transmission_actuator(device)
+            if self.host_player and device.player is not None and Service.player in device.services:
+                self._start_player(device)
+        return device
+
+    def _transmission_actuator(self, device: Device) -> TransmissionActuator | None:
+        url = device.addresses.transmission_rpc
+        if url is None or Service.transmission not in device.services:
+            return None
+        creds = device.credentials
+        password = resolve(creds.transmission_password) if creds.transmission_password else None
+        return TransmissionActuator(
+            lambda: connect(url, creds.transmission_user, password), url, metainfo=self._metainfo
+        )
+
+    def _metainfo(self, action: Action) -> bytes | None:
+        path = action.params.get("torrent")
+        if path and self.metainfo_reader is not None:
+            return self.metainfo_reader(str(path))
+        return None
+
+    def _start_player(self, device: Device) -> None:
+        assert device.player is not None and self.player_socket is not None
+        if self._player is not None:
+            self._player.close()
+        self._player = PlayerHost(
+            self.player_socket, dict(device.player.options), on_watched=self._on_watched
+        )
+        self._player.start()
+
+    def _on_watched(self, path: str) -> None:
+        from controller.observe.node import attribute
+
+        if self._previous is not None:
+            key = attribute(path, self._previous.torrents)
+            if key is not None:
+                self._watched.add(key)
+
+    def close(self) -> None:
+        if self._player is not None:
+            self._player.close()
+            self._player = None
+
+    # ------------------------------------------------------------------ a pass
+
+    def observe(self, desired: DesiredState, conditions: list[Condition]) -> NodeStatus:
+        device = self._configure(desired)
+        obs = observe_node(
+            desired, self.node, now=self.clock(), observer=self._observer, previous=self._previous,
+            player_socket=self.player_socket if device.player is not None else None,
+            watched=self._watched, revision=desired.revision, conditions=conditions,
+        )
+        self._previous = obs.status.transmission if obs.status.transmission.reachable else None
+        return obs.status
+
+    def plan(
+        self, desired: DesiredState, own: NodeStatus, others: list[NodeStatus]
+    ) -> tuple[FleetView, Plan]:
+        now = self.clock()
+        statuses = [s for s in others if s.node != self.node] + [own]
+        view = build_fleet_view(desired, statuses, now)
+        horizon = now - timedelta(days=30)
+        p = make_plan(desired, view, now, nodes=[self.node], journal=self.journal.entries(horizon))
+        return view, p
+
+    def applier(self, desired: DesiredState) -> Applier:
+        backends: list[Backend] = [VpnActuator(desired), PlayerActuator(self._player)]
+        if self._actuator is not None:
+            backends.insert(0, self._actuator)
+        actuator = self._actuator
+        confirmer = Confirmer(
+            desired, self.node,
+            own_holds=(actuator.holds_complete if actuator is not None else (lambda _ih: False)),
+        )
+        return Applier(
+            self.node, backends, journal=self.journal, confirmer=confirmer, clock=self.clock,
+            should_stop=self.should_stop,
+        )
+
+    def holds(self, infohash: str) -> bool | None:
+        """Live answer for a peer's confirmation request; None when it cannot look."""
+        if self._actuator is None:
+            return None
+        try:
+            return self._actuator.holds_complete(infohash)
+        except TvaError:
+            return None
+
+    def run_pass(
+        self,
+        desired: DesiredState,
+        transport: StatusTransport | None,
+        *,
+        apply: bool = True,
+        conditions: list[Condition] | None = None,
+        select: Callable[[Action], bool] = lambda a: True,
+    ) -> PassOutcome:
+        own = self.observe(desired, conditions or [])
+        others: list[NodeStatus] = []
+        if transport is not None:
+            try:
+                others = transport.read_all()
+            except TvaError as e:
+                log.warning("cannot read the fleet's statuses: %s", e)
+        view, p = self.plan(desired, own, others)
+        report = None
+        if apply and not desired.fleet.policy.suspend:
+            report = self.applier(desired).apply(p, select=select)
+        return PassOutcome(desired, own, view, p, report)
+
+
+def condition(type_: str, ok: bool, reason: str = "", message: str = "", now: datetime | None = None) -> Condition:
+    return Condition(
+        type=type_, status=ConditionStatus.true if ok else ConditionStatus.false,
+        reason=reason, message=message, since=now,
+    )
+
+
+def problems_message(problems: list[Problem], limit: int = 5) -> str:
+    head = [str(p) for p in problems[:limit]]
+    more = len(problems) - limit
+    return "; ".join(head) + (f"; and {more} more" if more > 0 else "")

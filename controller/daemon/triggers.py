@@ -1,0 +1,82 @@
+"""Triggers: threads that only say "look again" (a new revision, a peer's status, Transmission).
+
+Each watcher is cheap and sleeps between looks; none of them decides anything. They stop when
+the shared ``Wakeup`` stops.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import threading
+from collections.abc import Callable
+
+import git
+
+from controller.daemon.wakeup import Wakeup
+
+log = logging.getLogger("tva.triggers")
+
+
+class Poller(threading.Thread):
+    """Calls ``look()`` every ``interval`` seconds (with +-20% jitter, so nodes do not poll in
+    step); notifies ``reason`` when its answer differs from the last one."""
+
+    def __init__(self, name: str, wakeup: Wakeup, interval: float, look: Callable[[], object],
+                 reason: str, rng: random.Random | None = None) -> None:
+        super().__init__(name=f"tva-{name}", daemon=True)
+        self.wakeup = wakeup
+        self.interval = interval
+        self.look = look
+        self.reason = reason
+        self.rng = rng or random.Random()
+        self._last: object = None
+
+    def run(self) -> None:
+        first = True
+        while True:
+            delay = self.interval * (0.8 + 0.4 * self.rng.random())
+            if self.wakeup.sleep(delay):
+                return
+            try:
+                seen = self.look()
+            except Exception as e:  # a watcher never dies; the pass reports real errors
+                log.debug("%s: %s", self.name, e)
+                continue
+            if not first and seen != self._last:
+                self.wakeup.notify(self.reason)
+            self._last = seen
+            first = False
+
+
+def remote_heads(url: str, patterns: list[str]) -> str:
+    """A digest of the remote's refs matching ``patterns`` (cheap: ``git ls-remote``)."""
+    out = git.cmd.Git().ls_remote(url, *patterns)
+    return hashlib.sha256(str(out).encode()).hexdigest()
+
+
+class CheckoutWatcher(threading.Thread):
+    """Watches a local checkout's git directory (watchfiles): a commit or checkout there is a
+    reason to look again. Debounced by watchfiles itself."""
+
+    def __init__(self, path: str, wakeup: Wakeup) -> None:
+        super().__init__(name="tva-checkout", daemon=True)
+        self.path = path
+        self.wakeup = wakeup
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        from watchfiles import watch
+
+        try:
+            for _changes in watch(self.path, stop_event=self._stop, debounce=200, step=50,
+                                  rust_timeout=1000, yield_on_timeout=False):
+                if self.wakeup.stopped:
+                    return
+                self.wakeup.notify("checkout")
+        except Exception as e:
+            log.warning("cannot watch %s: %s", self.path, e)
