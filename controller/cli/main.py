@@ -102,6 +102,84 @@ def status(
                              player_socket=player_socket, as_json=as_json))
 
 
+StateDirOpt = Annotated[
+    str | None,
+    typer.Option("--state-dir", help="Where the node keeps its journal, clone and lock "
+                 "(default /var/lib/tva as root, else ~/.local/state/tva)."),
+]
+
+
+@app.command()
+def run(
+    node: Annotated[str, typer.Option("--node", help="This node's device name.")],
+    repo: Annotated[str, typer.Option("--repo", help="The fleet repo: a git URL or path.")],
+    state_dir: StateDirOpt = None,
+    branch: Annotated[str, typer.Option("--branch", help="Branch to follow.")] = "main",
+    local: Annotated[
+        bool, typer.Option("--local", help="REPO is a local checkout: follow its branch, watch it.")
+    ] = False,
+    status_dir: Annotated[
+        str | None, typer.Option("--status", help="Share statuses in this directory, not in git.")
+    ] = None,
+    listen: Annotated[
+        str | None, typer.Option("--listen", help="API host:port (default: the device's controller_api; 'off').")
+    ] = None,
+    player_socket: Annotated[str | None, typer.Option("--player-socket")] = None,
+    allowed_signers: Annotated[
+        str | None,
+        typer.Option("--allowed-signers", help="Apply only commits signed by a key in this SSH allowed-signers file."),
+    ] = None,
+    log_json: Annotated[bool, typer.Option("--log-json", help="One JSON object per log line.")] = False,
+) -> None:
+    """Run the controller daemon of one node."""
+    from controller.cli import run as cmd
+    from controller.daemon.daemon import DaemonConfig
+
+    config = DaemonConfig(
+        node=node, repo=repo, state_dir=state_dir or cmd.default_state_dir(), branch=branch,
+        local=local, status_dir=status_dir, listen=listen, player_socket=player_socket,
+        allowed_signers=allowed_signers,
+    )
+    raise typer.Exit(cmd.run(config, log_json=log_json))
+
+
+@app.command()
+def apply(
+    path: PathArg = ".",
+    node: Annotated[str, typer.Option("--node", help="The node to apply for (this machine).")] = "",
+    state_dir: StateDirOpt = None,
+    status_dir: Annotated[
+        str | None, typer.Option("--status", help="Other nodes' statuses from this directory.")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply destructive actions without asking.")] = False,
+    player_socket: Annotated[str | None, typer.Option("--player-socket")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """One pass by hand: observe this node, plan, show, apply."""
+    from controller.cli import apply as cmd
+    from controller.cli.run import default_state_dir
+
+    if not node:
+        raise typer.BadParameter("give --node NAME", param_hint="--node")
+    raise typer.Exit(cmd.run(path, node=node, state_dir=state_dir or default_state_dir(),
+                             status_dir=status_dir, yes=yes, as_json=as_json,
+                             player_socket=player_socket))
+
+
+@app.command()
+def history(
+    node: Annotated[str, typer.Option("--node", help="The node whose journal to show.")],
+    state_dir: StateDirOpt = None,
+    limit: Annotated[int, typer.Option("--limit", help="Newest N entries (0: all).")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """The node's journal: every action applied, with outcome and error."""
+    from controller.cli import history as cmd
+    from controller.cli.run import default_state_dir
+
+    raise typer.Exit(cmd.run(node, state_dir or default_state_dir(), limit=limit, as_json=as_json))
+
+
 @app.command()
 def version() -> None:
     """Print tva's version."""

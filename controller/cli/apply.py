@@ -1,0 +1,86 @@
+"""``tva apply [PATH] --node NAME``: one pass by hand — observe, plan, show, apply.
+
+PATH is a fleet repo directory as it is on disk (uncommitted changes included, like
+``terraform apply`` on a working directory). Destructive actions are listed and confirmed
+first unless ``--yes``. Exit codes as ``tva plan``: 0 nothing to do, 2 changes were applied,
+1 error (including any action that failed).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from rich.prompt import Confirm
+
+from controller.cli.output import emit_json, err, out
+from controller.daemon.node import NodeRuntime
+from controller.desired import load_fleet
+from controller.errors import ValidationFailed
+from controller.fleet import DirectoryStatusTransport, GitStatusTransport, StatusTransport
+from schemas.journal import Outcome
+from schemas.plan import Action
+
+
+def run(path: str, *, node: str, state_dir: str, status_dir: str | None, yes: bool,
+        as_json: bool, player_socket: str | None) -> int:
+    try:
+        desired = load_fleet(path).desired
+    except ValidationFailed as e:
+        for p in e.problems:
+            err.print(str(p), markup=False)
+        return 1
+    if node not in desired.devices:
+        err.print(f"unknown node {node!r}; devices: {', '.join(desired.devices)}", markup=False)
+        return 1
+    runtime = NodeRuntime(node, state_dir, player_socket=player_socket)
+    transport: StatusTransport | None = None
+    if status_dir is not None:
+        transport = DirectoryStatusTransport(status_dir)
+    elif os.path.isdir(os.path.join(path, ".git")):
+        transport = GitStatusTransport.for_fleet(path, desired.fleet.status)
+    outcome = runtime.run_pass(desired, transport, apply=False)
+    plan = outcome.plan
+    if not plan.actions:
+        if as_json:
+            emit_json({"plan": plan.model_dump(mode="json"), "applied": []})
+        else:
+            out.print(f"{node}: nothing to do")
+        return 0
+    destructive = [a for a in plan.actions if a.destructive]
+    if not as_json:
+        for a in plan.actions:
+            mark = "[red]-[/red]" if a.destructive else "[green]+[/green]"
+            out.print(f"{mark} {a.kind.value} {a.target[:12]}: ", end="")
+            out.print(a.reason, markup=False)
+    allow_destructive = yes
+    if destructive and not yes:
+        if not sys.stdin.isatty():
+            err.print(f"{len(destructive)} destructive action(s) held back: run again with --yes to apply them")
+        else:
+            allow_destructive = Confirm.ask(f"Apply {len(destructive)} destructive action(s)?", default=False)
+    if desired.fleet.policy.suspend:
+        err.print("policy.suspend is set: nothing applied")
+        return 2
+
+    def select(a: Action) -> bool:
+        return allow_destructive or not a.destructive
+
+    report = runtime.applier(desired).apply(plan, select=select)
+    runtime.close()
+    if as_json:
+        emit_json({
+            "plan": plan.model_dump(mode="json"),
+            "applied": [
+                {"id": a.action.id, "outcome": a.outcome.value, "result": a.result, "error": a.error}
+                for a in report.applied
+            ],
+        })
+    else:
+        for done in report.applied:
+            colour = {"ok": "green", "failed": "red", "skipped": "yellow"}[done.outcome.value]
+            out.print(f"[{colour}]{done.outcome.value}[/{colour}] {done.action.id} ", end="")
+            out.print(done.error or done.result, markup=False)
+    if any(done.outcome is Outcome.failed for done in report.applied):
+        return 1
+    return 2
