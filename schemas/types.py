@@ -18,14 +18,17 @@ def parse_duration(value: Any) -> timedelta:
         return value
     if isinstance(value, bool):
         raise ValueError("expected a duration such as 90s, 10m, 2h or 1d")
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError("a duration cannot be negative")
-        return timedelta(seconds=value)
-    if isinstance(value, str):
-        m = _DURATION_RE.match(value)
-        if m:
-            return timedelta(seconds=float(m.group(1)) * _DURATION_UNITS[m.group(2)])
+    try:
+        if isinstance(value, int | float):
+            if value < 0:
+                raise ValueError("a duration cannot be negative")
+            return timedelta(seconds=value)
+        if isinstance(value, str):
+            m = _DURATION_RE.match(value)
+            if m:
+                return timedelta(seconds=float(m.group(1)) * _DURATION_UNITS[m.group(2)])
+    except OverflowError:  # 1e400, .inf, 99999999999d: timedelta's limit is about 2.7 million years
+        raise ValueError(f"duration {value!r} is too long") from None
     raise ValueError(f"expected a duration such as 90s, 10m, 2h or 1d, got {value!r}")
 
 
@@ -45,9 +48,12 @@ Duration = Annotated[
     PlainSerializer(format_duration, return_type=str),
     WithJsonSchema(
         {
-            "type": "string",
-            "pattern": r"^\s*\d+(\.\d+)?\s*(s|m|h|d|w)\s*$",
-            "description": "A duration: a number and a unit (s, m, h, d, w), e.g. 90s, 10m, 2h.",
+            "anyOf": [
+                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(s|m|h|d|w)\s*$"},
+            ],
+            "description": "A duration: a number and a unit (s, m, h, d, w), e.g. 90s, 10m, 2h; "
+            "or a number of seconds.",
         }
     ),
 ]
@@ -72,7 +78,10 @@ def parse_size(value: Any) -> int:
         m = _SIZE_RE.match(value)
         if m:
             unit = (m.group(2) or "b").lower()
-            return int(float(m.group(1)) * _SIZE_UNITS[unit])
+            try:
+                return int(float(m.group(1)) * _SIZE_UNITS[unit])
+            except OverflowError:  # "1e999"-long digit strings read as float infinity
+                raise ValueError(f"size {value!r} is too large") from None
     raise ValueError(f"expected a size such as 500MB, 1.5GiB or 8TiB, got {value!r}")
 
 

@@ -2,12 +2,19 @@
 
 Each problem points at the line of the field that holds the bad reference, so the person who
 wrote it can find it.
+
+The checks also run when some files failed to load. A resource that failed validation is
+still *defined*: ``Resources.broken`` holds its kind and name, references to it are not
+reported again, and a rule whose answer depends on what the broken resource would have said
+(a device's class, a VPN profile's existence, a collection's items) is skipped rather than
+guessed. A check may therefore miss a problem while another is unfixed; it never invents one.
 """
 
 from __future__ import annotations
 
 import io
 import posixpath
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +26,6 @@ from schemas.desired import (
     CustodyRule,
     DesiredState,
     Device,
-    Duty,
     DutyPins,
     Fleet,
     Model,
@@ -44,18 +50,40 @@ class Origin:
         return self.file, self.doc.line_of(tuple(path))
 
 
+_NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$")
+
+
 @dataclass
 class Resources:
     """Validated resources as read, with where each came from, before cross-checks."""
 
     by_kind: dict[str, list[tuple[Any, Origin]]] = field(default_factory=dict)
+    broken: dict[str, set[str]] = field(default_factory=dict)
+    """Kind (as written in YAML, e.g. ``Device``) -> names of resources that failed to load."""
+    unnamed: set[str] = field(default_factory=set)
+    """Kinds with a broken resource whose name is unreadable: any name of that kind may exist."""
 
     def add(self, model: Model, origin: Origin) -> None:
         kind = type(model).__name__
         self.by_kind.setdefault(kind, []).append((model, origin))
 
+    def add_broken(self, kind: str, name: Any) -> None:
+        """Record a resource of ``kind`` that failed to load; ``name`` as found in the raw data."""
+        self.broken.setdefault(kind, set())
+        if isinstance(name, str) and _NAME.match(name):
+            self.broken[kind].add(name)
+        else:
+            self.unnamed.add(kind)
+
     def of(self, cls: type[Any]) -> list[tuple[Any, Origin]]:
         return self.by_kind.get(cls.__name__, [])
+
+    def any_broken(self, kind: str) -> bool:
+        return kind in self.broken
+
+    def maybe_defined(self, kind: str, name: str) -> bool:
+        """Is ``name`` the name of a ``kind`` resource that failed to load (or might be)?"""
+        return kind in self.unnamed or name in self.broken.get(kind, ())
 
 
 class _Collector:
@@ -106,14 +134,13 @@ def check_and_resolve(
     report = _Collector(problems)
 
     fleets = resources.of(Fleet)
-    if not fleets:
+    if not fleets and not resources.any_broken("Fleet"):
         problems.append(Problem(posixpath.join(root, "fleet.yaml"), 0, "",
-                                "no Fleet resource found", "add fleet.yaml with kind: Fleet (see tva init)"))
-        return None
-    for extra, origin in fleets[1:]:
+                                "no Fleet resource found", "add fleet.yaml with kind: Fleet; tva init writes one"))
+    for _, origin in fleets[1:]:
         report(origin, ("kind",), "a second Fleet resource",
                f"the fleet is defined at {fleets[0][1].file}; keep one")
-    fleet: Fleet = fleets[0][0]
+    fleet: Fleet | None = fleets[0][0] if fleets else None
 
     devices = _unique(resources.of(Device), "device", report)
     vpn = _unique(resources.of(VpnProfile), "VPN profile", report)
@@ -130,15 +157,23 @@ def check_and_resolve(
     device_models = {k: v[0] for k, v in devices.items()}
     vpn_models = {k: v[0] for k, v in vpn.items()}
 
+    def known(kind: str, name: str, valid: dict[str, Any]) -> bool:
+        return name in valid or resources.maybe_defined(kind, name)
+
+    def unknown(name: str, valid: dict[str, Any], kind: str, what: str) -> tuple[str, str]:
+        return _unknown(name, [*valid, *resources.broken.get(kind, ())], what)
+
     # Devices -> VPN profiles.
     for dev, origin in devices.values():
-        if dev.vpn is not None and dev.vpn not in vpn:
-            report(origin, ("vpn",), *_unknown(dev.vpn, vpn, "VPN profile"))
+        if dev.vpn is not None and not known("VpnProfile", dev.vpn, vpn):
+            report(origin, ("vpn",), *unknown(dev.vpn, vpn, "VpnProfile", "VPN profile"))
     for prof, origin in vpn.values():
         for i, name in enumerate(prof.devices):
-            if name not in devices:
-                report(origin, ("devices", i), *_unknown(name, devices, "device"))
-            elif device_models[name].vpn not in (None, prof.name):
+            if not known("Device", name, devices):
+                report(origin, ("devices", i), *unknown(name, devices, "Device", "device"))
+            elif name in device_models and device_models[name].vpn in vpn_models.keys() - {prof.name}:
+                # Only a device that names another *existing* profile: a device naming an
+                # unknown profile is reported once, at the device.
                 report(origin, ("devices", i),
                        f"device {name!r} uses VPN profile {device_models[name].vpn!r}, not this one",
                        "a device uses one VPN profile; fix the device's vpn: or this list")
@@ -151,22 +186,28 @@ def check_and_resolve(
                 report(d_origin, ("pins", duty.value),
                        f"{duty.value} is held by at most one device; {len(names)} pinned")
             for i, name in enumerate(names):
-                if name not in devices:
-                    report(d_origin, ("pins", duty.value, i) if len(names) > 1 else ("pins", duty.value),
-                           *_unknown(name, devices, "device"))
+                at = ("pins", duty.value, i) if len(names) > 1 else ("pins", duty.value)
+                if not known("Device", name, devices):
+                    report(d_origin, at, *unknown(name, devices, "Device", "device"))
                     continue
-                why = ineligibility(duty, device_models[name], vpn_models)
+                dev = device_models.get(name)
+                if dev is None:
+                    continue  # the device failed to load: its class and services are unknown
+                if dev.vpn is not None and dev.vpn not in vpn_models:
+                    continue  # its VPN profile is unknown or failed to load: no verdict on VPN rules
+                why = ineligibility(duty, dev, vpn_models)
                 if why:
-                    report(d_origin, ("pins", duty.value),
+                    report(d_origin, at,
                            f"pinning {duty.value} to {name!r} breaks a duty invariant: {why}")
 
     # Sources referenced by collections and items.
     for coll, origin in collections.values():
-        if coll.source is not None and coll.source not in sources:
-            report(origin, ("source",), *_unknown(coll.source, sources, "source"))
+        if coll.source is not None and not known("Source", coll.source, sources):
+            report(origin, ("source",), *unknown(coll.source, sources, "Source", "source"))
         for i, item in enumerate(coll.items):
-            if item.source is not None and item.source not in sources:
-                report(origin, ("items", i, "source"), *_unknown(item.source, sources, "source"))
+            if item.source is not None and not known("Source", item.source, sources):
+                report(origin, ("items", i, "source"),
+                       *unknown(item.source, sources, "Source", "source"))
 
     # Items: resolve keys (reading committed .torrent files), reject duplicates.
     items: dict[str, ResolvedItem] = {}
@@ -207,15 +248,15 @@ def check_and_resolve(
 
     # Watchlists.
     for wl, origin in watchlists.values():
-        if wl.device not in devices:
-            report(origin, ("device",), *_unknown(wl.device, devices, "device"))
+        if not known("Device", wl.device, devices):
+            report(origin, ("device",), *unknown(wl.device, devices, "Device", "device"))
         if Provenance.private in wl.search:
             report(origin, ("search",), "private sources are never searched",
                    "remove private from search; private items come only from friends")
         for i, entry in enumerate(wl.entries):
-            if entry.collection is not None and entry.collection not in collections:
+            if entry.collection is not None and not known("Collection", entry.collection, collections):
                 report(origin, ("entries", i, "collection"),
-                       *_unknown(entry.collection, collections, "collection"))
+                       *unknown(entry.collection, collections, "Collection", "collection"))
             if entry.magnet is not None:
                 key = infohash_from_magnet(entry.magnet)
                 assert key is not None
@@ -230,33 +271,39 @@ def check_and_resolve(
     for rule, origin in custody.values():
         sel = rule.select
         for i, name in enumerate(sel.collections):
-            if name not in collections:
-                report(origin, ("select", "collections", i), *_unknown(name, collections, "collection"))
+            if not known("Collection", name, collections):
+                report(origin, ("select", "collections", i),
+                       *unknown(name, collections, "Collection", "collection"))
         for i, name in enumerate(sel.watchlists):
-            if name not in watchlists:
-                report(origin, ("select", "watchlists", i), *_unknown(name, watchlists, "watchlist"))
+            if not known("Watchlist", name, watchlists):
+                report(origin, ("select", "watchlists", i),
+                       *unknown(name, watchlists, "Watchlist", "watchlist"))
         for field_name in ("devices", "exclude_devices"):
             for i, name in enumerate(getattr(rule.placement, field_name)):
-                if name not in devices:
-                    report(origin, ("placement", field_name, i), *_unknown(name, devices, "device"))
+                if not known("Device", name, devices):
+                    report(origin, ("placement", field_name, i),
+                           *unknown(name, devices, "Device", "device"))
+        if resources.any_broken("Device"):
+            continue  # a device that failed to load might be one more custodian: no verdict
         eligible = eligible_custodians(rule, device_models, vpn_models, duties)
         if rule.min > len(eligible):
-            names = ", ".join(sorted(eligible)) or "none"
+            listed = ", ".join(sorted(eligible)) or "none"
             report(origin, ("min",),
-                   f"floor {rule.min} is higher than the {len(eligible)} eligible custodians ({names})",
+                   f"floor {rule.min} is higher than the {len(eligible)} eligible custodians ({listed})",
                    "lower min, widen placement, or add custodian devices")
 
-    # Players: queues name known items.
+    # Players: queues name known items (unknowable while a collection or watchlist is broken).
     by_name = {it.name: k for k, it in items.items()}
+    items_complete = not (resources.any_broken("Collection") or resources.any_broken("Watchlist"))
     for dev, origin in devices.values():
-        if dev.player is None:
+        if dev.player is None or not items_complete:
             continue
         for i, entry in enumerate(dev.player.queue):
             if entry.lower() not in items and entry not in by_name:
                 report(origin, ("player", "queue", i), f"unknown item {entry!r}",
                        "name an item by its name or info-hash")
 
-    if problems:
+    if problems or fleet is None:
         return None
     return DesiredState(
         revision=revision,

@@ -3,14 +3,18 @@
 The fleet repo is untrusted input, so parsing is bounded before it is clever:
 the file size is checked before reading, text must be UTF-8 without NUL bytes, only the
 safe YAML tags are constructed, nesting depth is limited while composing (so a 10,000-deep
-document fails fast instead of exhausting the stack), the size of the document *after alias
-expansion* is computed on the node graph (linear time, so a "billion laughs" bomb is refused
-before anything is expanded), and duplicate mapping keys are errors rather than silent
-overrides.
+document fails fast instead of exhausting the stack), the size and depth of every document
+*after alias expansion* are computed on the node graph (linear time, so a "billion laughs" bomb
+is refused before anything is expanded; the node budget is per file, not per document), aliased
+values are built once and shared (memory follows the text, not its expansion), explicit tags
+other than YAML's plain-data ones (``!!python/...``, ``!!binary``, ``!custom``) are refused on
+every node, and duplicate mapping keys are errors rather than silent overrides (``<<`` merge keys
+still work, and a key written next to a merge overrides the merged one, as YAML says).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,8 +23,15 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 MAX_FILE_BYTES = 1 << 20  # 1 MiB: far above any hand-written fleet file
 MAX_DEPTH = 64
-MAX_NODES = 200_000  # after alias expansion
+MAX_NODES = 200_000  # per file, after alias expansion
 MAX_DOCUMENTS = 16
+
+_STD = "tag:yaml.org,2002:"
+ALLOWED_TAGS = frozenset(
+    _STD + t for t in ("null", "bool", "int", "float", "str", "timestamp", "seq", "map")
+)
+"""Tags a node may carry, implicitly or explicitly: plain data only."""
+_MERGE_TAG = _STD + "merge"
 
 Path = tuple[str | int, ...]
 
@@ -59,16 +70,16 @@ class _BoundedLoader(yaml.SafeLoader):
         super().__init__(stream)
         self._depth = 0
 
-    def compose_node(self, parent: Node | None, index: Any) -> Node | None:  # type: ignore[override]
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
-                mark = self.peek_event().start_mark
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
                 raise YamlProblem(
                     f"nesting deeper than {MAX_DEPTH} levels", mark.line + 1,
                     "fleet files are shallow; this looks like a malformed or hostile file",
                 )
-            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+            return super().compose_node(parent, index)
         finally:
             self._depth -= 1
 
@@ -81,11 +92,14 @@ def read_text(path: str, data: bytes | None = None) -> str:
     if len(data) > MAX_FILE_BYTES:
         raise YamlProblem(
             f"file is larger than {MAX_FILE_BYTES // 1024} KiB",
-            0,
+            data[:MAX_FILE_BYTES].count(b"\n") + 1,  # where the limit is crossed
             "split it into several files; fleet files are small",
         )
-    if b"\x00" in data:
-        raise YamlProblem("file is binary (contains NUL bytes), not YAML text")
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise YamlProblem(
+            "file is binary (contains NUL bytes), not YAML text", data[:nul].count(b"\n") + 1
+        )
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -95,37 +109,54 @@ def read_text(path: str, data: bytes | None = None) -> str:
 
 def parse_documents(text: str) -> list[Document]:
     """Parse every document of a YAML stream into plain data with line numbers."""
-    loader = _BoundedLoader(text)
     docs: list[Document] = []
+    budget = MAX_NODES
+    loader: _BoundedLoader | None = None
     try:
+        # The reader checks every character already here, so this is inside the try.
+        loader = _BoundedLoader(text)
         while loader.check_node():
             node = loader.get_node()
             if node is None:
                 continue
             if len(docs) >= MAX_DOCUMENTS:
-                raise YamlProblem(f"more than {MAX_DOCUMENTS} documents in one file")
-            _check_expanded_size(node)
+                raise YamlProblem(
+                    f"more than {MAX_DOCUMENTS} documents in one file",
+                    node.start_mark.line + 1,
+                    "split it into several files",
+                )
+            budget -= _check_expanded_size(node, budget)
             doc = Document(data=None, start_line=node.start_mark.line + 1)
-            doc.data = _construct(loader, node, (), doc.lines)
+            doc.data = _Constructor(loader, doc.lines).build(node, ())
             docs.append(doc)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark is not None else 0
         msg = " ".join(s for s in (e.context, e.problem) if s) or "invalid YAML"
         raise YamlProblem(f"invalid YAML: {msg}", line) from None
+    except yaml.reader.ReaderError as e:  # a character YAML does not allow (a control character)
+        line = text[: e.position].count("\n") + 1
+        char = e.character if isinstance(e.character, int) else ord(str(e.character)[:1] or "?")
+        raise YamlProblem(
+            f"invalid YAML: character U+{char:04X} is not allowed", line,
+            "fleet files are plain text; remove it",
+        ) from None
     except yaml.YAMLError as e:
         raise YamlProblem(f"invalid YAML: {e}") from None
     except RecursionError:
         raise YamlProblem(f"nesting deeper than {MAX_DEPTH} levels") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return docs
 
 
-def _check_expanded_size(root: Node) -> None:
-    """Refuse documents whose alias-expanded size exceeds ``MAX_NODES``, in linear time."""
+def _check_expanded_size(root: Node, budget: int) -> int:
+    """The alias-expanded size of a document; refuses it when it exceeds ``budget`` values or
+    ``MAX_DEPTH`` levels, in time linear in the node graph (aliases make it a DAG; cycles are
+    refused)."""
     sizes: dict[int, int] = {}
-    # Iterative post-order over the node graph; aliases make it a DAG (cycles are refused).
+    depths: dict[int, int] = {}
     stack: list[tuple[Node, bool]] = [(root, False)]
     on_path: set[int] = set()
     while stack:
@@ -133,26 +164,36 @@ def _check_expanded_size(root: Node) -> None:
         key = id(node)
         if done:
             on_path.discard(key)
-            total = 1
+            total, depth = 1, 1
             for child in _children(node):
                 total += sizes[id(child)]
-                if total > MAX_NODES:
+                depth = max(depth, depths[id(child)] + 1)
+                if total > budget:
                     raise YamlProblem(
-                        f"document expands to more than {MAX_NODES} values (alias bomb?)",
+                        f"file expands to more than {MAX_NODES} values (alias bomb?)",
                         node.start_mark.line + 1,
                         "YAML anchors and aliases may not multiply a document",
                     )
+            if depth > MAX_DEPTH:
+                raise YamlProblem(
+                    f"nesting deeper than {MAX_DEPTH} levels once aliases are expanded",
+                    node.start_mark.line + 1,
+                    "fleet files are shallow; this looks like a malformed or hostile file",
+                )
             sizes[key] = total
+            depths[key] = depth
             continue
         if key in sizes:
             continue
         if key in on_path:
-            raise YamlProblem("recursive YAML alias", node.start_mark.line + 1)
+            raise YamlProblem("recursive YAML alias", node.start_mark.line + 1,
+                              "an alias may not refer to a value that contains it")
         on_path.add(key)
         stack.append((node, True))
         for child in _children(node):
             if id(child) not in sizes:
                 stack.append((child, False))
+    return sizes[id(root)]
 
 
 def _children(node: Node) -> list[Node]:
@@ -163,29 +204,111 @@ def _children(node: Node) -> list[Node]:
     return []
 
 
-def _construct(loader: yaml.SafeLoader, node: Node, path: Path, lines: dict[Path, int]) -> Any:
-    lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, ScalarNode):
-        return loader.construct_object(node)
-    if isinstance(node, SequenceNode):
-        return [
-            _construct(loader, child, (*path, i), lines) for i, child in enumerate(node.value)
-        ]
-    if isinstance(node, MappingNode):
-        loader.flatten_mapping(node)  # resolves '<<' merge keys, as SafeLoader does
-        out: dict[Any, Any] = {}
+class _Constructor:
+    """Builds plain data from a checked node graph, recording each value's line.
+
+    A node reached a second time (through an alias) is not built again: the first result is
+    shared and its inner lines are not recorded again (a problem inside an aliased value points
+    at the anchored value), so memory follows the text rather than its expansion.
+    """
+
+    def __init__(self, loader: yaml.SafeLoader, lines: dict[Path, int]) -> None:
+        self.loader = loader
+        self.lines = lines
+        self.built: dict[int, Any] = {}
+
+    def build(self, node: Node, path: Path) -> Any:
+        self.lines.setdefault(path, node.start_mark.line + 1)
+        if node.tag not in ALLOWED_TAGS:
+            raise YamlProblem(
+                f"YAML tag {_shown_tag(node.tag)} is not allowed",
+                node.start_mark.line + 1,
+                "fleet files hold plain data: mappings, lists, strings, numbers and booleans",
+            )
+        if isinstance(node, ScalarNode):
+            return self.loader.construct_object(node)
+        key = id(node)
+        if key in self.built:
+            return self.built[key]
+        if isinstance(node, SequenceNode):
+            value: Any = [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
+        elif isinstance(node, MappingNode):
+            value = self._mapping(node, path)
+        else:  # pragma: no cover - the composer makes only these three node types
+            raise YamlProblem(f"unsupported YAML node {node.tag}", node.start_mark.line + 1)
+        self.built[key] = value
+        return value
+
+    def _mapping(self, node: MappingNode, path: Path) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        merged: dict[str, Any] = {}
         for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                # '<<: *base' or '<<: [*a, *b]': keys written here win, then earlier merges.
+                for source in self._merge_sources(value_node):
+                    for k, v in self.build(source, (*path, "<<")).items():
+                        merged.setdefault(k, v)
+                        self.lines.setdefault((*path, k), key_node.start_mark.line + 1)
+                continue
             if not isinstance(key_node, ScalarNode):
                 raise YamlProblem("a mapping key must be a plain value", key_node.start_mark.line + 1)
             # Keys are names, read as written: YAML 1.1 would turn `no:` or `on:` into booleans.
             key = str(key_node.value)
             if key in out:
                 raise YamlProblem(
-                    f"duplicate key {key!r} (first on line {lines[(*path, key)]})",
+                    f"duplicate key {key!r} (first on line {self.lines[(*path, key)]})",
                     key_node.start_mark.line + 1,
                     "YAML would silently keep only the last one; remove one of them",
                 )
-            lines[(*path, key)] = key_node.start_mark.line + 1
-            out[key] = _construct(loader, value_node, (*path, key), lines)
+            self.lines[(*path, key)] = key_node.start_mark.line + 1
+            out[key] = self.build(value_node, (*path, key))
+        for k, v in merged.items():
+            out.setdefault(k, v)
         return out
-    raise YamlProblem(f"unsupported YAML node {node.tag}", node.start_mark.line + 1)
+
+    @staticmethod
+    def _merge_sources(node: Node) -> list[MappingNode]:
+        if isinstance(node, MappingNode):
+            return [node]
+        if isinstance(node, SequenceNode) and all(isinstance(n, MappingNode) for n in node.value):
+            return list(node.value)
+        raise YamlProblem(
+            "a merge key '<<' takes a mapping or a list of mappings",
+            node.start_mark.line + 1,
+        )
+
+
+def _shown_tag(tag: str) -> str:
+    return "!!" + tag[len(_STD):] if tag.startswith(_STD) else tag
+
+
+_TOP_LINE = re.compile(r"""^(?:(---)|kind:[ \t]*(\S.*)|name:[ \t]*(\S.*))$""", re.MULTILINE)
+_WORD = re.compile(r"""^["']?([^\s"'#]+)["']?[ \t]*(?:#.*)?$""")
+
+
+def guess_identities(text: str) -> list[tuple[str, str | None]]:
+    """``(kind, name)`` of each document of a file that could not be parsed, read from its
+    top-level ``kind:`` and ``name:`` lines (best effort).
+
+    Other files' references to names defined in a broken file then count as known, so one
+    syntax error does not also cause "unknown device" errors everywhere else.
+    """
+    found: list[tuple[str, str | None]] = []
+    kind: str | None = None
+    name: str | None = None
+    for m in _TOP_LINE.finditer(text):  # only the matching lines are materialised
+        if m.group(1):
+            if kind is not None:
+                found.append((kind, name))
+            kind = name = None
+            continue
+        word = _WORD.match((m.group(2) or m.group(3)).rstrip())
+        if word is None:
+            continue
+        if m.group(2) is not None and kind is None:
+            kind = word.group(1)
+        elif m.group(3) is not None and name is None:
+            name = word.group(1)
+    if kind is not None:
+        found.append((kind, name))
+    return found
