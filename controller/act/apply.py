@@ -77,7 +77,7 @@ class Applier:
         self.should_stop = should_stop
         self._retry = retry(
             retry=retry_if_exception_type(TemporaryError),
-            wait=wait_exponential_jitter(initial=0.25, max=max_wait),
+            wait=wait_exponential_jitter(multiplier=0.25, max=max_wait),
             stop=stop_after_attempt(attempts),
             reraise=True,
         )

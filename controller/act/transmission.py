@@ -169,7 +169,7 @@ class TransmissionActuator:
         have = {tr.get("announce") for tr in t.fields.get("trackers") or []}
         missing = [u for u in urls if u not in have]
         for url in missing:  # one per call: RPC 16 refuses a batch holding an existing one
-            self._tracker_add(t.hashString, url)
+            self._tracker_add(t.hash_string, url)
         return bool(missing)
 
     def _tracker_add(self, infohash: str, url: str) -> None:
@@ -231,14 +231,14 @@ class TransmissionActuator:
         have = set(t.fields.get("labels") or [])
         if set(labels) <= have:
             return False
-        self._call(lambda c: c.change_torrent([t.hashString], labels=sorted(have | set(labels))))
+        self._call(lambda c: c.change_torrent([t.hash_string], labels=sorted(have | set(labels))))
         return True
 
     def _drop_labels(self, t: transmission_rpc.Torrent, labels: list[str]) -> bool:
         have = set(t.fields.get("labels") or [])
         if not (set(labels) & have):
             return False
-        self._call(lambda c: c.change_torrent([t.hashString], labels=sorted(have - set(labels))))
+        self._call(lambda c: c.change_torrent([t.hash_string], labels=sorted(have - set(labels))))
         return True
 
     def _set_location(self, a: Action) -> str:

@@ -33,21 +33,29 @@ class Poller(threading.Thread):
         self.rng = rng or random.Random()
         self._last: object = None
 
+    def start(self) -> None:
+        """Take the first look now, before the first pass runs, then poll in the background:
+        a change that lands between the two is then seen by the pass, or by the next look."""
+        self._last = self._look()
+        super().start()
+
+    def _look(self) -> object:
+        try:
+            return self.look()
+        except Exception as e:  # a watcher never dies; the pass reports real errors
+            log.debug("%s: %s", self.name, e)
+            return None
+
     def run(self) -> None:
-        first = True
         while True:
             delay = self.interval * (0.8 + 0.4 * self.rng.random())
             if self.wakeup.sleep(delay):
                 return
-            try:
-                seen = self.look()
-            except Exception as e:  # a watcher never dies; the pass reports real errors
-                log.debug("%s: %s", self.name, e)
-                continue
-            if not first and seen != self._last:
+            seen = self._look()
+            if seen is not None and seen != self._last:
                 self.wakeup.notify(self.reason)
-            self._last = seen
-            first = False
+            if seen is not None:
+                self._last = seen
 
 
 def remote_heads(url: str, patterns: list[str]) -> str:

@@ -170,7 +170,7 @@ class GitSource:
 
 _retry_git = retry(
     retry=retry_if_exception_type(git.GitCommandError),
-    wait=wait_exponential_jitter(initial=0.2, max=5),
+    wait=wait_exponential_jitter(multiplier=0.2, max=5),
     stop=stop_after_attempt(3),
     reraise=True,
 )
