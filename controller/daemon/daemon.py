@@ -27,7 +27,7 @@ from controller.daemon.node import NodeRuntime, PassOutcome, condition, problems
 from controller.daemon.runner import Backoff, PassResult, Runner
 from controller.daemon.triggers import CheckoutWatcher, Poller, remote_heads
 from controller.daemon.wakeup import Wakeup
-from controller.errors import PermanentError, TvaError
+from controller.errors import PermanentError, TvaError, UnreachableError
 from controller.fleet import DirectoryStatusTransport, GitStatusTransport, StatusTransport
 from controller.planner import peers_view
 from controller.secrets import resolve
@@ -177,6 +177,11 @@ class Daemon:
             not t.complete and t.state.value != "stopped" for t in outcome.status.transmission.torrents
         )
         busy = bool(outcome.report and outcome.report.changed) or moving
+        device = desired.devices[self.config.node]
+        if (not outcome.status.transmission.reachable and device.addresses.transmission_rpc
+                and "transmission" in {s.value for s in device.services}):
+            # Published as unreachable (never as "holds nothing"); back off and look again soon.
+            raise UnreachableError(f"Transmission is unreachable: {outcome.status.transmission.error}")
         if self.config.poll is None:
             for t in self._threads:
                 if isinstance(t, Poller):
