@@ -60,9 +60,8 @@ def test_remote_unreachable_keeps_the_last_good_revision(solo_fleet: SoloFleet) 
 
 
 def test_one_daemon_per_node(tmp_path: Path) -> None:
-    with NodeLock(str(tmp_path), "solo"):
-        with pytest.raises(AlreadyRunning, match="another tva daemon"):
-            NodeLock(str(tmp_path), "solo").acquire()
+    with NodeLock(str(tmp_path), "solo"), pytest.raises(AlreadyRunning, match="another tva daemon"):
+        NodeLock(str(tmp_path), "solo").acquire()
     with NodeLock(str(tmp_path), "solo"):  # released: can be taken again
         pass
 
