@@ -1,0 +1,1 @@
+"""Benchmarks against the real daemons; each module is a script (see docs/performance.md)."""

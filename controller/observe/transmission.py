@@ -1,0 +1,742 @@
+"""Observe one Transmission daemon over its RPC: torrents, session rates and free space.
+
+The only module that reads from Transmission (the actuator writes). It asks, converts to
+``schemas.observed`` models and decides nothing. The choices that matter (figures in
+docs/performance.md):
+
+- **One ``torrent-get`` with only ``TORRENT_FIELDS``, in RPC 16's ``table`` format** (field
+  names once, not once per torrent: a third of the bytes). Tracker details (``trackerStats``,
+  about 600 bytes per tracker, more than all other fields together) come from a second, small
+  ``torrent-get`` for the torrents whose tracker reported an error or a warning (``error`` 1 or
+  2) only: what the reaper reads (an "unregistered" answer, an outage, and from which tracker).
+  Every other torrent has ``trackers == []``; ``all_tracker_stats=True`` asks for all of them,
+  at about twice the cost.
+- **Deterministic output**: torrents sorted by infohash.
+- **Unchanged torrents are not converted again**: each torrent's row is compared with the last
+  pass's and the model reused when equal (``_Memory.known``).
+- **HTTP without compression or keep-alive.** Gzip costs the daemon more than sending on the
+  loopback. Transmission 3.00 writes a large answer in pieces without ``TCP_NODELAY``; on a
+  kept-alive connection Nagle's algorithm and the client's delayed ACK stall most answers over
+  16 KiB by 40 ms, while a new connection starts in quick-ACK mode.
+- **Incremental passes** ask for ``ids="recently-active"``: torrents whose activity date is in
+  the daemon's fixed 60-second window, plus the integer ids removed in it. Integer ids change
+  when the daemon restarts, so the observer keeps an id -> infohash map and the daemon's session
+  id from its last pass, and makes a full pass instead when: the daemon restarted; the last pass
+  is older than ``max_gap`` (the window no longer covers the gap); the caller's snapshot is not
+  the observer's last result; the merged result does not hold as many torrents as the daemon
+  says it has; or the last full pass is older than ``full_every`` (changes that do not touch the
+  activity date, such as a label edit, are only seen by full passes). A removed id missing from
+  the map is ignored: every snapshot torrent's id is in the map, so that torrent was never in
+  the snapshot, and a full pass would not find it either.
+- **Unreachable is not empty.** Connection refused, timeout or an answer that is not Transmission
+  RPC gives ``TransmissionStatus(reachable=False, error=...)``, never an empty list that a planner
+  could read as "holds nothing".
+- **Refused credentials raise ``AuthError``** (a ``PermanentError``): retrying cannot help, a
+  person must fix the device's credentials reference or the daemon's ``rpc-whitelist``.
+  :func:`unreachable` turns it into a status for a caller that publishes one anyway.
+- **Free space** comes from the RPC ``free-space`` method, i.e. from the daemon's host. RPC 16
+  (Transmission 3.00) reports no total size: the total is then the capacity the caller declares
+  for the root (``StorageRoot.capacity``), else 0 (unknown). RPC 17+ ``total_size`` wins.
+
+transmission-rpc's public API serves the session calls. ``torrent-get`` goes through its HTTP
+layer (``Client._http_query``: session id, auth and connection errors) and is parsed by
+pydantic-core, a third faster than the ``json.loads`` in ``Client._request``. ``free-space`` uses
+``Client._request`` because the public ``free_space`` drops ``total_size``. These private entry
+points are why the dependency is pinned below 8; the tests exercise each of them.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+import transmission_rpc
+from pydantic_core import from_json
+from transmission_rpc.constants import RpcMethod
+from transmission_rpc.error import TransmissionAuthError, TransmissionError
+
+from controller.errors import AuthError, PermanentError, TemporaryError, UnreachableError
+from schemas.observed import (
+    StorageStatus,
+    TorrentState,
+    TorrentStatus,
+    TrackerResult,
+    TransmissionStatus,
+)
+
+__all__ = [
+    "DEFAULT_FULL_EVERY",
+    "DEFAULT_MAX_GAP",
+    "RECENTLY_ACTIVE_WINDOW",
+    "TORRENT_FIELDS",
+    "TRACKER_FIELDS",
+    "Observation",
+    "RequestRefused",
+    "TransmissionObserver",
+    "unreachable",
+]
+
+TORRENT_FIELDS: tuple[str, ...] = (
+    "id",
+    "hashString",
+    "name",
+    "sizeWhenDone",
+    "percentDone",
+    "status",
+    "error",
+    "errorString",
+    "labels",
+    "downloadDir",
+    "peersConnected",
+    "peersSendingToUs",
+    "rateDownload",
+    "rateUpload",
+    "uploadedEver",
+    "downloadedEver",
+    "activityDate",
+    "doneDate",
+    "addedDate",
+)
+"""The torrent fields every pass asks for; ``id`` only feeds the incremental bookkeeping."""
+
+TRACKER_FIELDS: tuple[str, ...] = ("id", "hashString", "trackerStats")
+"""Asked for only for torrents with a tracker error or warning (or all, if configured)."""
+
+TRACKER_ERRORS = frozenset({1, 2})
+"""Transmission's ``error`` codes for a tracker warning and a tracker error (3 is local)."""
+
+RECENTLY_ACTIVE_WINDOW = 60.0
+"""Seconds covered by ``ids="recently-active"`` (``RECENTLY_ACTIVE_SECONDS`` in Transmission)."""
+
+DEFAULT_MAX_GAP = 45.0
+"""Longest gap between passes for which an incremental pass is trusted: the 60-second window
+minus margin for the daemon's one-second clock and the time a request takes."""
+
+DEFAULT_FULL_EVERY = 300.0
+"""Longest time between two full passes when the caller asks only for incremental ones."""
+
+DEFAULT_TIMEOUT = 30.0
+
+# Transmission's status codes (RPC >= 14), by index.
+_STATES: tuple[TorrentState, ...] = (
+    TorrentState.stopped,
+    TorrentState.check_pending,
+    TorrentState.checking,
+    TorrentState.download_pending,
+    TorrentState.downloading,
+    TorrentState.seed_pending,
+    TorrentState.seeding,
+)
+
+_T = TypeVar("_T")
+_Raw = dict[str, Any]
+_Row = list[Any]
+
+
+class RequestRefused(TemporaryError):
+    """The daemon answered, but with a result other than "success" (e.g. a missing path)."""
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One pass: the status, and what changed since the snapshot it was compared with.
+
+    ``changed`` lists infohashes that are new or differ in any observed field, ``removed`` those
+    no longer held; both sorted. ``session_changed`` is true when reachability, the error, the
+    daemon's version or its session rates differ. ``full`` says whether the daemon was asked for
+    every torrent (first pass, fallback) or only the recently active ones.
+    """
+
+    status: TransmissionStatus
+    changed: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    session_changed: bool = False
+    full: bool = True
+
+    @property
+    def nothing_changed(self) -> bool:
+        return not (self.changed or self.removed or self.session_changed)
+
+
+@dataclass(frozen=True)
+class _Session:
+    id: str
+    rpc_version: int
+    version: str
+    download_rate: int
+    upload_rate: int
+    torrent_count: int
+
+
+@dataclass
+class _Memory:
+    """What the last successful pass leaves for the next one (all for one daemon session)."""
+
+    status: TransmissionStatus
+    session_id: str
+    asked_at: float
+    """Monotonic time at which the pass's torrent-get was sent."""
+    full_at: float
+    """Monotonic time at which the last full pass's torrent-get was sent."""
+    ids: dict[int, str] = field(default_factory=dict)
+    """Transmission's integer id -> infohash, for every torrent in ``status``."""
+    known: dict[str, tuple[_Row, TorrentStatus]] = field(default_factory=dict)
+    """Infohash -> the daemon's answer (a row) and its conversion, for every torrent in
+    ``status``."""
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """One ``torrent-get`` answer as rows: one list of values per torrent, in ``header`` order.
+
+    RPC 16's ``table`` format sends the field names once instead of once per torrent: a third of
+    the bytes, a third less time for the daemon to write them and half the time to parse them,
+    and rows compare faster than dicts. A daemon older than RPC 16 ignores ``format`` and sends
+    objects, which ``parse`` turns into rows.
+    """
+
+    header: list[str]
+    rows: list[_Row]
+    removed: list[int]
+    at_hash: int
+    at_id: int
+
+    @classmethod
+    def parse(cls, arguments: _Raw, fields: list[str]) -> _Answer:
+        torrents: list[Any] = arguments.get("torrents") or []
+        if torrents and isinstance(torrents[0], list):
+            header, rows = [str(f) for f in torrents[0]], torrents[1:]
+        else:
+            header = list(fields)
+            rows = [[t.get(f) for f in header] for t in torrents]
+        if "trackerStats" not in header:
+            header.append("trackerStats")  # filled in only for rows that have tracker details
+        return cls(
+            header=header,
+            rows=rows,
+            removed=list(arguments.get("removed") or ()),
+            at_hash=header.index("hashString"),
+            at_id=header.index("id"),
+        )
+
+    def convert(self, row: _Row) -> TorrentStatus:
+        return _torrent(dict(zip(self.header, row, strict=False)))
+
+    def news(self, known: Mapping[str, tuple[_Row, TorrentStatus]], ids: Mapping[int, str]) -> bool:
+        """Does this answer hold anything that ``known`` and ``ids`` do not?"""
+        if any(i in ids for i in self.removed):
+            return True
+        for row in self.rows:
+            infohash = row[self.at_hash]
+            hit = known.get(infohash)
+            if hit is None or hit[0] != row or ids.get(row[self.at_id]) != infohash:
+                return True
+        return False
+
+
+def unreachable(error: str | BaseException) -> TransmissionStatus:
+    """The status of a daemon that could not be observed (never an empty holding list)."""
+    return TransmissionStatus(reachable=False, error=str(error))
+
+
+class TransmissionObserver:
+    """Read-only view of one Transmission daemon, reached at ``url``.
+
+    ``url`` is the device's ``addresses.transmission_rpc`` (e.g.
+    ``http://127.0.0.1:9091/transmission/rpc``); credentials are the resolved secret values
+    (or the URL's user info). ``clock`` (monotonic seconds) is injectable so tests can age the
+    last pass. Not thread-safe: one observer per daemon, used by one loop.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        username: str | None = None,
+        password: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_gap: float = DEFAULT_MAX_GAP,
+        full_every: float = DEFAULT_FULL_EVERY,
+        all_tracker_stats: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise PermanentError(
+                f"Transmission RPC URL {url!r} is not an http(s) URL with a host, "
+                "e.g. http://127.0.0.1:9091/transmission/rpc"
+            )
+        self.url = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+        self._protocol: Any = parts.scheme
+        self._host = parts.hostname
+        self._port = parts.port or (443 if parts.scheme == "https" else 80)
+        self._path = parts.path or "/transmission/rpc"
+        self._username = username if username is not None else _unquoted(parts.username)
+        self._password = password if password is not None else _unquoted(parts.password)
+        self._timeout = timeout
+        self._max_gap = max_gap
+        self._full_every = full_every
+        self._fields = list(TORRENT_FIELDS)
+        if all_tracker_stats:
+            self._fields.append("trackerStats")
+        self._all_tracker_stats = all_tracker_stats
+        self._clock = clock
+        self._client: transmission_rpc.Client | None = None
+        self._memory: _Memory | None = None
+
+    # -- public passes ------------------------------------------------------------------------
+
+    def full(self) -> TransmissionStatus:
+        """Every torrent, the daemon's version and rates; ``reachable=False`` if it cannot look."""
+        return self.observe_full().status
+
+    def observe_full(self, previous: TransmissionStatus | None = None) -> Observation:
+        """A full pass, with what changed since ``previous`` (everything, when there is none)."""
+        try:
+            return self._full_pass(previous, self._session())
+        except (UnreachableError, RequestRefused) as e:
+            return self._lost(previous, e)
+
+    def incremental(self, previous: TransmissionStatus) -> Observation:
+        """Only what changed since ``previous``, which must be this observer's last result.
+
+        Falls back to a full pass whenever the recently-active window cannot be trusted (see the
+        module docstring); ``Observation.full`` says which it was.
+        """
+        memory = self._memory
+        if (
+            memory is None
+            or not previous.reachable
+            or (memory.status is not previous and memory.status != previous)
+            or self._clock() - memory.asked_at > self._max_gap
+            or self._clock() - memory.full_at > self._full_every
+        ):
+            return self.observe_full(previous)
+        try:
+            return self._incremental_pass(memory)
+        except (UnreachableError, RequestRefused) as e:
+            return self._lost(previous, e)
+
+    def free_space(
+        self, paths: Iterable[str], capacity: Mapping[str, int] | None = None
+    ) -> list[StorageStatus]:
+        """Free (and, where known, total) bytes for each path, as the daemon's host sees them.
+
+        ``capacity`` maps a path to its declared capacity, used as the total when the daemon
+        does not report one (RPC 16). A path the daemon cannot measure (it does not exist
+        there), or every path when the daemon is unreachable, comes back ``reachable=False``.
+        """
+        declared = capacity or {}
+        out: list[StorageStatus] = []
+        lost = False
+        for path in paths:
+            total = declared.get(path, 0)
+            if not lost:
+                try:
+                    answer = self._request(RpcMethod.FreeSpace, {"path": path})
+                except RequestRefused:
+                    pass
+                except UnreachableError:
+                    lost = True
+                else:
+                    reported = int(answer.get("total_size") or 0)
+                    out.append(
+                        StorageStatus(
+                            path=path,
+                            free=int(answer["size-bytes"]),
+                            total=reported if reported > 0 else total,
+                        )
+                    )
+                    continue
+            out.append(StorageStatus(path=path, free=0, total=total, reachable=False))
+        return out
+
+    def close(self) -> None:
+        """Drop the connection and the memory; the next pass reconnects and looks at everything."""
+        self._client = None
+        self._memory = None
+
+    # -- passes -------------------------------------------------------------------------------
+
+    def _full_pass(self, previous: TransmissionStatus | None, session: _Session) -> Observation:
+        memory = self._memory if self._memory and self._memory.session_id == session.id else None
+        known = memory.known if memory else {}
+        asked_at = self._clock()
+        with _gc_paused():
+            answer = self._torrents(None)
+            fresh: dict[str, tuple[_Row, TorrentStatus]] = {}
+            ids: dict[int, str] = {}
+            at_hash, at_id = answer.at_hash, answer.at_id
+            for row in answer.rows:
+                infohash = row[at_hash]
+                hit = known.get(infohash)
+                torrent = hit[1] if hit is not None and hit[0] == row else answer.convert(row)
+                fresh[infohash] = (row, torrent)
+                ids[row[at_id]] = infohash
+            torrents = [fresh[h][1] for h in sorted(fresh)]
+        status = TransmissionStatus(
+            reachable=True,
+            rpc_version=session.rpc_version,
+            version=session.version,
+            torrents=torrents,
+            download_rate=session.download_rate,
+            upload_rate=session.upload_rate,
+        )
+        self._memory = _Memory(
+            status=status,
+            session_id=session.id,
+            asked_at=asked_at,
+            full_at=asked_at,
+            ids=ids,
+            known=fresh,
+        )
+        return _compare(previous, status)
+
+    def _incremental_pass(self, memory: _Memory) -> Observation:
+        previous = memory.status
+        session = self._session()
+        if session.id != memory.session_id:  # restarted: its integer ids mean other torrents now
+            return self._full_pass(previous, session)
+        asked_at = self._clock()
+        answer = self._torrents("recently-active")
+        if not answer.news(memory.known, memory.ids):  # the usual case: copy nothing
+            known, ids = memory.known, memory.ids
+            torrents = previous.torrents
+            changed: list[str] = []
+            removed: list[str] = []
+        else:
+            known, ids = dict(memory.known), dict(memory.ids)
+            touched: set[str] = set()
+            # Removals first: a torrent removed and added again between passes has a new id.
+            for torrent_id in answer.removed:
+                infohash = ids.pop(torrent_id, None)
+                if infohash is not None:
+                    known.pop(infohash, None)
+                    touched.add(infohash)
+            for row in answer.rows:
+                infohash = row[answer.at_hash]
+                ids[row[answer.at_id]] = infohash
+                hit = known.get(infohash)
+                if hit is None or hit[0] != row:
+                    known[infohash] = (row, answer.convert(row))
+                    touched.add(infohash)
+            torrents, changed, removed = _merged(previous.torrents, known, touched)
+        if len(known) != session.torrent_count:
+            # Something the window does not explain (or a torrent added between the two
+            # requests): look at everything.
+            return self._full_pass(previous, self._session())
+        status = previous.model_copy(
+            update={
+                "torrents": torrents,
+                "rpc_version": session.rpc_version,
+                "version": session.version,
+                "download_rate": session.download_rate,
+                "upload_rate": session.upload_rate,
+            }
+        )
+        self._memory = _Memory(
+            status=status,
+            session_id=session.id,
+            asked_at=asked_at,
+            full_at=memory.full_at,
+            ids=ids,
+            known=known,
+        )
+        return Observation(
+            status=status,
+            changed=tuple(changed),
+            removed=tuple(removed),
+            session_changed=_session_differs(previous, status),
+            full=False,
+        )
+
+    def _lost(self, previous: TransmissionStatus | None, error: TemporaryError) -> Observation:
+        self.close()
+        status = unreachable(error)
+        return Observation(
+            status=status,
+            session_changed=previous is None or _session_differs(previous, status),
+        )
+
+    def _torrents(self, ids: str | None) -> _Answer:
+        """One ``torrent-get`` (all torrents, or ``"recently-active"``) in RPC 16's ``table``
+        format, plus tracker details for the torrents with a tracker error or warning."""
+        arguments: _Raw = {"fields": list(self._fields), "format": "table"}
+        if ids is not None:
+            arguments["ids"] = ids
+        answer = _Answer.parse(self._torrent_get(arguments), self._fields)
+        if not self._all_tracker_stats:
+            at_error = answer.header.index("error")
+            complaining: list[str | int] = [
+                row[answer.at_hash] for row in answer.rows if row[at_error] in TRACKER_ERRORS
+            ]
+            if complaining:
+                extra = _Answer.parse(
+                    self._torrent_get(
+                        {"fields": list(TRACKER_FIELDS), "ids": complaining, "format": "table"}
+                    ),
+                    list(TRACKER_FIELDS),
+                )
+                at_stats = extra.header.index("trackerStats")
+                details = {row[extra.at_hash]: row[at_stats] for row in extra.rows}
+                for row in answer.rows:
+                    stats = details.get(row[answer.at_hash])
+                    if stats is not None:
+                        row.append(stats)  # read as "trackerStats": see _Answer.convert
+        return answer
+
+    def _session(self) -> _Session:
+        """The daemon's session id (new on every start), version and rates: two small requests."""
+        session = self._call(lambda c: c.get_session())
+        stats = self._call(lambda c: c.session_stats())
+        return _Session(
+            id=str(session.fields.get("session-id", "")),
+            rpc_version=int(session.fields.get("rpc-version", 0)),
+            version=str(session.fields.get("version", "")),
+            download_rate=int(stats.fields.get("downloadSpeed", 0)),
+            upload_rate=int(stats.fields.get("uploadSpeed", 0)),
+            torrent_count=int(stats.fields.get("torrentCount", 0)),
+        )
+
+    # -- transport ----------------------------------------------------------------------------
+
+    def _torrent_get(self, arguments: _Raw) -> _Raw:
+        """``torrent-get`` through transmission-rpc's HTTP layer (which keeps the session id and
+        reports auth and connection errors), parsed with pydantic-core's JSON parser: on 10,000
+        torrents that takes a third less time than ``json.loads``, which ``_request`` uses."""
+        query = {"method": RpcMethod.TorrentGet.value, "arguments": arguments}
+        text = self._call(lambda c: c._http_query(query))
+        try:
+            answer = from_json(text)
+        except ValueError as e:
+            self._client = None
+            raise UnreachableError(
+                f"cannot reach Transmission at {self.url}: the answer is not Transmission RPC "
+                "(check the URL's path)"
+            ) from e
+        if not isinstance(answer, dict) or answer.get("result") != "success":
+            result = answer.get("result") if isinstance(answer, dict) else None
+            raise RequestRefused(f"Transmission at {self.url}: torrent-get failed: {result!r}")
+        arguments_out: _Raw = answer.get("arguments") or {}
+        return arguments_out
+
+    def _request(
+        self, method: RpcMethod, arguments: _Raw, ids: str | list[str | int] | None = None
+    ) -> _Raw:
+        answer: _Raw = self._call(lambda c: c._request(method, arguments, ids))
+        return answer
+
+    def _connect(self) -> transmission_rpc.Client:
+        if self._client is None:
+            client = self._guarded(
+                lambda: transmission_rpc.Client(
+                    protocol=self._protocol,
+                    host=self._host,
+                    port=self._port,
+                    path=self._path,
+                    username=self._username,
+                    password=self._password,
+                    timeout=self._timeout,
+                )
+            )
+            # No compression and no keep-alive: see "HTTP" in the module docstring.
+            client._http_session.headers["Accept-Encoding"] = "identity"
+            client._http_session.headers["Connection"] = "close"
+            self._client = client
+        return self._client
+
+    def _call(self, call: Callable[[transmission_rpc.Client], _T]) -> _T:
+        client = self._connect()
+        return self._guarded(lambda: call(client))
+
+    def _guarded(self, call: Callable[[], _T]) -> _T:
+        """Run one request; translate transmission-rpc's and requests' errors into tva's."""
+        try:
+            return call()
+        except TransmissionAuthError as e:
+            code = getattr(e.original, "status_code", None)
+            if code == 403:
+                raise AuthError(
+                    f"Transmission at {self.url} refused this controller (HTTP 403): its "
+                    "rpc-whitelist must admit the controller's address"
+                ) from e
+            raise AuthError(
+                f"Transmission at {self.url} refused the credentials (HTTP {code or 401}): check "
+                "the device's credentials reference"
+            ) from e
+        except TransmissionError as e:
+            if e.response is not None:  # it answered, with an error result
+                raise RequestRefused(
+                    f"Transmission at {self.url}: {self._redact(e.message)}"
+                ) from e
+            self._client = None
+            raise UnreachableError(
+                f"cannot reach Transmission at {self.url}: {self._reason(e)}"
+            ) from e
+        except OSError as e:  # requests' own errors (a dropped connection mid-answer) are OSErrors
+            self._client = None
+            raise UnreachableError(
+                f"cannot reach Transmission at {self.url}: {self._reason(e)}"
+            ) from e
+
+    def _reason(self, error: BaseException) -> str:
+        """The most telling cause in an exception chain, without credentials."""
+        seen: BaseException | None = error
+        while seen is not None:
+            if isinstance(seen, ConnectionRefusedError):
+                return "connection refused"
+            if isinstance(seen, TimeoutError) or "timeout" in type(seen).__name__.lower():
+                return f"no answer within {self._timeout:g}s"
+            seen = seen.__cause__ or seen.__context__
+        if isinstance(error, TransmissionError) and error.raw_response is not None:
+            return "the answer is not Transmission RPC (check the URL's path)"
+        return self._redact(str(error)) or type(error).__name__
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._password, "***") if self._password else text
+
+
+# -- conversion -------------------------------------------------------------------------------
+
+
+def _torrent(raw: Mapping[str, Any]) -> TorrentStatus:
+    """One torrent, from the daemon's field names to tva's (a missing field reads as empty)."""
+    code = raw["status"]
+    if not isinstance(code, int) or not 0 <= code < len(_STATES):
+        raise PermanentError(
+            f"Transmission reported status {code!r} for torrent {raw['hashString']}, which tva "
+            "does not know (it reads RPC versions 15 to 17)"
+        )
+    return TorrentStatus(
+        infohash=raw["hashString"].lower(),
+        name=raw.get("name") or "",
+        size=raw.get("sizeWhenDone") or 0,
+        percent_done=min(max(float(raw.get("percentDone") or 0.0), 0.0), 1.0),
+        state=_STATES[code],
+        error=raw.get("error") or 0,
+        error_string=raw.get("errorString") or "",
+        labels=list(raw.get("labels") or ()),
+        download_dir=raw.get("downloadDir") or "",
+        peers_connected=raw.get("peersConnected") or 0,
+        peers_sending=raw.get("peersSendingToUs") or 0,
+        rate_download=raw.get("rateDownload") or 0,
+        rate_upload=raw.get("rateUpload") or 0,
+        uploaded=raw.get("uploadedEver") or 0,
+        downloaded=raw.get("downloadedEver") or 0,
+        last_activity=_when(raw.get("activityDate")),
+        done_date=_when(raw.get("doneDate")),
+        added_date=_when(raw.get("addedDate")),
+        trackers=[_tracker(t) for t in raw.get("trackerStats") or ()],
+    )
+
+
+def _tracker(raw: Mapping[str, Any]) -> TrackerResult:
+    announced = bool(raw.get("hasAnnounced"))
+    return TrackerResult(
+        announce=raw.get("announce") or "",
+        last_announce_ok=bool(raw.get("lastAnnounceSucceeded")) if announced else None,
+        last_announce_result=(raw.get("lastAnnounceResult") or "") if announced else "",
+        last_announce_time=_when(raw.get("lastAnnounceTime")),
+        seeders=_count(raw.get("seederCount")),
+        leechers=_count(raw.get("leecherCount")),
+    )
+
+
+def _when(epoch: int | None) -> datetime | None:
+    """Transmission's epoch seconds (0 = never) as an aware UTC datetime."""
+    return datetime.fromtimestamp(epoch, UTC) if epoch and epoch > 0 else None
+
+
+def _count(value: int | None) -> int | None:
+    """Tracker counts: -1 means the tracker never said."""
+    return value if value is not None and value >= 0 else None
+
+
+def _merged(
+    before: list[TorrentStatus],
+    known: Mapping[str, tuple[_Row, TorrentStatus]],
+    touched: Iterable[str],
+) -> tuple[list[TorrentStatus], list[str], list[str]]:
+    """``before`` (sorted by infohash) updated to ``known`` at the ``touched`` infohashes only.
+
+    Returns the new sorted list, the infohashes changed or added, and those removed. A torrent
+    whose answer differs only in what tva does not keep converts to an equal model: unchanged.
+    """
+    torrents = list(before)
+    changed: list[str] = []
+    removed: list[str] = []
+    for infohash in sorted(touched):
+        i = bisect_left(torrents, infohash, key=_by_infohash)
+        present = i < len(torrents) and torrents[i].infohash == infohash
+        hit = known.get(infohash)
+        if hit is None:
+            if present:
+                del torrents[i]
+                removed.append(infohash)
+        elif not present:
+            torrents.insert(i, hit[1])
+            changed.append(infohash)
+        elif torrents[i] != hit[1]:
+            torrents[i] = hit[1]
+            changed.append(infohash)
+    return torrents, changed, removed
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Parsing a large answer allocates hundreds of thousands of objects and no cyclic garbage;
+    pausing the cyclic collector meanwhile saves up to a fifth of a full pass over 10,000."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _by_infohash(torrent: TorrentStatus) -> str:
+    return torrent.infohash
+
+
+def _unquoted(value: str | None) -> str | None:
+    return unquote(value) if value else None
+
+
+def _session_differs(old: TransmissionStatus, new: TransmissionStatus) -> bool:
+    return (
+        old.reachable != new.reachable
+        or old.error != new.error
+        or old.rpc_version != new.rpc_version
+        or old.version != new.version
+        or old.download_rate != new.download_rate
+        or old.upload_rate != new.upload_rate
+    )
+
+
+def _compare(previous: TransmissionStatus | None, status: TransmissionStatus) -> Observation:
+    if previous is None:
+        return Observation(
+            status=status,
+            changed=tuple(t.infohash for t in status.torrents),
+            session_changed=True,
+        )
+    before = {t.infohash: t for t in previous.torrents}
+    changed = []
+    for torrent in status.torrents:
+        old = before.get(torrent.infohash)
+        if old is not torrent and old != torrent:  # reused models make the usual case cheap
+            changed.append(torrent.infohash)
+    return Observation(
+        status=status,
+        changed=tuple(changed),
+        removed=tuple(sorted(before.keys() - {t.infohash for t in status.torrents})),
+        session_changed=_session_differs(previous, status),
+    )
