@@ -181,6 +181,33 @@ def history(
 
 
 @app.command()
+def review(
+    base: Annotated[str, typer.Argument(help="Where the change starts (e.g. origin/main).")],
+    head: Annotated[str, typer.Argument(help="The change to review.")] = "HEAD",
+    repo: Annotated[str, typer.Option("--repo", help="The fleet repo's git checkout.")] = ".",
+    status_dir: Annotated[
+        str | None, typer.Option("--status", help="Plan against the statuses in this directory.")
+    ] = None,
+    fleet_ref: Annotated[
+        bool, typer.Option("--fleet-ref", help="Plan against the status refs of the fleet repo.")
+    ] = False,
+    fetch: Annotated[
+        bool, typer.Option("--fetch/--no-fetch", help="With --fleet-ref: fetch the refs first.")
+    ] = True,
+    markdown: Annotated[bool, typer.Option("--markdown", help="A pull-request comment.")] = False,
+    as_json: JsonOpt = False,
+    now: Annotated[
+        str | None, typer.Option("--now", help="Plan as of this ISO time (default: newest status).")
+    ] = None,
+) -> None:
+    """What merging HEAD would do: semantic diff, duty moves, plan delta, risk flags."""
+    from controller.cli import review as cmd
+
+    raise typer.Exit(cmd.run(base, head, repo=repo, status_dir=status_dir, fleet_ref=fleet_ref,
+                             fetch=fetch, as_json=as_json, markdown=markdown, now=now))
+
+
+@app.command()
 def version() -> None:
     """Print tva's version."""
     typer.echo(__version__)

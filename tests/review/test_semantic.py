@@ -1,0 +1,88 @@
+"""The semantic diff: what changed in meaning, with readable lines, in a stable order."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from controller.desired import load_fleet
+from controller.review import compare, render_text, semantic_diff
+from controller.review.sections import sections
+from schemas.desired import DesiredState, Provenance
+from tests.review.support import FLEET, NOW, statuses
+
+
+def _load(root: Path) -> DesiredState:
+    return load_fleet(str(root)).desired
+
+
+def _copy(tmp_path: Path, edits: list[tuple[str, str, str]]) -> DesiredState:
+    """The test fleet with each (file, old, new) edit applied in turn."""
+    dst = tmp_path / "fleet"
+    shutil.copytree(FLEET, dst)
+    for rel, old, new in edits:
+        text = (dst / rel).read_text()
+        assert old in text, (rel, old)
+        (dst / rel).write_text(text.replace(old, new))
+    return _load(dst)
+
+
+def test_spelling_comments_and_order_are_not_changes(tmp_path: Path) -> None:
+    head = _copy(tmp_path, [
+        ("fleet.yaml", "stale_after: 10m", "stale_after: 600s   # ten minutes"),
+        ("custody/family.yaml", "min: 2\nplacement:", "placement:"),
+        ("custody/family.yaml", "kind: CustodyRule\n", "kind: CustodyRule\nmin: 2\n"),
+        ("devices/nas.yaml", "capacity: 4TiB", "capacity: 4096GiB"),
+    ])
+    assert semantic_diff(_load(FLEET), head) == []
+
+
+def test_keyed_lists_sizes_and_pins_read_well(tmp_path: Path) -> None:
+    head = _copy(tmp_path, [
+        ("devices/nas.yaml", "capacity: 4TiB",
+         "capacity: 2TiB\n  - path: /srv/more\n    capacity: 1TiB"),
+        ("watchlists/tv-shows.yaml", "keep_next: 2",
+         "keep_next: 3\n  - film: Alpha\n    collection: films"),
+        ("duties.yaml", "acquirer: nas", "acquirer: tv"),
+        ("devices/tv.yaml", "volume: 70", "volume: 80"),
+    ])
+    lines = [str(c) for c in semantic_diff(_load(FLEET), head)]
+    assert lines == [
+        "duties acquirer: pin: nas -> tv",
+        "device nas: storage: /srv/more added",
+        "device nas: storage[/srv/media].capacity: 4.0 TiB -> 2.0 TiB",
+        "device tv: player.options.volume: 70 -> 80",
+        "watchlist tv-shows: entries: film 'Alpha' added",
+        "watchlist tv-shows: entries[show 'Show'].keep_next: 2 -> 3",
+    ]
+
+
+def test_item_changes_are_grouped_with_totals() -> None:
+    base = _load(FLEET)
+    # Every film becomes private (its source changed): one line per item in the data,
+    # one grouped line in the report.
+    items = {k: (it.model_copy(update={"provenance": Provenance.private, "f2f_only": True})
+                 if it.collection == "films" else it) for k, it in base.items.items()}
+    head = base.model_copy(update={"items": items})
+    changes = semantic_diff(base, head)
+    assert len(changes) == 6 and {c.kind for c in changes} == {"item"}
+    r = compare(base, head, statuses(), NOW)
+    (section,) = [s for s in sections(r, {}) if s.title.startswith("Desired-state changes")]
+    text = render_text(r)
+    assert section.title == "Desired-state changes (6)"
+    assert "3 items: f2f_only: false -> true: Alpha [a0000000], Bravo [a0000000], " \
+           "Charlie [a0000000]" in text
+    assert "3 items: provenance: public -> private" in text
+
+
+def test_added_and_removed_resources_say_what_they_are(tmp_path: Path) -> None:
+    base = _load(FLEET)
+    head = base.model_copy(update={
+        "devices": {k: v for k, v in base.devices.items() if k != "seedbox"},
+        "sources": {k: v for k, v in base.sources.items() if k != "public"},
+    })
+    lines = [str(c) for c in semantic_diff(head, base)]
+    assert "device seedbox added (class seedbox)" in lines
+    assert "source public added (provenance public)" in lines
+    lines = [str(c) for c in semantic_diff(base, head)]
+    assert lines == ["device seedbox removed", "source public removed"]
