@@ -207,6 +207,88 @@ def review(
                              fetch=fetch, as_json=as_json, markdown=markdown, now=now))
 
 
+StatusDirOpt = Annotated[
+    str | None, typer.Option("--status", help="Observed state: a directory of NodeStatus JSON files.")
+]
+FleetRefOpt = Annotated[
+    bool, typer.Option("--fleet-ref", help="Observed state: the status refs of the fleet repo (git).")
+]
+NowOpt = Annotated[
+    str | None,
+    typer.Option("--now", help="Plan as of this ISO time (default: the newest status of --status, "
+                 "else the clock)."),
+]
+
+
+@app.command()
+def plan(
+    path: PathArg = ".",
+    node: Annotated[str | None, typer.Option("--node", help="Only this node's actions.")] = None,
+    all_nodes: Annotated[bool, typer.Option("--all", help="Every node's actions (the default).")] = False,
+    status_dir: StatusDirOpt = None,
+    fleet_ref: FleetRefOpt = False,
+    now: NowOpt = None,
+    as_json: JsonOpt = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="GitHub-flavoured Markdown.")] = False,
+) -> None:
+    """What each node would do, and why (exit 0: no changes, 2: changes, 1: error)."""
+    from controller.cli import plan as cmd
+
+    raise typer.Exit(cmd.run(path, node=node, all_nodes=all_nodes, status_dir=status_dir,
+                             fleet_ref=fleet_ref, now=now, as_json=as_json, markdown=markdown))
+
+
+fleet_app = typer.Typer(help="Fleet views: duties, custody, reaper, peers.", no_args_is_help=True)
+app.add_typer(fleet_app, name="fleet")
+
+
+def _fleet_view(view: str, path: str, item: str | None, node: str | None, status_dir: str | None,
+                fleet_ref: bool, now: str | None, as_json: bool) -> None:
+    from controller.cli import fleet as cmd
+
+    raise typer.Exit(cmd.run(view, path, item=item, node=node, status_dir=status_dir,
+                             fleet_ref=fleet_ref, now=now, as_json=as_json))
+
+
+FleetPathOpt = Annotated[str, typer.Option("--repo", help="The fleet repo (a directory).")]
+
+
+@fleet_app.command("duties")
+def fleet_duties(path: FleetPathOpt = ".", status_dir: StatusDirOpt = None,
+                 fleet_ref: FleetRefOpt = False, now: NowOpt = None, as_json: JsonOpt = False) -> None:
+    """Who holds each duty, and why."""
+    _fleet_view("duties", path, None, None, status_dir, fleet_ref, now, as_json)
+
+
+@fleet_app.command("custody")
+def fleet_custody(
+    item: Annotated[str | None, typer.Argument(help="Only this item (info-hash or name).")] = None,
+    path: FleetPathOpt = ".", status_dir: StatusDirOpt = None, fleet_ref: FleetRefOpt = False,
+    now: NowOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Per rule and item: copies counted, held, order, next step."""
+    _fleet_view("custody", path, item, None, status_dir, fleet_ref, now, as_json)
+
+
+@fleet_app.command("reaper")
+def fleet_reaper(path: FleetPathOpt = ".", status_dir: StatusDirOpt = None,
+                 fleet_ref: FleetRefOpt = False, now: NowOpt = None, as_json: JsonOpt = False) -> None:
+    """Health of every torrent on live nodes, and the recovery steps planned."""
+    _fleet_view("reaper", path, None, None, status_dir, fleet_ref, now, as_json)
+
+
+@fleet_app.command("peers")
+def fleet_peers(
+    item: Annotated[str, typer.Argument(help="The item (info-hash or name).")],
+    path: FleetPathOpt = ".",
+    node: Annotated[str | None, typer.Option("--for", help="The node asking (gates apply).")] = None,
+    status_dir: StatusDirOpt = None, fleet_ref: FleetRefOpt = False, now: NowOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fleet holders of an item, with provenance and gates (what the tracker answers)."""
+    _fleet_view("peers", path, item, node, status_dir, fleet_ref, now, as_json)
+
+
 @app.command()
 def version() -> None:
     """Print tva's version."""

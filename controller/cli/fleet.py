@@ -1,0 +1,182 @@
+"""``tva fleet duties|custody|reaper|peers ITEM``: the planner's reasoning, one view at a time.
+
+Each view comes from the same pass that produces the plan, so it never disagrees with
+``tva plan``. Inputs and ``now`` are chosen exactly as for ``tva plan`` (``controller.cli.plan``).
+Exit 0, or 1 on error. Every view has ``--json``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+from rich.table import Table
+
+from controller.cli.output import emit_json, err, out
+from controller.cli.plan import Inputs, StatusSource, load_inputs
+from controller.errors import PermanentError, TvaError, ValidationFailed
+from schemas.journal import JournalEntry
+
+__all__ = ["VIEWS", "run"]
+
+VIEWS = ("duties", "custody", "reaper", "peers")
+
+
+def run(
+    view: str,
+    path: str = ".",
+    *,
+    item: str | None = None,
+    node: str | None = None,
+    status_dir: str | None = None,
+    as_json: bool = False,
+    now: str | None = None,
+    fleet_ref: bool = False,
+    transport: StatusSource | None = None,
+    journal: Sequence[JournalEntry] = (),
+) -> int:
+    """``item``: custody (optional filter) and peers (required). ``node``: peers only, the node
+    asking (gates that depend on the asker apply)."""
+    try:
+        if view not in VIEWS:
+            raise PermanentError(f"unknown view {view!r}; choose one of {', '.join(VIEWS)}")
+        if view == "peers" and item is None:
+            raise PermanentError("tva fleet peers needs an ITEM (info-hash or name)")
+        inputs = load_inputs(path, status_dir=status_dir, transport=transport,
+                             fleet_ref=fleet_ref, now=now)
+        if node is not None and node not in inputs.desired.devices:
+            raise PermanentError(f"{node!r} is not a device of the fleet")
+        data = _VIEW[view](inputs, item, node, journal)
+    except ValidationFailed as e:
+        for p in e.problems:
+            err.print(str(p), markup=False)
+        return 1
+    except TvaError as e:
+        err.print("error: " + str(e), markup=False, style="red")
+        return 1
+    for note in inputs.notes:
+        err.print(f"note: {note}", markup=False, style="dim")
+    if as_json:
+        emit_json(data)
+    else:
+        _RENDER[view](data)
+    return 0
+
+
+def _duties(inputs: Inputs, item: str | None, node: str | None,
+            journal: Sequence[JournalEntry]) -> dict[str, Any]:
+    from controller.planner import duty_view
+
+    duties, warnings = duty_view(inputs.desired, inputs.fleet, inputs.now)
+    return {
+        "now": inputs.now.isoformat(),
+        "duties": [d.model_dump(mode="json") for d in duties],
+        "warnings": [w.model_dump(mode="json") for w in warnings],
+        "nodes": {n: v.freshness.value for n, v in inputs.fleet.nodes.items()},
+    }
+
+
+def _custody(inputs: Inputs, item: str | None, node: str | None,
+             journal: Sequence[JournalEntry]) -> dict[str, Any]:
+    from controller.planner import custody_view
+
+    rows = custody_view(inputs.desired, inputs.fleet, inputs.now, journal, item=item)
+    return {"now": inputs.now.isoformat(), "rows": [asdict(r) for r in rows]}
+
+
+def _reaper(inputs: Inputs, item: str | None, node: str | None,
+            journal: Sequence[JournalEntry]) -> dict[str, Any]:
+    from controller.planner import reaper_view
+
+    rows = reaper_view(inputs.desired, inputs.fleet, inputs.now, journal)
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r.health] = counts.get(r.health, 0) + 1
+    return {"now": inputs.now.isoformat(), "counts": counts, "rows": [asdict(r) for r in rows]}
+
+
+def _peers(inputs: Inputs, item: str | None, node: str | None,
+           journal: Sequence[JournalEntry]) -> dict[str, Any]:
+    from controller.planner import peers_view
+
+    assert item is not None
+    it, rows, gates = peers_view(inputs.desired, inputs.fleet, inputs.now, item, requester=node)
+    return {
+        "now": inputs.now.isoformat(),
+        "item": {"key": it.key, "name": it.name, "provenance": it.provenance.value,
+                 "source": it.source, "f2f_only": it.f2f_only},
+        "for": node,
+        "gates": gates,
+        "peers": [asdict(r) for r in rows],
+    }
+
+
+_VIEW = {"duties": _duties, "custody": _custody, "reaper": _reaper, "peers": _peers}
+
+
+def _show_duties(data: dict[str, Any]) -> None:
+    t = Table(title="Duties", title_justify="left")
+    for col in ("duty", "nodes", "why"):
+        t.add_column(col)
+    for d in data["duties"]:
+        t.add_row(d["duty"], ", ".join(d["nodes"]) or "-", d["reason"])
+    out.print(t)
+    out.print("Nodes: " + ", ".join(f"{n} ({f})" for n, f in data["nodes"].items()))
+    for w in data["warnings"]:
+        out.print(f"[yellow]{w['code']}[/yellow]: ", end="")
+        out.print(w["message"], markup=False)
+
+
+def _show_custody(data: dict[str, Any]) -> None:
+    t = Table(title="Custody", title_justify="left")
+    for col in ("rule", "item", "copies", "state", "counted", "held, not counted", "order", "next"):
+        t.add_column(col)
+    style = {"ok": "green", "waiting": "yellow", "below-floor": "red", "over-ceiling": "magenta"}
+    for r in data["rows"]:
+        held = [f"{n} (pending)" for n in r["pending"]] + [f"{n} (stale)" for n in r["away"]] + [
+            f"{n} (unknown)" for n in r["unknown"]] + [f"{n} (gone)" for n in r["gone"]] + [
+            f"{n} (broken)" for n in r["broken"]]
+        bounds = f"{len(r['counted'])}/{r['min']}" + (f"..{r['max']}" if r["max"] else "")
+        st = style.get(r["state"], "white")
+        t.add_row(r["rule"], r["name"], bounds, f"[{st}]{r['state']}[/{st}]",
+                  ", ".join(r["counted"]) or "-", ", ".join(held) or "-",
+                  " > ".join(r["order"]), "\n".join(r["actions"]) or "-")
+    out.print(t)
+
+
+def _show_reaper(data: dict[str, Any]) -> None:
+    rows = [r for r in data["rows"] if r["health"] != "healthy"]
+    counts = ", ".join(f"{n} {h}" for h, n in sorted(data["counts"].items())) or "no torrents"
+    out.print(f"Torrents on live nodes: {counts}")
+    if not rows:
+        return
+    t = Table(title="Unhealthy torrents", title_justify="left")
+    for col in ("node", "torrent", "health", "strikes", "why", "next"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(r["node"], r["name"], r["health"], str(r["strikes"]), r["detail"],
+                  "\n".join(r["actions"]) or "-")
+    out.print(t)
+
+
+def _show_peers(data: dict[str, Any]) -> None:
+    it = data["item"]
+    out.print(f"[bold]{it['name']}[/bold] ({it['key']}): provenance {it['provenance']}"
+              + (", f2f_only" if it["f2f_only"] else ""))
+    for g in data["gates"]:
+        out.print(f"  gate: {g}", markup=False)
+    if not data["peers"]:
+        out.print("No fleet holder can serve it" + (f" to {data['for']}" if data["for"] else "") + ".")
+        return
+    t = Table(title="Fleet holders", title_justify="left")
+    for col in ("node", "peer address", "state", "done", "status"):
+        t.add_column(col)
+    for p in data["peers"]:
+        t.add_row(p["node"], p["peer"] or "-", p["state"], f"{p['percent_done']:.0%}",
+                  p["freshness"])
+    out.print(t)
+
+
+_RENDER = {"duties": _show_duties, "custody": _show_custody, "reaper": _show_reaper,
+           "peers": _show_peers}

@@ -1,0 +1,30 @@
+"""The planner: a pure function from desired state, observed fleet and ``now`` to a Plan.
+
+``plan(desired, fleet, now)`` reads no clock, does no I/O and draws no random numbers; given
+the same inputs it returns the same plan, byte for byte, whatever the order of files, nodes or
+torrents. ``plan``, ``apply``, ``run`` and ``review`` all call it. The rules it applies, their
+order and their tie-breaks are documented in docs/planner.md; the output format in
+docs/plan-format.md.
+"""
+
+from controller.planner.core import plan
+from controller.planner.views import (
+    CustodyRow,
+    PeerRow,
+    ReaperRow,
+    custody_view,
+    duty_view,
+    peers_view,
+    reaper_view,
+)
+
+__all__ = [
+    "CustodyRow",
+    "PeerRow",
+    "ReaperRow",
+    "custody_view",
+    "duty_view",
+    "peers_view",
+    "plan",
+    "reaper_view",
+]

@@ -1,0 +1,95 @@
+"""One planning pass, step by step, in a fixed order (docs/planner.md#order).
+
+1. index the inputs (``context``); 2. assign duties; 3. resolve watchlist buffers and player
+queues (what must be kept where); 4. custody pins and prunes; 5. prefetch pins and removals;
+6. player settings and queue; 7. VPN kill switch; 8. the reaper's ladder; 9. assemble. Each
+step sees what the earlier ones decided (``ledger``), so, for instance, no two removals can
+each count on the other's copy. Everything is computed for the whole fleet and filtered at the
+end: a node's own plan is exactly its share of the fleet's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from controller.planner.assemble import assemble
+from controller.planner.context import TVA_LABEL, Context, build_context
+from controller.planner.custody import plan_custody
+from controller.planner.duties import assign_duties
+from controller.planner.ledger import Ledger
+from controller.planner.memory import JournalIndex
+from controller.planner.player import keep_queues, plan_player, queue_keys
+from controller.planner.prefetch import Entry, plan_prefetch, prefetch_entries
+from controller.planner.reaper import plan_reaper
+from controller.planner.vpn import plan_vpn
+from schemas.desired import DesiredState, Duty
+from schemas.fleetview import FleetView
+from schemas.journal import JournalEntry
+from schemas.plan import Plan, Severity
+
+__all__ = ["plan", "run_pass"]
+
+
+def run_pass(
+    desired: DesiredState,
+    fleet: FleetView,
+    now: datetime,
+    journal: Sequence[JournalEntry] = (),
+) -> tuple[Context, Ledger, list[Entry]]:
+    """Compute the whole fleet's pass; the views reuse it."""
+    ctx = build_context(desired, fleet, now, JournalIndex(journal))
+    duties = assign_duties(ctx)
+    ctx.duty_holders = duties.holders
+    ledger = Ledger()
+    for w in duties.warnings:
+        ledger.warn(w.code, w.message, node=w.node, subject=w.subject, severity=w.severity)
+    ctx.duty_assignments = duties.assignments
+    entries = prefetch_entries(ctx, ledger)
+    keep_queues(ctx, ledger)
+    plan_custody(ctx, ledger)
+    plan_prefetch(ctx, ledger, entries)
+    plan_player(ctx, ledger)
+    plan_vpn(ctx, ledger)
+    plan_reaper(ctx, ledger)
+    _unmanaged(ctx, ledger, entries)
+    if desired.fleet.policy.suspend:
+        ledger.warn("suspended", "policy.suspend is set: controllers observe and plan but apply "
+                    "nothing", severity=Severity.info)
+    return ctx, ledger, entries
+
+
+def plan(
+    desired: DesiredState,
+    fleet: FleetView,
+    now: datetime,
+    *,
+    nodes: list[str] | None = None,
+    journal: Sequence[JournalEntry] = (),
+) -> Plan:
+    """What each node (or only ``nodes``) should do at ``now``, and why."""
+    ctx, ledger, _ = run_pass(desired, fleet, now, journal)
+    wanted = sorted(desired.devices) if nodes is None else sorted(set(nodes))
+    return assemble(
+        revision=desired.revision, now=now, nodes=wanted, actions=ledger.actions.values(),
+        warnings=ledger.all_warnings(), duties=ctx.duty_assignments, deferred=ledger.deferred,
+        suspended=desired.fleet.policy.suspend,
+    )
+
+
+def _unmanaged(ctx: Context, ledger: Ledger, entries: list[Entry]) -> None:
+    """tva-labelled torrents nothing wants any more are left in place, and reported."""
+    wanted: set[str] = set(ctx.rules_by_item)
+    for e in entries:
+        wanted.update(e.members)
+    for device in ctx.duty_holders.get(Duty.player, ()):
+        wanted.update(queue_keys(ctx, device))
+    for node, nf in ctx.nodes.items():
+        if not nf.actionable:
+            continue
+        for key in sorted(nf.torrents.keys() - wanted):
+            t = nf.torrents[key]
+            if TVA_LABEL in t.labels:
+                ledger.tally("unmanaged", f"{node}: {{n}} tva-managed torrent{{s}} no rule, "
+                             "watchlist or queue wants any more; left in place: {items}",
+                             t.name, node=node, severity=Severity.info)

@@ -1,0 +1,101 @@
+"""Gates: what may go where, be announced where, and be searched where.
+
+The f2f gate is un-overridable: an ``f2f_only`` item (private provenance, or a source marked
+f2f_only) is never placed on the public_swarm_face, never offered by it as a source, never
+re-searched publicly, and never given a tracker other than the fleet's own. Public-ness decides
+the VPN kill switch: on a node whose VPN is down, a torrent is public when its item's provenance
+is public, when its item is not declared in the fleet repo (unknown: assumed public, privacy
+first), or when the node is the public_swarm_face (everything it seeds is public).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from controller.planner.context import Context, CopyState
+from schemas.desired import Provenance
+
+__all__ = [
+    "f2f_blocked",
+    "fleet_tracker",
+    "is_public",
+    "search_refusal",
+    "sources",
+    "vpn_down",
+]
+
+
+def f2f_blocked(ctx: Context, node: str, key: str) -> bool:
+    """Is ``node`` the public_swarm_face and ``key`` an f2f_only item?"""
+    if node != ctx.face:
+        return False
+    item = ctx.item(key)
+    return item is not None and item.f2f_only
+
+
+def is_public(ctx: Context, node: str, key: str) -> bool:
+    if node == ctx.face:
+        return True
+    item = ctx.item(key)
+    return item is None or item.provenance is Provenance.public
+
+
+def search_refusal(ctx: Context, key: str) -> str | None:
+    """Why ``key`` may not be re-searched publicly, or None when it may."""
+    item = ctx.item(key)
+    if item is None:
+        return "it is not declared in the fleet repo"
+    if item.f2f_only:
+        return "it is f2f_only (never re-searched publicly)"
+    if item.source is not None and item.source in ctx.desired.sources:
+        src = ctx.desired.sources[item.source]
+        if not src.effective_search:
+            return f"source {src.name} does not allow search"
+        return None
+    if item.provenance is not Provenance.public:
+        return f"its provenance is {item.provenance.value}"
+    return None
+
+
+def vpn_down(ctx: Context, node: str) -> str | None:
+    """The VPN profile ``node`` needs when it is down (or not reported) with a kill switch."""
+    nf = ctx.nodes[node]
+    prof_name = nf.device.vpn
+    if prof_name is None or prof_name not in ctx.desired.vpn:
+        return None
+    if not ctx.desired.vpn[prof_name].kill_switch:
+        return None
+    if nf.status is None:
+        return None
+    for v in nf.status.vpn:
+        if v.profile == prof_name and v.up:
+            return None
+    return prof_name
+
+
+def fleet_tracker(ctx: Context, node: str) -> str | None:
+    """The announce URL of ``node``'s own controller, which answers with the fleet's holders."""
+    api = ctx.nodes[node].device.addresses.controller_api
+    return None if api is None else api.rstrip("/") + "/announce"
+
+
+def sources(ctx: Context, node: str | None, key: str, *, partial: bool = False) -> list[dict[str, Any]]:
+    """Fleet holders ``node`` can fetch ``key`` from: fresh, complete (or in progress when
+    ``partial``), trusted enough to count, gates applied; in node order."""
+    item = ctx.item(key)
+    f2f = item is not None and item.f2f_only
+    out: list[dict[str, Any]] = []
+    for c in ctx.copies(key):
+        if c.node == node:
+            continue
+        if c.state is not CopyState.live and not (partial and c.state is CopyState.pending):
+            continue
+        if f2f and c.node == ctx.face:
+            continue
+        dev = ctx.nodes[c.node].device
+        out.append({
+            "node": c.node,
+            "peer": dev.addresses.peer,
+            "complete": c.state is CopyState.live,
+        })
+    return out

@@ -1,0 +1,80 @@
+"""Placing a copy on a node: the checks every pin shares, and the ``add`` action it becomes.
+
+A pin is an ``add`` action on the target node (not a separate ``pin`` kind): the actuator only
+needs Transmission's verb, and the custody meaning travels in the action's ``rule`` and in the
+torrent's labels (``tva`` plus ``tva:custody/<rule>``, ``tva:watchlist/<name>`` or
+``tva:player/<device>``). Its params: ``magnet`` (the item's, or one built from the info-hash),
+``torrent`` (the committed .torrent path, preferred when present), ``download_dir``, ``labels``,
+``paused``, ``sources`` (fleet holders to fetch from) and ``trackers`` (the node's own controller
+announce URL, which answers with the fleet's holders).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from controller.planner.context import TVA_LABEL, VPN_STOPPED_LABEL, Context
+from controller.planner.gates import f2f_blocked, fleet_tracker, is_public, sources, vpn_down
+from controller.planner.ledger import Ledger
+from controller.planner.text import size as fmt_size
+from schemas.plan import ActionKind
+
+__all__ = ["add_params", "place", "refusal"]
+
+
+def refusal(ctx: Context, ledger: Ledger, node: str, key: str) -> tuple[str, str] | None:
+    """Why ``key`` cannot be placed on ``node`` now, as (code, words); None when it can."""
+    nf = ctx.nodes[node]
+    if not nf.actionable:
+        return "not-live", nf.liveness() or f"{node} is not live"
+    if f2f_blocked(ctx, node, key):
+        return "f2f-gate", f"{node} is the public_swarm_face and the item is f2f_only"
+    item = ctx.item(key)
+    need = item.size if item is not None and item.size is not None else 0
+    reserve = ctx.desired.fleet.policy.custody.reserve
+    room = nf.room(reserve)
+    if room is not None:
+        left = room - ledger.planned_bytes[node]
+        if need > left:
+            return "no-room", (f"{node} has no room: {fmt_size(need)} needed, "
+                               f"{fmt_size(max(left, 0))} free beyond the {fmt_size(reserve)} "
+                               "reserve")
+    return None
+
+
+def add_params(ctx: Context, node: str, key: str, label: str) -> dict[str, Any]:
+    item = ctx.item(key)
+    assert item is not None
+    dev = ctx.nodes[node].device
+    labels = {TVA_LABEL, label}
+    paused = False
+    if vpn_down(ctx, node) is not None and is_public(ctx, node, key):
+        paused = True
+        labels.add(VPN_STOPPED_LABEL)
+    params: dict[str, Any] = {
+        "magnet": item.magnet or f"magnet:?xt=urn:btih:{key}&dn={quote(item.name)}",
+        "download_dir": dev.effective_download_dir,
+        "labels": sorted(labels),
+        "paused": paused,
+        "sources": sources(ctx, node, key),
+    }
+    if item.torrent is not None:
+        params["torrent"] = item.torrent
+    tracker = fleet_tracker(ctx, node)
+    if tracker is not None:
+        params["trackers"] = [tracker]
+    return params
+
+
+def place(
+    ctx: Context, ledger: Ledger, node: str, key: str, reason: str, *, rule: str, label: str
+) -> None:
+    """Plan an ``add`` of ``key`` on ``node`` (checks already done by the caller)."""
+    item = ctx.item(key)
+    size = item.size if item is not None else None
+    fresh_add = not ledger.has(node, ActionKind.add, key)
+    ledger.act(node, ActionKind.add, key, reason, params=add_params(ctx, node, key, label),
+               rule=rule, size=size)
+    if fresh_add:
+        ledger.plan_add(node, key, size)

@@ -1,0 +1,80 @@
+"""The VPN kill switch: a node whose VPN profile is down stops its public torrents.
+
+For a device with ``vpn:`` set whose profile's ``VpnState`` is down or not reported (fresh
+status only: a stale status says nothing about now):
+
+- ``vpn-up`` (target: the profile) when the profile has an ``up`` command;
+- with ``kill_switch``, ``stop`` every running torrent on it that is public (``gates.is_public``),
+  adding the label ``tva:vpn-stopped`` (params ``labels_add``); new pins of public items arrive
+  paused with that label (``placement.add_params``).
+
+When the profile is up again, ``start`` exactly the torrents carrying ``tva:vpn-stopped``
+(params ``labels_remove``); a torrent someone else stopped stays stopped.
+"""
+
+from __future__ import annotations
+
+from controller.planner.context import VPN_STOPPED_LABEL, Context
+from controller.planner.gates import is_public
+from controller.planner.ledger import Ledger
+from schemas.observed import TorrentState
+from schemas.plan import ActionKind
+
+__all__ = ["plan_vpn"]
+
+
+def _why_public(ctx: Context, node: str, key: str) -> str:
+    if node == ctx.face:
+        return f"{node} is the public_swarm_face"
+    item = ctx.item(key)
+    if item is None:
+        return "not declared in the fleet repo, so treated as public"
+    return "public provenance"
+
+
+def plan_vpn(ctx: Context, ledger: Ledger) -> None:
+    for name, nf in ctx.nodes.items():
+        prof_name = nf.device.vpn
+        if prof_name is None or prof_name not in ctx.desired.vpn:
+            continue
+        if not nf.fresh or nf.status is None:
+            continue
+        prof = ctx.desired.vpn[prof_name]
+        subject = f"vpn/{prof.name}"
+        state = next((v for v in nf.status.vpn if v.profile == prof.name), None)
+        if state is not None and state.up:
+            if not nf.actionable:
+                continue
+            for key, t in nf.torrents.items():
+                if VPN_STOPPED_LABEL not in t.labels:
+                    continue
+                if t.state is TorrentState.stopped:
+                    ledger.act(name, ActionKind.start, key,
+                               f"{subject} is up again on {name}: restart what the kill switch "
+                               "stopped", params={"labels_remove": [VPN_STOPPED_LABEL]},
+                               rule=subject)
+                else:
+                    labels = sorted(set(t.labels) - {VPN_STOPPED_LABEL})
+                    ledger.act(name, ActionKind.set_labels, key,
+                               f"{subject} is up on {name}: the torrent runs again, drop "
+                               f"{VPN_STOPPED_LABEL}", params={"labels": labels}, rule=subject)
+            continue
+        detail = " (not reported)" if state is None else (f" ({state.detail})" if state.detail else "")
+        if prof.up is not None:
+            ledger.act(name, ActionKind.vpn_up, prof.name,
+                       f"{subject} is down on {name}{detail}; bring it up",
+                       params={"interface": prof.interface}, rule=subject)
+        else:
+            ledger.warn("vpn-down", f"{subject} is down on {name}{detail} and has no up "
+                        "command; bring it up by hand", node=name, subject=subject)
+        if not prof.kill_switch or not nf.actionable:
+            continue
+        for key, t in nf.torrents.items():
+            if t.state is TorrentState.stopped or not is_public(ctx, name, key):
+                continue
+            if name in ledger.removals.get(key, ()):
+                continue
+            ledger.act(name, ActionKind.stop, key,
+                       f"{subject} is down on {name} and the kill switch is on: "
+                       f"{t.name} is public ({_why_public(ctx, name, key)})",
+                       params={"labels_add": [VPN_STOPPED_LABEL]}, rule=subject)
