@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from controller.observe.transmission import TransmissionObserver
 from schemas.observed import TorrentState
-from tests.support.transmission import (
+from controller.lab.transmission import (
     TransmissionDaemon,
     free_port,
     payload_metainfo,

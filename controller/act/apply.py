@@ -7,11 +7,18 @@
 - Transient faults retry with capped exponential backoff and jitter (tenacity); permanent ones
   are recorded and not retried; nothing is retried forever — the next pass plans again.
 - A stop request (SIGTERM) lets the current action finish, then returns.
+- New torrents are added ``add_spacing`` seconds apart. Transmission 3.00 closes a second
+  incoming handshake from an address that already has one in progress (``peer-mgr.c``:
+  ``incomingHandshakes`` is keyed by address, across torrents), and the side that was refused
+  marks the holder unreachable and waits up to 15 minutes before trying again. Several pins
+  fetched from one holder in the same instant would all but one stall; spaced, each torrent's
+  first connection is made before the next torrent announces.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -66,6 +73,8 @@ class Applier:
         confirmer: Confirmer | None,
         clock: Callable[[], datetime],
         should_stop: Callable[[], bool] = lambda: False,
+        sleep: Callable[[float], object] | None = None,
+        add_spacing: float = 2.0,
         attempts: int = 3,
         max_wait: float = 5.0,
     ) -> None:
@@ -75,6 +84,8 @@ class Applier:
         self.confirmer = confirmer
         self.clock = clock
         self.should_stop = should_stop
+        self.sleep = sleep or time.sleep
+        self.add_spacing = add_spacing
         self._retry = retry(
             retry=retry_if_exception_type(TemporaryError),
             wait=wait_exponential_jitter(multiplier=0.25, max=max_wait),
@@ -88,11 +99,18 @@ class Applier:
         foreign = [a for a in plan.actions if a.node != self.node and select(a)]
         if foreign and plan.nodes == [self.node]:
             raise PermanentError(f"the plan for {self.node} holds actions for other nodes")
+        added = False
         for action in mine:
             if self.should_stop():
                 report.stopped = True
                 break
+            if action.kind is ActionKind.add and added:
+                self.sleep(self.add_spacing)
+                if self.should_stop():
+                    report.stopped = True
+                    break
             done = self._one(action)
+            added = added or (action.kind is ActionKind.add and done.result == "done")
             report.applied.append(done)
             self._record(done, plan.revision)
         return report

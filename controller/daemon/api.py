@@ -28,6 +28,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from controller.daemon.metrics import Metrics
 
 ANNOUNCE_INTERVAL = 60
+"""Seconds between announces of a copy that is complete."""
+ANNOUNCE_INTERVAL_FETCHING = 15
+"""A copy still fetching looks again sooner: new holders appear as the fleet converges."""
 
 
 class ApiBackend(Protocol):
@@ -132,7 +135,9 @@ def _announce(backend: ApiBackend, request: Request) -> Response:
         for ip, port in peers
         if _is_ipv4(ip)
     )
-    return _bencoded({b"interval": ANNOUNCE_INTERVAL, b"min interval": 10, b"peers": compact})
+    left = (query.get("left") or ["0"])[0]
+    interval = ANNOUNCE_INTERVAL if left == "0" else ANNOUNCE_INTERVAL_FETCHING
+    return _bencoded({b"interval": interval, b"min interval": 10, b"peers": compact})
 
 
 def _is_ipv4(ip: str) -> bool:

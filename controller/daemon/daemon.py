@@ -78,6 +78,7 @@ class Daemon:
         self.runtime = NodeRuntime(
             config.node, config.state_dir, clock=self.clock, player_socket=config.player_socket,
             host_player=config.host_player, should_stop=lambda: self.wakeup.stopped,
+            sleep=self.wakeup.sleep,
         )
         self.runtime.metainfo_reader = self._read_committed
         self.last: PassOutcome | None = None
@@ -160,9 +161,9 @@ class Daemon:
         desired = rev.desired
         self._ensure_api(desired)
         conditions = self._conditions(rev, desired)
-        outcome = self.runtime.run_pass(desired, self._status_transport(desired), conditions=conditions)
+        outcome = self.runtime.run_pass(desired, self._status_transport(desired),
+                                        conditions=conditions, on_planned=self._planned)
         with self._lock:
-            self.last = outcome
             self.last_error = None
         self._publish(desired, outcome.status)
         self._metrics(outcome, rev, time.monotonic() - started)
@@ -188,6 +189,10 @@ class Daemon:
                     t.interval = desired.fleet.policy.sync.poll.total_seconds()
         return PassResult(changed=bool(outcome.report and outcome.report.changed),
                           requeue_after=BUSY_REQUEUE if busy else self._idle_requeue(desired))
+
+    def _planned(self, outcome: PassOutcome) -> None:
+        with self._lock:
+            self.last = outcome
 
     def _on_error(self, error: BaseException, failures: int) -> None:
         self.metrics.pass_errors.inc()

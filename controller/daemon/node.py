@@ -55,6 +55,8 @@ class NodeRuntime:
     host_player: bool = False
     """Host the player in-process (the daemon does; ``tva apply`` observes only)."""
     should_stop: Callable[[], bool] = lambda: False
+    sleep: Callable[[float], object] | None = None
+    """Interruptible sleep (the daemon's wakeup), used between spaced actions."""
     journal: Journal = field(init=False)
     _device: Device | None = field(default=None, init=False)
     _observer: TransmissionObserver | None = field(default=None, init=False)
@@ -158,7 +160,7 @@ class NodeRuntime:
         )
         return Applier(
             self.node, backends, journal=self.journal, confirmer=confirmer, clock=self.clock,
-            should_stop=self.should_stop,
+            should_stop=self.should_stop, sleep=self.sleep,
         )
 
     def holds(self, infohash: str) -> bool | None:
@@ -178,7 +180,10 @@ class NodeRuntime:
         apply: bool = True,
         conditions: list[Condition] | None = None,
         select: Callable[[Action], bool] = lambda a: True,
+        on_planned: Callable[[PassOutcome], None] | None = None,
     ) -> PassOutcome:
+        """Observe, plan and (unless ``apply`` is false) apply. ``on_planned`` sees the outcome
+        before anything is applied, so the API answers announces from the newest view."""
         own = self.observe(desired, conditions or [])
         others: list[NodeStatus] = []
         if transport is not None:
@@ -187,10 +192,12 @@ class NodeRuntime:
             except TvaError as e:
                 log.warning("cannot read the fleet's statuses: %s", e)
         view, p = self.plan(desired, own, others)
-        report = None
+        outcome = PassOutcome(desired, own, view, p, None)
+        if on_planned is not None:
+            on_planned(outcome)
         if apply and not desired.fleet.policy.suspend:
-            report = self.applier(desired).apply(p, select=select)
-        return PassOutcome(desired, own, view, p, report)
+            outcome.report = self.applier(desired).apply(p, select=select)
+        return outcome
 
 
 def condition(type_: str, ok: bool, reason: str = "", message: str = "", now: datetime | None = None) -> Condition:

@@ -1,0 +1,181 @@
+"""Bring up several real nodes: a transmission-daemon and a tva controller each, one git repo.
+
+Meant to run inside a private network namespace (``netns.run_isolated``), where each node has
+its own address on ``lo``; the controllers run in this process (threads), the Transmission
+daemons as child processes. ``Lab`` is a context manager: everything stops on exit.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+from controller.daemon.daemon import Daemon, DaemonConfig
+from controller.lab.fleet import LabRepo, Payload, device_yaml, fleet_yaml
+from controller.lab.transmission import TransmissionDaemon, free_port
+
+T = TypeVar("T")
+
+TOKEN_ENV = "TVA_LAB_API_TOKEN"
+
+
+@dataclass
+class NodeSpec:
+    name: str
+    cls: str
+    labels: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LabNode:
+    spec: NodeSpec
+    ip: str
+    root: Path
+    transmission: TransmissionDaemon = field(init=False)
+    api_port: int = field(init=False)
+    daemon: Daemon | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.transmission = TransmissionDaemon(root=self.root / "transmission", bind_ip=self.ip)
+        self.api_port = free_port(self.ip)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def up(self) -> bool:
+        return self.daemon is not None and self.transmission.running
+
+    def device_yaml(self) -> str:
+        return device_yaml(
+            self.name, self.spec.cls, ip=self.ip, rpc_port=self.transmission.rpc_port,
+            api_port=self.api_port, peer_port=self.transmission.peer_port,
+            download_dir=self.transmission.download_dir, labels=self.spec.labels,
+        )
+
+    def start(self, remote: Path) -> None:
+        self.transmission.start()
+        self.daemon = Daemon(DaemonConfig(
+            node=self.name, repo=str(remote), state_dir=str(self.root / "state"),
+            host_player=False, poll=1.0,
+        ))
+        self.daemon.start()
+
+    def stop(self) -> None:
+        if self.daemon is not None:
+            self.daemon.stop()
+            self.daemon = None
+        self.transmission.stop()
+
+    def torrents(self) -> dict[str, dict[str, Any]]:
+        """What this node's Transmission holds now: info-hash -> fields (empty when down)."""
+        if not self.transmission.running:
+            return {}
+        client = self.transmission.client()
+        out: dict[str, dict[str, Any]] = {}
+        for t in client.get_torrents(arguments=["hashString", "percentDone", "error", "trackers",
+                                                "labels", "status", "downloadedEver"]):
+            out[t.hash_string] = dict(t.fields)
+        return out
+
+
+class Lab:
+    """Nodes on 10.77.0.1, .2, ... (inside the namespace), sharing one fleet repo."""
+
+    def __init__(self, root: Path, specs: list[NodeSpec], *, stale_after: str = "4s",
+                 grace: str = "12s", settle: str = "5s", base_ip: str = "10.77.0.") -> None:
+        self.root = root
+        self.repo = LabRepo(root / "repo")
+        self.nodes = {
+            s.name: LabNode(s, f"{base_ip}{i + 1}", root / "nodes" / s.name) for i, s in enumerate(specs)
+        }
+        self.policy = {"stale_after": stale_after, "grace": grace, "settle": settle}
+        os.environ.setdefault(TOKEN_ENV, secrets.token_hex(16))
+
+    @staticmethod
+    def addresses(count: int, base_ip: str = "10.77.0.") -> list[str]:
+        return [f"{base_ip}{i + 1}" for i in range(count)]
+
+    def base_files(self) -> dict[str, str | None]:
+        files: dict[str, str | None] = {"fleet.yaml": fleet_yaml(**self.policy)}
+        for node in self.nodes.values():
+            files[f"devices/{node.name}.yaml"] = node.device_yaml()
+        return files
+
+    def start(self, *names: str) -> None:
+        for name in names or tuple(self.nodes):
+            self.nodes[name].start(self.repo.remote)
+
+    def stop(self, *names: str) -> None:
+        for name in names or tuple(self.nodes):
+            self.nodes[name].stop()
+
+    def seed(self, node: str, payload: Payload, labels: tuple[str, ...] = ("tva",)) -> None:
+        """Give ``node`` a complete copy by hand: the data in place, the torrent added, verified,
+        announcing to the node's own controller as the torrents tva adds do."""
+        n = self.nodes[node]
+        shutil.copy(payload.data, n.transmission.download_dir / payload.name)
+        client = n.transmission.client()
+        client.add_torrent((self.repo.checkout / payload.torrent_rel).read_bytes(),
+                           download_dir=str(n.transmission.download_dir))
+        client.change_torrent([payload.infohash], labels=list(labels),
+                              tracker_add=[f"http://{n.ip}:{n.api_port}/announce"])
+        wait(lambda: self.percent(node, payload.infohash) == 1.0, 60, f"{node} to verify {payload.name}")
+
+    def percent(self, node: str, infohash: str) -> float | None:
+        t = self.nodes[node].torrents().get(infohash)
+        return None if t is None else float(t["percentDone"])
+
+    def holders(self, infohash: str, *, complete: bool = True) -> list[str]:
+        out = []
+        for name, node in self.nodes.items():
+            p = self.percent(name, infohash) if node.transmission.running else None
+            if p is not None and (p == 1.0 or not complete):
+                out.append(name)
+        return sorted(out)
+
+    def describe(self) -> str:
+        """Every node's holdings and last plan, in words (for failures and the demo's -v)."""
+        lines = []
+        for name, node in self.nodes.items():
+            lines.append(f"{name} ({node.ip}): {'up' if node.up else 'down'}")
+            for ih, t in node.torrents().items():
+                lines.append(f"  holds {ih[:8]} {float(t['percentDone']):.0%} status={t['status']} "
+                             f"error={t['error']} trackers={[x['announce'] for x in t['trackers']]}")
+            last = node.daemon.last if node.daemon else None
+            if node.daemon and node.daemon.last_error:
+                lines.append(f"  last error: {node.daemon.last_error}")
+            if last is not None:
+                for a in last.plan.actions:
+                    lines.append(f"  plans {a.id}: {a.reason}")
+                for w in last.plan.warnings:
+                    lines.append(f"  warns {w.code}: {w.message}")
+                for n, v in last.view.nodes.items():
+                    lines.append(f"  sees {n} {v.freshness.value}")
+        return "\n".join(lines)
+
+    def __enter__(self) -> Lab:
+        return self
+
+    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def wait(predicate: Callable[[], T | None], timeout: float, what: str, interval: float = 0.25) -> T:
+    """Poll until ``predicate()`` is truthy; its value. ``TimeoutError`` naming ``what`` otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(interval)
