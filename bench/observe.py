@@ -43,14 +43,14 @@ from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from controller.observe.transmission import TransmissionObserver
-from schemas.observed import TorrentState
 from controller.lab.transmission import (
     TransmissionDaemon,
     free_port,
     payload_metainfo,
     wait_for,
 )
+from controller.observe.transmission import TransmissionObserver
+from schemas.observed import TorrentState
 
 PAYLOAD = 16 * 1024
 TOUCHED = 5

@@ -117,7 +117,8 @@ class TransmissionActuator:
     def holds_complete(self, infohash: str) -> bool:
         """Live: does this daemon hold a complete, error-free copy right now?"""
         t = self._call(lambda c: c.get_torrents([infohash], arguments=["hashString", "percentDone", "error"]))
-        return bool(t) and t[0].fields.get("percentDone") == 1 and t[0].fields.get("error") == 0
+        # A tracker complaint (error 1 or 2) does not make a complete copy less complete.
+        return bool(t) and t[0].fields.get("percentDone") == 1 and t[0].fields.get("error") != 3
 
     def apply(self, action: Action) -> str:
         """Carry out ``action``; returns "done" or "no-op" (already true)."""

@@ -1,7 +1,7 @@
-"""``tva demo``: the main job of the quick start, on the reference fleet in fleet-state/.
+"""``tva demo``: the main job of the quick start.
 
-Validates the fleet repo and shows what it declares: devices, duties, custody rules and
-watchlists. (The multi-node lab demo builds on this.)
+Part one validates the reference fleet in fleet-state/ and shows what it declares; part two
+(``controller/lab/demo.py``) runs three real nodes moving real data.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from schemas.desired import DesiredState
 from schemas.types import format_size
 
 
-def run(path: str) -> int:
-    out.rule(f"[bold]tva demo[/bold] - fleet repo {path}")
+def run(path: str, *, lab: bool = True) -> int:
+    out.rule(f"[bold]Part 1: the fleet repo {path}")
     try:
         desired = load_fleet(path).desired
     except ValidationFailed as e:
@@ -27,7 +27,11 @@ def run(path: str) -> int:
     out.print(devices_table(desired))
     out.print(custody_table(desired))
     out.print(watchlist_table(desired))
-    return 0
+    if not lab:
+        return 0
+    from controller.lab.demo import run_lab_demo
+
+    return run_lab_demo()
 
 
 def devices_table(desired: DesiredState) -> Table:

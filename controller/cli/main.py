@@ -41,11 +41,12 @@ def validate(path: PathArg = ".", as_json: JsonOpt = False) -> None:
 @app.command()
 def demo(
     path: Annotated[str, typer.Argument(help="The fleet repo.")] = "fleet-state",
+    lab: Annotated[bool, typer.Option("--lab/--no-lab", help="Run the three-node lab part.")] = True,
 ) -> None:
-    """Run the quick-start demo on the reference fleet."""
+    """Run the quick-start demo: the reference fleet, then three real nodes moving real data."""
     from controller.cli import demo as cmd
 
-    raise typer.Exit(cmd.run(path))
+    raise typer.Exit(cmd.run(path, lab=lab))
 
 
 @app.command()

@@ -2,7 +2,8 @@
 
 - ``GET /healthz`` (open): liveness.
 - ``GET /announce`` (open, BitTorrent HTTP tracker protocol): answers this node's own
-  Transmission with the fleet holders of an item (``peers_for``), with the item's gates applied.
+  Transmission with the fleet holders of an item (``peers_for``), with the item's gates applied;
+  an item the fleet does not declare gets no peers.
   Open because Transmission cannot present a token; it reveals only fleet peer addresses that
   the gates allow, and only for items the fleet declares.
 - Everything else needs ``Authorization: Bearer <token>``, the device's ``api_token`` given by
@@ -129,7 +130,9 @@ def _announce(backend: ApiBackend, request: Request) -> Response:
     asking = request.client.host if request.client else None
     peers = backend.peers_for(raw.hex(), asking)
     if peers is None:
-        return _bencoded({b"failure reason": b"unknown torrent"})
+        # Not an item of the fleet (yet): no peers, but no failure either — a failure would put
+        # the torrent in a tracker-error state and read like "unregistered" to a reaper.
+        peers = []
     compact = b"".join(
         ipaddress.IPv4Address(ip).packed + port.to_bytes(2, "big")
         for ip, port in peers

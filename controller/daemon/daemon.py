@@ -82,6 +82,8 @@ class Daemon:
         )
         self.runtime.metainfo_reader = self._read_committed
         self.last: PassOutcome | None = None
+        self.listeners: list[Callable[[PassOutcome], None]] = []
+        """Called after every successful pass (the demo narrates from here)."""
         self.last_revision: Revision | None = None
         self.last_error: str | None = None
         self.passes = 0
@@ -167,6 +169,8 @@ class Daemon:
             self.last_error = None
         self._publish(desired, outcome.status)
         self._metrics(outcome, rev, time.monotonic() - started)
+        for listener in self.listeners:
+            listener(outcome)
         self.passes += 1
         applied = outcome.report.applied if outcome.report else []
         log.info(

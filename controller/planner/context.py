@@ -28,6 +28,10 @@ VPN_STOPPED_LABEL = "tva:vpn-stopped"
 """Marks a torrent the VPN kill switch stopped, so that only those are started again."""
 
 
+LOCAL_ERROR = 3
+"""Transmission's error codes: 1 tracker warning, 2 tracker error, 3 local (data) error."""
+
+
 class CopyState(IntEnum):
     live = 0
     """Complete, no error, on a fresh node: counts, and is confirmed live."""
@@ -176,15 +180,16 @@ class Context:
         """The state of the copy ``t`` on node ``nf`` (see CopyState)."""
         if nf.untrusted:
             return CopyState.untrusted
-        if t.percent_done >= 1.0 and t.error == 0:
-            # A tracker complaint about a complete, error-free copy does not make the data
-            # less there: it counts (the reaper deals with the tracker).
+        if t.percent_done >= 1.0 and t.error != LOCAL_ERROR:
+            # A tracker complaint (error 1 or 2) about a complete copy does not make the data
+            # less there: it counts (the reaper deals with the tracker). Only a local data
+            # error (3) does.
             if nf.fresh:
                 return CopyState.live
             if nf.trusted:
                 return CopyState.trusted
         elif nf.fresh:
-            if t.error == 3 or self.assess(nf.name, t).health is Health.dead:
+            if t.error == LOCAL_ERROR or self.assess(nf.name, t).health is Health.dead:
                 return CopyState.broken
             return CopyState.pending
         if nf.stale:

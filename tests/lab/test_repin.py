@@ -7,7 +7,6 @@ returns plain facts, which are asserted here. Waits are generous; nothing is tim
 from __future__ import annotations
 
 import hashlib
-import tempfile
 from pathlib import Path
 from typing import Any
 
