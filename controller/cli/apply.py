@@ -13,7 +13,7 @@ import sys
 
 from rich.prompt import Confirm
 
-from controller.cli.output import emit_json, err, out
+from controller.cli.output import emit_json, err, out, print_problems
 from controller.daemon.node import NodeRuntime
 from controller.desired import load_fleet
 from controller.errors import ValidationFailed
@@ -27,8 +27,7 @@ def run(path: str, *, node: str, state_dir: str, status_dir: str | None, yes: bo
     try:
         desired = load_fleet(path).desired
     except ValidationFailed as e:
-        for p in e.problems:
-            err.print(str(p), markup=False)
+        print_problems(e.problems)
         return 1
     if node not in desired.devices:
         err.print(f"unknown node {node!r}; devices: {', '.join(desired.devices)}", markup=False)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from controller.cli.output import err, out
+from controller.cli.output import out, print_problems
 from controller.desired import load_fleet
 from controller.errors import ValidationFailed
 from schemas.desired import DesiredState
@@ -20,8 +20,7 @@ def run(path: str, *, lab: bool = True) -> int:
     try:
         desired = load_fleet(path).desired
     except ValidationFailed as e:
-        for p in e.problems:
-            err.print(str(p), markup=False)
+        print_problems(e.problems)
         return 1
     out.print(f"[green]valid[/green]: fleet [bold]{desired.fleet.name}[/bold]")
     out.print(devices_table(desired))

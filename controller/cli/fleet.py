@@ -13,7 +13,7 @@ from typing import Any
 
 from rich.table import Table
 
-from controller.cli.output import emit_json, err, out
+from controller.cli.output import emit_json, err, out, print_problems
 from controller.cli.plan import Inputs, StatusSource, load_inputs
 from controller.errors import PermanentError, TvaError, ValidationFailed
 from schemas.journal import JournalEntry
@@ -49,8 +49,7 @@ def run(
             raise PermanentError(f"{node!r} is not a device of the fleet")
         data = _VIEW[view](inputs, item, node, journal)
     except ValidationFailed as e:
-        for p in e.problems:
-            err.print(str(p), markup=False)
+        print_problems(e.problems)
         return 1
     except TvaError as e:
         err.print("error: " + str(e), markup=False, style="red")

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
 from typing import Any
 
 from rich.console import Console
 
+from controller.errors import Problem
+
 out = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
+
+
+def print_problems(problems: Iterable[Problem]) -> None:
+    """Every problem of an invalid fleet repo, one ``file:line: field: message (hint)`` a line."""
+    for p in problems:
+        err.print(str(p), markup=False)
 
 
 def emit_json(data: Any) -> None:

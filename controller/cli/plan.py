@@ -18,7 +18,7 @@ from typing import Protocol
 
 from rich.table import Table
 
-from controller.cli.output import emit_json, err, out
+from controller.cli.output import emit_json, err, out, print_problems
 from controller.desired import load_fleet
 from controller.errors import PermanentError, TvaError, ValidationFailed
 from schemas.desired import DesiredState
@@ -133,8 +133,7 @@ def run(
         result = plan(desired, inputs.fleet, inputs.now,
                       nodes=[node] if node is not None else None, journal=journal)
     except ValidationFailed as e:
-        for p in e.problems:
-            err.print(str(p), markup=False)
+        print_problems(e.problems)
         err.print(f"[red]{path}: invalid[/red]; nothing planned")
         return 1
     except TvaError as e:

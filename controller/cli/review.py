@@ -7,7 +7,7 @@ invalid HEAD still prints a comment (its problems, with file and line), so CI ca
 
 from __future__ import annotations
 
-from controller.cli.output import emit_json, err, out
+from controller.cli.output import emit_json, err, out, print_problems
 from controller.cli.plan import parse_now
 from controller.errors import PermanentError, TvaError, ValidationFailed
 
@@ -74,8 +74,7 @@ def run(
 def _invalid(head: str, sha: str, e: ValidationFailed, *, as_json: bool, markdown: bool) -> None:
     from controller.review.markdown import invalid_head_markdown
 
-    for p in e.problems:
-        err.print(str(p), markup=False)
+    print_problems(e.problems)
     n = len(e.problems)
     err.print(f"[red]HEAD {head} ({sha[:12]}): invalid[/red] ({n} problem{'s' if n != 1 else ''})")
     if as_json:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from rich.table import Table
 
-from controller.cli.output import emit_json, err, format_age, out
+from controller.cli.output import emit_json, err, format_age, out, print_problems
 from controller.desired import load_fleet
 from controller.errors import ValidationFailed
 from controller.fleet import DirectoryStatusTransport, GitStatusTransport, StatusTransport
@@ -36,8 +36,7 @@ def run(
     try:
         desired = load_fleet(path).desired
     except ValidationFailed as e:
-        for p in e.problems:
-            err.print(str(p), markup=False)
+        print_problems(e.problems)
         return 1
     now = datetime.now(UTC)
     if fleet:

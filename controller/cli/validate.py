@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from controller.cli.output import emit_json, err, out
+from controller.cli.output import emit_json, err, out, print_problems
 from controller.desired import load_fleet
 from controller.errors import ValidationFailed
 
@@ -14,8 +14,7 @@ def run(path: str, as_json: bool) -> int:
         if as_json:
             emit_json({"valid": False, "path": path, "problems": [p.to_json() for p in e.problems]})
         else:
-            for p in e.problems:
-                err.print(str(p), markup=False)
+            print_problems(e.problems)
             n = len(e.problems)
             err.print(f"[red]{path}: invalid[/red] ({n} problem{'s' if n != 1 else ''})")
         return 1

@@ -197,6 +197,10 @@ class NodeRuntime:
             on_planned(outcome)
         if apply and not desired.fleet.policy.suspend:
             outcome.report = self.applier(desired).apply(p, select=select)
+            if outcome.report.changed:
+                # Label and tracker edits are not "activity" to Transmission, so an incremental
+                # pass would miss them: look at everything after changing something.
+                self._previous = None
         return outcome
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any, TypeVar
 
 from controller.daemon.daemon import Daemon, DaemonConfig
 from controller.lab.fleet import LabRepo, Payload, device_yaml, fleet_yaml
-from controller.lab.transmission import TransmissionDaemon, free_port
+from controller.lab.transmission import TransmissionDaemon, free_port, wait_for
 
 T = TypeVar("T")
 
@@ -171,11 +170,4 @@ class Lab:
 
 def wait(predicate: Callable[[], T | None], timeout: float, what: str, interval: float = 0.25) -> T:
     """Poll until ``predicate()`` is truthy; its value. ``TimeoutError`` naming ``what`` otherwise."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(interval)
+    return wait_for(predicate, timeout, interval, what)
