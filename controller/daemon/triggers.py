@@ -81,8 +81,11 @@ class CheckoutWatcher(threading.Thread):
         from watchfiles import watch
 
         try:
-            for _changes in watch(self.path, stop_event=self._stop, debounce=200, step=50,
-                                  rust_timeout=1000, yield_on_timeout=False):
+            # watch_filter=None: watchfiles' default filter ignores everything under .git,
+            # which is exactly what is watched here (refs and HEAD move on a commit).
+            for _changes in watch(self.path, watch_filter=None, stop_event=self._stop,
+                                  debounce=200, step=50, rust_timeout=1000,
+                                  yield_on_timeout=False):
                 if self.wakeup.stopped:
                     return
                 self.wakeup.notify("checkout")

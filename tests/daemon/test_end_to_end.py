@@ -7,6 +7,7 @@ import pytest
 from controller.daemon.daemon import Daemon
 from schemas.observed import ConditionStatus
 from tests.daemon.conftest import RULE, SoloFleet, wait_for
+from tests.support.gitrepo import commit_files
 
 
 def held(fleet: SoloFleet) -> set[str]:
@@ -70,3 +71,16 @@ def test_commit_adds_then_removal_of_rule_keeps_data_then_invalid_is_refused_the
     wait_for(lambda: synced(running) is ConditionStatus.true
              and running.last.status.desired_revision == fixed, what="convergence after the fix")
     assert running.last.plan.actions == [] or all(a.kind.value != "add" for a in running.last.plan.actions)
+
+
+def test_local_checkout_commit_is_picked_up_by_watching(solo_fleet: SoloFleet) -> None:
+    """``tva run --local``: a commit in the checkout wakes the daemon (watchfiles on .git)."""
+    d = solo_fleet.controller(repo=str(solo_fleet.checkout), local=True)
+    d.start()
+    try:
+        wait_for(lambda: d.passes >= 1, what="first pass")
+        commit_files(solo_fleet.checkout, {"custody/films.yaml": RULE}, "keep one copy", push=False)
+        # Within 60 s, far shorter than the idle resync (200 s here): only the watcher can do it.
+        wait_for(lambda: solo_fleet.infohash in held(solo_fleet), what="the torrent to appear")
+    finally:
+        d.stop()
