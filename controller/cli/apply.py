@@ -22,6 +22,20 @@ from schemas.journal import Outcome
 from schemas.plan import Action
 
 
+MAX_TORRENT_BYTES = 10 << 20
+
+
+def _read_in_repo(root: str, rel: str) -> bytes | None:
+    """A committed .torrent of the fleet repo on disk; None when it is not there or escapes it."""
+    base = os.path.realpath(root)
+    target = os.path.realpath(os.path.join(base, rel))
+    if not target.startswith(base + os.sep) or not os.path.isfile(target):
+        return None
+    with open(target, "rb") as f:
+        data = f.read(MAX_TORRENT_BYTES + 1)
+    return data if len(data) <= MAX_TORRENT_BYTES else None
+
+
 def run(path: str, *, node: str, state_dir: str, status_dir: str | None, yes: bool,
         as_json: bool, player_socket: str | None) -> int:
     try:
@@ -33,6 +47,7 @@ def run(path: str, *, node: str, state_dir: str, status_dir: str | None, yes: bo
         err.print(f"unknown node {node!r}; devices: {', '.join(desired.devices)}", markup=False)
         return 1
     runtime = NodeRuntime(node, state_dir, player_socket=player_socket)
+    runtime.metainfo_reader = lambda rel: _read_in_repo(path, rel)
     transport: StatusTransport | None = None
     if status_dir is not None:
         transport = DirectoryStatusTransport(status_dir)
