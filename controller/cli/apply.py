@@ -21,7 +21,6 @@ from controller.fleet import DirectoryStatusTransport, GitStatusTransport, Statu
 from schemas.journal import Outcome
 from schemas.plan import Action
 
-
 MAX_TORRENT_BYTES = 10 << 20
 
 

@@ -178,8 +178,9 @@ class Daemon:
             len(outcome.plan.actions), sum(1 for a in applied if a.result == "done"),
             extra={"event": "pass", "revision": rev.applied, "reasons": reasons},
         )
-        moving = any(
-            not t.complete and t.state.value != "stopped" for t in outcome.status.transmission.torrents
+        moving = any(  # data flowing in; a stalled download or a verification queue is not a reason
+            not t.complete and (t.rate_download > 0 or t.peers_sending > 0)
+            for t in outcome.status.transmission.torrents
         )
         busy = bool(outcome.report and outcome.report.changed) or moving
         device = desired.devices[self.config.node]
