@@ -29,7 +29,7 @@ from controller.daemon.triggers import CheckoutWatcher, Poller, remote_heads
 from controller.daemon.wakeup import Wakeup
 from controller.errors import PermanentError, TvaError, UnreachableError
 from controller.fleet import DirectoryStatusTransport, GitStatusTransport, StatusTransport
-from controller.planner import peers_view
+from controller.planner import PeerFinder
 from controller.secrets import resolve
 from controller.source.git import GitSource, Revision
 from schemas.desired import DesiredState
@@ -87,6 +87,8 @@ class Daemon:
         self.last_revision: Revision | None = None
         self.last_error: str | None = None
         self.passes = 0
+        self._peers: tuple[PassOutcome, PeerFinder] | None = None
+        """The tracker's index of fleet holders, built once per pass (on the first announce)."""
         self._transport: StatusTransport | None = None
         self._transport_key: object = None
         self._published: tuple[Any, float] | None = None
@@ -312,11 +314,13 @@ class Daemon:
     def peers_for(self, infohash: str, asking: str | None) -> list[tuple[str, int]] | None:
         with self._lock:
             last = self.last
-        if last is None or infohash not in last.desired.items:
-            return None
+            if last is None or infohash not in last.desired.items:
+                return None
+            if self._peers is None or self._peers[0] is not last:
+                self._peers = (last, PeerFinder(last.desired, last.view, last.view.now))
+            finder = self._peers[1]
         try:
-            _, rows, _ = peers_view(last.desired, last.view, self.clock(), infohash,
-                                    requester=self.config.node)
+            _, rows, _ = finder.peers(infohash, requester=self.config.node)
         except TvaError:
             return None
         out: list[tuple[str, int]] = []

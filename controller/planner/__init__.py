@@ -10,6 +10,7 @@ docs/plan-format.md.
 from controller.planner.core import plan
 from controller.planner.views import (
     CustodyRow,
+    PeerFinder,
     PeerRow,
     ReaperRow,
     custody_view,
@@ -20,6 +21,7 @@ from controller.planner.views import (
 
 __all__ = [
     "CustodyRow",
+    "PeerFinder",
     "PeerRow",
     "ReaperRow",
     "custody_view",

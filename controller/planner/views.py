@@ -24,6 +24,7 @@ from schemas.plan import DutyAssignment, PlanWarning
 
 __all__ = [
     "CustodyRow",
+    "PeerFinder",
     "PeerRow",
     "ReaperRow",
     "custody_view",
@@ -169,6 +170,36 @@ def find_item(desired: DesiredState, ref: str) -> ResolvedItem:
     raise PermanentError(f"no single item matches {ref!r}; give its info-hash or exact name")
 
 
+class PeerFinder:
+    """The fleet holders of items against one fleet view, with the index built once.
+
+    The daemon's tracker answers every announce of its Transmission from one of these per pass,
+    so an announce costs a lookup, not a walk over the fleet's holdings.
+    """
+
+    def __init__(self, desired: DesiredState, fleet: FleetView, now: datetime) -> None:
+        # Only the index and the duties are needed (no custody pass).
+        self.desired = desired
+        self.ctx = build_context(desired, fleet, now, JournalIndex(()))
+        self.ctx.duty_holders = assign_duties(self.ctx).holders
+
+    def peers(
+        self, item: str, requester: str | None = None
+    ) -> tuple[ResolvedItem, list[PeerRow], list[str]]:
+        """Fleet holders ``requester`` may fetch ``item`` from, and the gates applied, in words."""
+        ctx = self.ctx
+        it = find_item(self.desired, item)
+        gates: list[str] = []
+        if it.f2f_only:
+            gates.append("f2f_only: never from or to the public_swarm_face, no public trackers")
+            if requester is not None and f2f_blocked(ctx, requester, it.key):
+                gates.append(f"{requester} is the public_swarm_face: it gets no peers for this item")
+                return it, [], gates
+        refusal = search_refusal(ctx, it.key)
+        gates.append("public re-search: " + ("allowed" if refusal is None else f"no ({refusal})"))
+        return it, _peer_rows(ctx, it, requester), gates
+
+
 def peers_view(
     desired: DesiredState,
     fleet: FleetView,
@@ -179,21 +210,7 @@ def peers_view(
 ) -> tuple[ResolvedItem, list[PeerRow], list[str]]:
     """Fleet holders ``requester`` may fetch ``item`` from (the seed of peers_for), and the
     gates that were applied, in words."""
-    # Only the index and the duties are needed (no custody pass): the daemon's tracker asks this
-    # on announces, so it must stay cheap.
-    ctx = build_context(desired, fleet, now, JournalIndex(()))
-    ctx.duty_holders = assign_duties(ctx).holders
-    it = find_item(desired, item)
-    gates: list[str] = []
-    if it.f2f_only:
-        gates.append("f2f_only: never from or to the public_swarm_face, no public trackers")
-        if requester is not None and f2f_blocked(ctx, requester, it.key):
-            gates.append(f"{requester} is the public_swarm_face: it gets no peers for this item")
-            return it, [], gates
-    refusal = search_refusal(ctx, it.key)
-    gates.append("public re-search: " + ("allowed" if refusal is None else f"no ({refusal})"))
-    rows = _peer_rows(ctx, it, requester)
-    return it, rows, gates
+    return PeerFinder(desired, fleet, now).peers(item, requester)
 
 
 def _peer_rows(ctx: Context, it: ResolvedItem, requester: str | None) -> list[PeerRow]:
