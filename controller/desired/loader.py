@@ -258,8 +258,14 @@ def _problem_from(err: Any, doc: Document, file: str) -> Problem:
     if kind == "extra_forbidden":
         msg = "unknown field"
         name = str(path[-1]) if path else ""
-        close = difflib.get_close_matches(name, _all_field_names(), n=1, cutoff=0.75)
-        hint = f"did you mean {close[0]!r}?" if close else "see docs/reference.md for the fields"
+        others = [f for f in _all_field_names() if f != name]
+        close = difflib.get_close_matches(name, others, n=1, cutoff=0.75)
+        if name in _all_field_names():
+            hint = "that field belongs to another kind or place; see docs/reference.md"
+        elif close:
+            hint = f"did you mean {close[0]!r}?"
+        else:
+            hint = "see docs/reference.md for the fields"
     elif kind == "missing":
         msg = "required field is missing"
     elif kind == "string_pattern_mismatch" and path and path[-1] == "name":
