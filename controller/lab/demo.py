@@ -136,8 +136,9 @@ def _story(root: str) -> None:
         console.rule("nas goes away")
         lab.stop("nas")
         observer = "laptop"
-        console.print("Its status ages: stale after 4s (its copies stop counting, nothing moves), "
-                      "gone after the 12s grace period (the baton rolls).")
+        console.print(f"Its status ages: stale after {lab.policy['stale_after']} (its copies stop "
+                      f"counting, nothing moves), gone after the {lab.policy['grace']} grace period "
+                      "(the baton rolls).")
         story.wait_gone(s, "nas", observer=observer)
         gone_at = time.monotonic()
         console.print(f"{observer} sees nas [bold]gone[/bold].")

@@ -89,8 +89,8 @@ class LabNode:
 class Lab:
     """Nodes on 10.77.0.1, .2, ... (inside the namespace), sharing one fleet repo."""
 
-    def __init__(self, root: Path, specs: list[NodeSpec], *, stale_after: str = "4s",
-                 grace: str = "12s", settle: str = "5s", base_ip: str = "10.77.0.") -> None:
+    def __init__(self, root: Path, specs: list[NodeSpec], *, stale_after: str = "8s",
+                 grace: str = "20s", settle: str = "5s", base_ip: str = "10.77.0.") -> None:
         self.root = root
         self.repo = LabRepo(root / "repo")
         self.nodes = {

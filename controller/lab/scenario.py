@@ -50,7 +50,7 @@ class Story:
 
 
 def set_up(root: Path, *, film_sizes: tuple[int, ...] = (6 * MiB, 4 * MiB), private_size: int = 3 * MiB,
-           grace: str = "12s", stale_after: str = "4s") -> Story:
+           grace: str = "20s", stale_after: str = "8s") -> Story:
     """Write the lab fleet (no custody rules yet), start every node, seed ``nas`` by hand."""
     lab = Lab(root, SPECS, grace=grace, stale_after=stale_after)
     story = Story(lab)
