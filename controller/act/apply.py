@@ -47,6 +47,8 @@ class Applied:
     outcome: Outcome
     result: str = ""
     error: str = ""
+    temporary: bool = False
+    """The failure may go away by itself (the daemon backs off and looks again soon)."""
 
 
 @dataclass
@@ -129,7 +131,7 @@ class Applier:
             result = self._retry(backend.apply)(action)
         except TvaError as e:
             log.warning("%s failed: %s", action.id, e, extra={"event": "action-failed", "action": action.id})
-            return Applied(action, Outcome.failed, error=str(e))
+            return Applied(action, Outcome.failed, error=str(e), temporary=isinstance(e, TemporaryError))
         log.info("%s: %s", action.id, result, extra={"event": "action", "action": action.id, "result": result})
         return Applied(action, Outcome.ok, result)
 

@@ -27,7 +27,7 @@ from controller.daemon.node import NodeRuntime, PassOutcome, condition, problems
 from controller.daemon.runner import Backoff, PassResult, Runner
 from controller.daemon.triggers import CheckoutWatcher, Poller, remote_heads
 from controller.daemon.wakeup import Wakeup
-from controller.errors import PermanentError, TvaError, UnreachableError
+from controller.errors import PermanentError, TemporaryError, TvaError, UnreachableError
 from controller.fleet import DirectoryStatusTransport, GitStatusTransport, StatusTransport
 from controller.planner import PeerFinder
 from controller.secrets import resolve
@@ -185,15 +185,19 @@ class Daemon:
             for t in outcome.status.transmission.torrents
         )
         busy = bool(outcome.report and outcome.report.changed) or moving
+        if self.config.poll is None:
+            for t in self._threads:
+                if isinstance(t, Poller):
+                    t.interval = desired.fleet.policy.sync.poll.total_seconds()
+        retry = [a for a in (outcome.report.failed if outcome.report else []) if a.temporary]
+        if retry:
+            # Level-triggered: the next pass plans these again; back off until it can succeed.
+            raise TemporaryError(f"{len(retry)} action(s) failed for now: {retry[0].error}")
         device = desired.devices[self.config.node]
         if (not outcome.status.transmission.reachable and device.addresses.transmission_rpc
                 and "transmission" in {s.value for s in device.services}):
             # Published as unreachable (never as "holds nothing"); back off and look again soon.
             raise UnreachableError(f"Transmission is unreachable: {outcome.status.transmission.error}")
-        if self.config.poll is None:
-            for t in self._threads:
-                if isinstance(t, Poller):
-                    t.interval = desired.fleet.policy.sync.poll.total_seconds()
         return PassResult(changed=bool(outcome.report and outcome.report.changed),
                           requeue_after=BUSY_REQUEUE if busy else self._idle_requeue(desired))
 

@@ -89,3 +89,42 @@ def test_sigterm_mid_pass_exits_cleanly(solo_fleet: SoloFleet, tmp_path: Path) -
     assert code == 0, text
     assert '"event": "stopped"' in text
     assert "Traceback" not in text
+
+
+def test_transmission_killed_mid_pass_recovers_without_duplicates(
+    solo_fleet: SoloFleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGKILL the daemon between planning and applying the add: the action fails, the loop
+    backs off, and once Transmission is back the same add is applied exactly once."""
+    from controller.act.transmission import TransmissionActuator
+
+    original = TransmissionActuator.apply
+    killed: list[bool] = []
+
+    def apply_after_kill(self: TransmissionActuator, action):  # type: ignore[no-untyped-def]
+        if not killed:
+            killed.append(True)
+            proc = solo_fleet.daemon.process
+            assert proc is not None
+            proc.kill()
+            proc.wait()
+        return original(self, action)
+
+    monkeypatch.setattr(TransmissionActuator, "apply", apply_after_kill)
+    d = solo_fleet.controller()
+    d.start()
+    try:
+        wait_for(lambda: d.passes >= 1, what="first pass")
+        solo_fleet.commit({"custody/films.yaml": RULE}, "keep one copy")
+        wait_for(lambda: any(e.outcome is Outcome.failed for e in d.runtime.journal.entries()),
+                 what="the add to fail mid-pass")
+        solo_fleet.daemon.process = None
+        solo_fleet.daemon.start()
+        wait_for(lambda: solo_fleet.infohash in held(solo_fleet), what="recovery")
+        wait_for(lambda: d.last_error is None and d.last is not None and not d.last.plan.actions,
+                 what="convergence")
+    finally:
+        d.stop()
+    entries = [e for e in d.runtime.journal.entries() if e.target == solo_fleet.infohash]
+    assert [e.outcome for e in entries if e.kind is ActionKind.add].count(Outcome.ok) == 1
+    assert held(solo_fleet) == {solo_fleet.infohash}
