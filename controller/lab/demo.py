@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
@@ -47,8 +48,16 @@ def run_lab_demo() -> int:
     return 0
 
 
-def _narrate(lab: Lab, names: dict[str, str]) -> None:
-    """Print every action any controller applies, with its reason."""
+def _attach(lab: Lab, listener: Callable[[PassOutcome], None]) -> None:
+    """Attach ``listener`` to every running controller that lacks it (e.g. one restarted)."""
+    for node in lab.nodes.values():
+        if node.daemon is not None and listener not in node.daemon.listeners:
+            node.daemon.listeners.append(listener)
+
+
+def _printer(names: dict[str, str]) -> Callable[[PassOutcome], None]:
+    """A listener that prints every action a controller applied, with its reason."""
+
     def listener(outcome: PassOutcome) -> None:
         if outcome.report is None:
             return
@@ -61,9 +70,7 @@ def _narrate(lab: Lab, names: dict[str, str]) -> None:
             console.print(f"  [bold]{a.node}[/bold] [{colour}]{a.kind.value}[/{colour}] {what}: ", end="")
             console.print(a.reason + (f" [{done.outcome.value}: {done.error}]" if done.error else ""),
                           markup=False)
-    for node in lab.nodes.values():
-        if node.daemon is not None and listener not in node.daemon.listeners:
-            node.daemon.listeners.append(listener)
+    return listener
 
 
 def _transfers(lab: Lab, items: list[Payload], copies: int, title: str, timeout: float = 150) -> float:
@@ -125,7 +132,8 @@ def _story(root: str) -> None:
     console.print("nas holds the only copy of every item: two public films and a private home video "
                   "(f2f_only: never on the public face). laptop holds a third film the fleet repo "
                   "does not know yet.")
-    _narrate(lab, names)
+    narrator = _printer(names)
+    _attach(lab, narrator)
     try:
         console.rule("Commit: custody floors of 2 copies")
         story.raise_floors(s, films=2, videos=2)
@@ -154,7 +162,7 @@ def _story(root: str) -> None:
 
         console.rule("nas comes back")
         lab.start("nas")
-        _narrate(lab, names)
+        _attach(lab, narrator)
         wait(lambda: all(n.daemon and n.daemon.passes >= 4 for n in lab.nodes.values()), 60, "passes")
         console.print("nas is fresh again. Prune is off, so the extra copies stay: nothing is removed, "
                       "nothing moves back.")
@@ -194,8 +202,7 @@ def run_single_node() -> int:
             files["items/films.yaml"] = collection_yaml("films", [film])
             lab.repo.commit(files, "a fleet of one")
             lab.start()
-            names = {film.infohash: film.name}
-            _narrate(lab, names)
+            _attach(lab, _printer({film.infohash: film.name}))
             lab.repo.commit({"custody/films.yaml": rule_yaml("films", "films", 1)}, "keep one copy")
             wait(lambda: film.infohash in lab.nodes["nas"].torrents(), 60, "the torrent to appear")
             console.print("The commit reached the controller, which added the torrent to Transmission.")
