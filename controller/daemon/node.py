@@ -26,6 +26,7 @@ from controller.observe.node import observe_node, transmission_observer
 from controller.observe.transmission import TransmissionObserver
 from controller.planner import plan as make_plan
 from controller.player.host import PlayerHost
+from controller.player.watched import WatchedStore
 from controller.secrets import resolve
 from schemas.desired import DesiredState, Device, Service
 from schemas.fleetview import FleetView, build_fleet_view
@@ -63,12 +64,13 @@ class NodeRuntime:
     _actuator: TransmissionActuator | None = field(default=None, init=False)
     _previous: TransmissionStatus | None = field(default=None, init=False)
     _player: PlayerHost | None = field(default=None, init=False)
-    _watched: set[str] = field(default_factory=set, init=False)
+    watched: WatchedStore = field(init=False)
     metainfo_reader: Callable[[str], bytes | None] | None = None
     """Reads a committed .torrent by repo path (the source's revision), when there is one."""
 
     def __post_init__(self) -> None:
         self.journal = Journal(os.path.join(self.state_dir, f"{self.node}.journal.jsonl"))
+        self.watched = WatchedStore(os.path.join(self.state_dir, f"{self.node}.watched.json"))
         if self.player_socket is None:
             self.player_socket = os.path.join(self.state_dir, f"{self.node}.player.sock")
 
@@ -120,7 +122,7 @@ class NodeRuntime:
         if self._previous is not None:
             key = attribute(path, self._previous.torrents)
             if key is not None:
-                self._watched.add(key)
+                self.watched.add(key)
 
     def close(self) -> None:
         if self._player is not None:
@@ -134,7 +136,7 @@ class NodeRuntime:
         obs = observe_node(
             desired, self.node, now=self.clock(), observer=self._observer, previous=self._previous,
             player_socket=self.player_socket if device.player is not None else None,
-            watched=self._watched, revision=desired.revision, conditions=conditions,
+            watched=self.watched.keys(), revision=desired.revision, conditions=conditions,
         )
         self._previous = obs.status.transmission if obs.status.transmission.reachable else None
         return obs.status
