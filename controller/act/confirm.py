@@ -1,7 +1,8 @@
 """Live confirmation before a removal, as git-annex confirms before a drop.
 
 A removal carries ``relies_on``: the nodes whose copies keep the floor without this one. Right
-before removing, each of them is asked *now* whether it still holds a complete copy — this node
+before removing, the node's own player is asked whether it has the item open, and each of those
+holders is asked *now* whether it still holds a complete copy — this node
 through its own Transmission, a peer through its controller API (``GET /v1/holds/{infohash}``
 with the peer's API token, resolved from the peer device's reference on this node). If any
 cannot confirm (unreachable, no token here, incomplete), the removal waits: it is skipped and
@@ -28,16 +29,20 @@ class Confirmer:
         node: str,
         own_holds: Callable[[str], bool],
         client: httpx.Client | None = None,
+        playing: Callable[[], set[str]] = set,
     ) -> None:
         self.desired = desired
         self.node = node
         self.own_holds = own_holds
+        self.playing = playing
         self.http = client or httpx.Client(timeout=TIMEOUT)
 
     def unconfirmed(self, infohash: str, holders: list[str]) -> str | None:
-        """None when every holder confirms a complete copy now; else why not (for the journal)."""
-        if not holders:
-            return "no holder to rely on was named"
+        """None when nothing here plays the item and every holder the floor relies on confirms a
+        complete copy now; else why not (for the journal). No holders named means no floor
+        relies on another copy (e.g. a watched episode no custody rule keeps)."""
+        if infohash in self.playing():
+            return "this node's player has it open"
         for holder in holders:
             why = self._ask(holder, infohash)
             if why is not None:

@@ -159,11 +159,22 @@ class NodeRuntime:
         confirmer = Confirmer(
             desired, self.node,
             own_holds=(actuator.holds_complete if actuator is not None else (lambda _ih: False)),
+            playing=self.playing,
         )
         return Applier(
             self.node, backends, journal=self.journal, confirmer=confirmer, clock=self.clock,
             should_stop=self.should_stop, sleep=self.sleep,
         )
+
+    def playing(self) -> set[str]:
+        """The item the hosted player has open right now, if any (checked before removals)."""
+        from controller.observe.node import attribute
+
+        path = self._player.current_path() if self._player is not None else None
+        if path is None or self._previous is None:
+            return set()
+        key = attribute(path, self._previous.torrents)
+        return {key} if key else set()
 
     def holds(self, infohash: str) -> bool | None:
         """Live answer for a peer's confirmation request; None when it cannot look."""

@@ -198,6 +198,18 @@ class PlayerHost:
         """Seek to ``position`` seconds from the start, exactly (not to a keyframe)."""
         self._command(lambda m: m.seek(position, "absolute", "exact"), f"seek to {position}")
 
+    def current_path(self) -> str | None:
+        """What the player has open right now (None when idle); asked before any removal."""
+        player = self._mpv
+        if player is None:
+            return None
+        try:
+            value = player.path
+        except Exception:  # cannot ask: answer as if the last file were still open
+            with self._lock:
+                return self._current
+        return os.fsdecode(value) if isinstance(value, str | bytes) else None
+
     # ------------------------------------------------------------------ watch progress
 
     @property

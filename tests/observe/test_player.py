@@ -284,3 +284,11 @@ def test_endless_line_is_bounded(short_dir: Path) -> None:
     _serve_once(path, b"x" * (1 << 21))
     st = observe_player(str(path), timeout=5)
     assert st.reachable is False and "longer than" in st.error
+
+
+def test_current_path_is_what_is_open_now(player: PlayerHost, clip: Path) -> None:
+    assert player.current_path() is None
+    playing(player, clip)
+    assert player.current_path() == str(clip)
+    player.stop()
+    assert poll(player.current_path, lambda p: p is None) is None
