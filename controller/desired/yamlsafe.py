@@ -107,14 +107,55 @@ def read_text(path: str, data: bytes | None = None) -> str:
         raise YamlProblem("file is not valid UTF-8 text", line) from None
 
 
+class _Fallback(Exception):
+    """The fast path met something unusual: let the careful path find and locate it."""
+
+
 def parse_documents(text: str) -> list[Document]:
-    """Parse every document of a YAML stream into plain data with line numbers."""
+    """Parse every document of a YAML stream into plain data with line numbers.
+
+    With libyaml available, the text is parsed in C: a first pass over its events (iterative,
+    so any depth is safe to look at) checks the nesting depth and the number of documents, then
+    the C composer (recursive, hence the check first) builds the nodes, and the same bounded
+    constructor as the pure-Python path turns them into data. Anything unusual — a YAML error,
+    too deep, too many documents — falls back to the pure-Python path, which reports it with
+    its line, so both paths give the same answers.
+    """
+    if getattr(yaml, "__with_libyaml__", False):
+        try:
+            return _parse(text, fast=True)
+        except _Fallback:
+            pass
+    return _parse(text, fast=False)
+
+
+def _scan_events(text: str) -> None:
+    depth = documents = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.CSafeLoader):
+            if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise _Fallback
+            elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+                depth -= 1
+            elif isinstance(event, yaml.DocumentStartEvent):
+                documents += 1
+                if documents > MAX_DOCUMENTS:
+                    raise _Fallback
+    except yaml.YAMLError:
+        raise _Fallback from None
+
+
+def _parse(text: str, *, fast: bool) -> list[Document]:
+    if fast:
+        _scan_events(text)
     docs: list[Document] = []
     budget = MAX_NODES
-    loader: _BoundedLoader | None = None
+    loader: Any = None
     try:
         # The reader checks every character already here, so this is inside the try.
-        loader = _BoundedLoader(text)
+        loader = yaml.CSafeLoader(text) if fast else _BoundedLoader(text)
         while loader.check_node():
             node = loader.get_node()
             if node is None:
@@ -129,26 +170,33 @@ def parse_documents(text: str) -> list[Document]:
             doc = Document(data=None, start_line=node.start_mark.line + 1)
             doc.data = _Constructor(loader, doc.lines).build(node, ())
             docs.append(doc)
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line = mark.line + 1 if mark is not None else 0
-        msg = " ".join(s for s in (e.context, e.problem) if s) or "invalid YAML"
-        raise YamlProblem(f"invalid YAML: {msg}", line) from None
-    except yaml.reader.ReaderError as e:  # a character YAML does not allow (a control character)
-        line = text[: e.position].count("\n") + 1
-        char = e.character if isinstance(e.character, int) else ord(str(e.character)[:1] or "?")
-        raise YamlProblem(
-            f"invalid YAML: character U+{char:04X} is not allowed", line,
-            "fleet files are plain text; remove it",
-        ) from None
-    except yaml.YAMLError as e:
-        raise YamlProblem(f"invalid YAML: {e}") from None
-    except RecursionError:
-        raise YamlProblem(f"nesting deeper than {MAX_DEPTH} levels") from None
+    except (yaml.YAMLError, RecursionError) as e:
+        if fast:
+            raise _Fallback from None
+        raise _located(e, text) from None
     finally:
         if loader is not None:
             loader.dispose()
     return docs
+
+
+def _located(e: BaseException, text: str) -> YamlProblem:
+    """A parser's error as a problem with its line."""
+    if isinstance(e, yaml.MarkedYAMLError):
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark is not None else 0
+        msg = " ".join(s for s in (e.context, e.problem) if s) or "invalid YAML"
+        return YamlProblem(f"invalid YAML: {msg}", line)
+    if isinstance(e, yaml.reader.ReaderError):  # a character YAML does not allow
+        line = text[: e.position].count("\n") + 1
+        char = e.character if isinstance(e.character, int) else ord(str(e.character)[:1] or "?")
+        return YamlProblem(
+            f"invalid YAML: character U+{char:04X} is not allowed", line,
+            "fleet files are plain text; remove it",
+        )
+    if isinstance(e, RecursionError):
+        return YamlProblem(f"nesting deeper than {MAX_DEPTH} levels")
+    return YamlProblem(f"invalid YAML: {e}")
 
 
 def _check_expanded_size(root: Node, budget: int) -> int:

@@ -100,3 +100,31 @@ def test_guess_identities_reads_top_level_lines_only() -> None:
         "---\nkind: Fleet\n"
     )
     assert guess_identities(text) == [("Device", "nas"), ("Source", "pub"), ("Fleet", None)]
+
+
+def _outcome(text: str, *, fast: bool) -> object:
+    from controller.desired import yamlsafe
+
+    try:
+        docs = yamlsafe.parse_documents(text) if fast else yamlsafe._parse(text, fast=False)
+    except yamlsafe.YamlProblem as e:
+        return ("problem", e.message, e.line, e.hint)
+    return [(d.data, d.lines, d.start_line) for d in docs]
+
+
+def test_the_libyaml_path_and_the_python_path_agree() -> None:
+    """parse_documents uses libyaml when it can; it must answer exactly as the careful path."""
+    from pathlib import Path
+
+    import yaml
+
+    if not getattr(yaml, "__with_libyaml__", False):
+        pytest.skip("PyYAML was built without libyaml here")
+    root = Path(__file__).resolve().parents[2]
+    files = [*(root / "fleet-state").rglob("*.yaml"), *(root / "examples").rglob("*.yaml"),
+             *(root / "tests/desired/bad").rglob("*.yaml")]
+    assert len(files) > 50
+    extra = ["a: &x [1, 2]\nb: *x\n", "k: 1\nk: 2\n", "- !!python/object:os.system x\n",
+             "[" * 100 + "]" * 100, "a: [1, 2\n", "x: \x07\n", "---\na: 1\n---\nb: 2\n"]
+    for text in [f.read_text(errors="replace") for f in files] + extra:
+        assert _outcome(text, fast=True) == _outcome(text, fast=False), text[:80]
