@@ -12,9 +12,8 @@ import random
 import threading
 from collections.abc import Callable
 
-import git
-
 from controller.daemon.wakeup import Wakeup
+from controller.fleet.gitcmd import run_git
 
 log = logging.getLogger("tva.triggers")
 
@@ -59,9 +58,10 @@ class Poller(threading.Thread):
 
 
 def remote_heads(url: str, patterns: list[str]) -> str:
-    """A digest of the remote's refs matching ``patterns`` (cheap: ``git ls-remote``)."""
-    out = git.cmd.Git().ls_remote(url, *patterns)
-    return hashlib.sha256(str(out).encode()).hexdigest()
+    """A digest of the remote's refs matching ``patterns`` (cheap: ``git ls-remote``, with no
+    prompt and a time limit, so a dead link never hangs the poller)."""
+    out = run_git(None, ["ls-remote", url, *patterns], what=f"polling {url}", timeout=30.0)
+    return hashlib.sha256(out.encode()).hexdigest()
 
 
 class CheckoutWatcher(threading.Thread):

@@ -1,6 +1,7 @@
-"""Running git for the status transport: no prompts, a time limit, errors sorted by retry value.
+"""Running git for tva (the status transport, the fleet repo source, the remote poller): no
+prompts, a time limit, errors sorted by retry value.
 
-A status push or fetch must never hang a controller (a credential prompt, a dead SSH link), and
+A push, fetch or clone must never hang a controller (a credential prompt, a dead SSH link), and
 its failure must say whether trying again can help. git reports everything as text on stderr;
 this module sorts it into ``UnreachableError`` (the remote could not be reached),
 ``TemporaryError`` (a ref lock is busy), ``AuthError`` and ``PermanentError``, and retries only
@@ -97,10 +98,12 @@ class RetryPolicy:
     """A single git command is killed after this many seconds (and counts as unreachable)."""
 
 
-def run_git(repo: git.Repo, args: Sequence[str], *, what: str, timeout: float) -> str:
-    """Run ``git ARGS`` in ``repo``; a failure becomes a tva error that names ``what`` failed."""
+def run_git(repo: git.Repo | None, args: Sequence[str], *, what: str, timeout: float) -> str:
+    """Run ``git ARGS`` in ``repo`` (or outside any repository, for ``clone`` and
+    ``ls-remote``); a failure becomes a tva error that names ``what`` failed."""
+    runner = repo.git if repo is not None else git.cmd.Git()
     try:
-        out = repo.git.execute(["git", *args], env=_ENV, kill_after_timeout=timeout)
+        out = runner.execute(["git", *args], env=_ENV, kill_after_timeout=timeout)
     except git.GitCommandError as e:
         raise translate(e, what) from e
     except git.CommandError as e:

@@ -12,17 +12,14 @@ import os
 from dataclasses import dataclass, field
 
 import git
-from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from controller.errors import (
-    PermanentError,
-    Problem,
-    TemporaryError,
-    UnreachableError,
-    ValidationFailed,
-)
+from controller.errors import PermanentError, Problem, TemporaryError, ValidationFailed
+from controller.fleet.gitcmd import RetryPolicy, run_git, with_retries
 from controller.source.gittree import load_revision
 from schemas.desired import DesiredState
+
+_RETRY = RetryPolicy(attempts=3, initial=0.2, max_wait=5.0)
+"""Clone and fetch: a few quick tries; the daemon's own backoff takes over after that."""
 
 
 class UnsignedRevision(PermanentError):
@@ -95,18 +92,20 @@ class GitSource:
         if os.path.isdir(os.path.join(self.workdir, ".git")):
             return git.Repo(self.workdir)
         os.makedirs(os.path.dirname(os.path.abspath(self.workdir)), exist_ok=True)
-        try:
-            return _clone(self.url, self.workdir)
-        except git.GitCommandError as e:
-            raise UnreachableError(f"cannot clone the fleet repo {self.url}: {_git_reason(e)}") from e
+        what = f"cloning the fleet repo {self.url}"
+        with_retries(_RETRY, lambda: run_git(
+            None, ["clone", "--quiet", "--no-checkout", self.url, self.workdir],
+            what=what, timeout=_RETRY.timeout), what=what)
+        return git.Repo(self.workdir)
 
     def _fetch(self) -> None:
         if self.local:
             return
-        try:
-            _fetch(self.repo, self.branch)
-        except git.GitCommandError as e:
-            raise UnreachableError(f"cannot fetch the fleet repo {self.url}: {_git_reason(e)}") from e
+        what = f"fetching the fleet repo {self.url}"
+        refspec = f"+refs/heads/{self.branch}:refs/remotes/origin/{self.branch}"
+        with_retries(_RETRY, lambda: run_git(
+            self.repo, ["fetch", "--quiet", "--prune", "origin", refspec],
+            what=what, timeout=_RETRY.timeout), what=what)
 
     def head(self) -> str:
         ref = self.branch if self.local else f"refs/remotes/origin/{self.branch}"
@@ -166,27 +165,3 @@ class GitSource:
                 f"revision {sha[:12]} is not signed by a key in {self.allowed_signers}; "
                 "it will not be applied"
             ) from e
-
-
-_retry_git = retry(
-    retry=retry_if_exception_type(git.GitCommandError),
-    wait=wait_exponential_jitter(multiplier=0.2, max=5),
-    stop=stop_after_attempt(3),
-    reraise=True,
-)
-
-
-@_retry_git
-def _clone(url: str, workdir: str) -> git.Repo:
-    return git.Repo.clone_from(url, workdir, no_checkout=True)
-
-
-@_retry_git
-def _fetch(repo: git.Repo, branch: str) -> None:
-    repo.git.fetch("--quiet", "--prune", "origin", f"+refs/heads/{branch}:refs/remotes/origin/{branch}")
-
-
-def _git_reason(e: git.GitCommandError) -> str:
-    text = (e.stderr or str(e)).strip().splitlines()
-    lines = [line.strip().removeprefix("stderr: ").strip("'") for line in text if line.strip()]
-    return lines[-1] if lines else "git failed"
