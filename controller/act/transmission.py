@@ -13,14 +13,10 @@ from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import transmission_rpc
-from transmission_rpc.error import (
-    TransmissionAuthError,
-    TransmissionConnectError,
-    TransmissionError,
-    TransmissionTimeoutError,
-)
+from transmission_rpc.error import TransmissionError
 
-from controller.errors import AuthError, PermanentError, TemporaryError, UnreachableError
+from controller.errors import PermanentError, TemporaryError
+from controller.observe.transmission import translate
 from schemas.plan import Action, ActionKind
 
 _T = TypeVar("_T")
@@ -51,24 +47,13 @@ def connect(url: str, username: str | None, password: str | None, timeout: float
     )
 
 
-def guarded(url: str, call: Callable[[], _T]) -> _T:
-    """Run an RPC call, translating transmission-rpc's errors into tva's."""
+def guarded(url: str, call: Callable[[], _T], timeout: float = 30.0) -> _T:
+    """Run an RPC call, translating errors as the observer does (``observe.transmission.translate``);
+    an answer with an error result is permanent here: retrying the same write cannot help."""
     try:
         return call()
-    except TransmissionAuthError as e:
-        raise AuthError(
-            f"Transmission at {url} refused the credentials (or this client is not in its "
-            "rpc-whitelist); fix the device's credentials reference"
-        ) from e
-    except (TransmissionConnectError, TransmissionTimeoutError) as e:
-        raise UnreachableError(f"Transmission at {url} is unreachable: {e}") from e
-    except TransmissionError as e:
-        text = str(e)
-        if "connection" in text.lower() or "timed out" in text.lower():
-            raise UnreachableError(f"Transmission at {url} is unreachable: {text}") from e
-        raise TransmissionRefused(f"Transmission at {url} refused: {text}") from e
-    except OSError as e:
-        raise UnreachableError(f"Transmission at {url} is unreachable: {e}") from e
+    except (TransmissionError, OSError) as e:
+        raise translate(e, url=url, timeout=timeout, password=None, refused=TransmissionRefused) from e
 
 
 MetainfoSource = Callable[[Action], bytes | None]

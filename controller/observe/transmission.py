@@ -62,7 +62,7 @@ from pydantic_core import from_json
 from transmission_rpc.constants import RpcMethod
 from transmission_rpc.error import TransmissionAuthError, TransmissionError
 
-from controller.errors import AuthError, PermanentError, TemporaryError, UnreachableError
+from controller.errors import AuthError, PermanentError, TemporaryError, TvaError, UnreachableError
 from schemas.observed import (
     StorageStatus,
     TorrentState,
@@ -560,47 +560,58 @@ class TransmissionObserver:
         """Run one request; translate transmission-rpc's and requests' errors into tva's."""
         try:
             return call()
-        except TransmissionAuthError as e:
-            code = getattr(e.original, "status_code", None)
-            if code == 403:
-                raise AuthError(
-                    f"Transmission at {self.url} refused this controller (HTTP 403): its "
-                    "rpc-whitelist must admit the controller's address"
-                ) from e
-            raise AuthError(
-                f"Transmission at {self.url} refused the credentials (HTTP {code or 401}): check "
-                "the device's credentials reference"
-            ) from e
-        except TransmissionError as e:
-            if e.response is not None:  # it answered, with an error result
-                raise RequestRefused(
-                    f"Transmission at {self.url}: {self._redact(e.message)}"
-                ) from e
-            self._client = None
-            raise UnreachableError(
-                f"cannot reach Transmission at {self.url}: {self._reason(e)}"
-            ) from e
-        except OSError as e:  # requests' own errors (a dropped connection mid-answer) are OSErrors
-            self._client = None
-            raise UnreachableError(
-                f"cannot reach Transmission at {self.url}: {self._reason(e)}"
-            ) from e
+        except (TransmissionError, OSError) as e:
+            error = translate(e, url=self.url, timeout=self._timeout, password=self._password)
+            if isinstance(error, UnreachableError):
+                self._client = None
+            raise error from e
 
-    def _reason(self, error: BaseException) -> str:
-        """The most telling cause in an exception chain, without credentials."""
-        seen: BaseException | None = error
-        while seen is not None:
-            if isinstance(seen, ConnectionRefusedError):
-                return "connection refused"
-            if isinstance(seen, TimeoutError) or "timeout" in type(seen).__name__.lower():
-                return f"no answer within {self._timeout:g}s"
-            seen = seen.__cause__ or seen.__context__
-        if isinstance(error, TransmissionError) and error.raw_response is not None:
-            return "the answer is not Transmission RPC (check the URL's path)"
-        return self._redact(str(error)) or type(error).__name__
 
-    def _redact(self, text: str) -> str:
-        return text.replace(self._password, "***") if self._password else text
+def translate(
+    error: TransmissionError | OSError,
+    *,
+    url: str,
+    timeout: float,
+    password: str | None,
+    refused: type[TvaError] = RequestRefused,
+) -> TvaError:
+    """tva's error for a failed Transmission RPC call (the observer's and the actuator's).
+
+    Refused credentials or address -> ``AuthError``; an answer with an error result ->
+    ``refused`` (the caller decides whether that is worth retrying); anything else ->
+    ``UnreachableError``. Messages never carry the password.
+    """
+    def redact(text: str) -> str:
+        return text.replace(password, "***") if password else text
+
+    if isinstance(error, TransmissionAuthError):
+        code = getattr(error.original, "status_code", None)
+        if code == 403:
+            return AuthError(
+                f"Transmission at {url} refused this controller (HTTP 403): its "
+                "rpc-whitelist must admit the controller's address"
+            )
+        return AuthError(
+            f"Transmission at {url} refused the credentials (HTTP {code or 401}): check "
+            "the device's credentials reference"
+        )
+    if isinstance(error, TransmissionError) and error.response is not None:
+        return refused(f"Transmission at {url}: {redact(error.message)}")  # it answered
+    return UnreachableError(f"cannot reach Transmission at {url}: {_reason(error, timeout, redact)}")
+
+
+def _reason(error: BaseException, timeout: float, redact: Callable[[str], str]) -> str:
+    """The most telling cause in an exception chain, without credentials."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(seen, TimeoutError) or "timeout" in type(seen).__name__.lower():
+            return f"no answer within {timeout:g}s"
+        seen = seen.__cause__ or seen.__context__
+    if isinstance(error, TransmissionError) and error.raw_response is not None:
+        return "the answer is not Transmission RPC (check the URL's path)"
+    return redact(str(error)) or type(error).__name__
 
 
 # -- conversion -------------------------------------------------------------------------------
