@@ -47,20 +47,22 @@ def item_key(i: int) -> str:
     return hashlib.sha1(f"item-{i}".encode()).hexdigest()
 
 
-def device(name: str, cls: str, *, player: bool, vpn: bool, trust: str, labels: list[str],
-           capacity: int = 4096) -> Device:
+def device(name: str, cls: str, *, player: bool, vpn: bool, labels: list[str],
+           trust: str = "normal", capacity: int | str = 4096) -> Device:
+    """A generated device; ``capacity`` in GiB, or as a size string (``"1234B"``)."""
     services = ["transmission", "controller"] + (["player"] if player else [])
     return Device.model_validate({
         "apiVersion": "tva/v1", "kind": "Device", "name": name, "class": cls,
         "services": services, "trust": trust, "labels": labels, "always_on": cls in ("server", "seedbox"),
-        "storage": [{"path": f"/srv/{name}", "capacity": f"{capacity}GiB"}],
+        "storage": [{"path": f"/srv/{name}",
+                     "capacity": f"{capacity}GiB" if isinstance(capacity, int) else capacity}],
         "addresses": {"controller_api": f"http://{name}.lan:8700", "peer": f"{name}.lan:51413"},
         "vpn": "wg" if vpn else None,
         "player": {"options": {"volume": 70}} if player else None,
     })
 
 
-def rule(name: str, *, collections: list[str], minimum: int, maximum: int | None, prune: bool,
+def rule(name: str, *, collections: list[str], minimum: int, maximum: int | None, prune: bool | None,
          labels: list[str] | None = None, exclude: list[str] | None = None) -> CustodyRule:
     return CustodyRule.model_validate({
         "apiVersion": "tva/v1", "kind": "CustodyRule", "name": name,
@@ -69,10 +71,11 @@ def rule(name: str, *, collections: list[str], minimum: int, maximum: int | None
     })
 
 
-def fleet_resource(*, max_pins: int = 3, prune: bool = False) -> Fleet:
+def fleet_resource(*, max_pins: int = 3, prune: bool = False, suspend: bool = False) -> Fleet:
     return Fleet.model_validate({
         "apiVersion": "tva/v1", "kind": "Fleet", "name": "gen",
-        "policy": {"custody": {"max_new_pins_per_node": max_pins, "prune": prune, "reserve": "1GiB"}},
+        "policy": {"suspend": suspend,
+                   "custody": {"max_new_pins_per_node": max_pins, "prune": prune, "reserve": "1GiB"}},
     })
 
 

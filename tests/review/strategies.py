@@ -36,6 +36,7 @@ from schemas.observed import (
     TransmissionStatus,
     VpnState,
 )
+from tests.planner.strategies import device, fleet_resource, rule
 
 NOW = datetime(2025, 6, 1, 20, 0, tzinfo=UTC)
 GiB = 1 << 30
@@ -49,33 +50,14 @@ def _key(i: int) -> str:
 
 def _device(name: str, cls: str, *, capacity: int, labels: list[str], vpn: bool,
             player: bool) -> Device:
-    return Device.model_validate({
-        "apiVersion": "tva/v1", "kind": "Device", "name": name, "class": cls,
-        "services": ["transmission", "controller"] + (["player"] if player else []),
-        "always_on": cls in ("server", "seedbox"), "labels": labels,
-        "storage": [{"path": f"/srv/{name}", "capacity": capacity}],
-        "addresses": {"controller_api": f"http://{name}.lan:8700", "peer": f"{name}.lan:51413"},
-        "vpn": "wg" if vpn else None,
-        "player": {"options": {"volume": 70}} if player else None,
-    })
+    return device(name, cls, player=player, vpn=vpn, labels=labels, capacity=f"{capacity}B")
 
 
 def _rule(name: str, collection: str, minimum: int, maximum: int | None, prune: bool | None,
           exclude: list[str]) -> CustodyRule:
-    return CustodyRule.model_validate({
-        "apiVersion": "tva/v1", "kind": "CustodyRule", "name": name,
-        "select": {"collections": [collection]}, "min": minimum, "max": maximum, "prune": prune,
-        "placement": {"exclude_devices": exclude},
-    })
+    return rule(name, collections=[collection], minimum=minimum, maximum=maximum, prune=prune,
+                exclude=exclude)
 
-
-def _fleet(*, prune: bool, max_pins: int, suspend: bool = False) -> Fleet:
-    return Fleet.model_validate({
-        "apiVersion": "tva/v1", "kind": "Fleet", "name": "gen",
-        "policy": {"suspend": suspend,
-                   "custody": {"prune": prune, "max_new_pins_per_node": max_pins,
-                               "reserve": "1GiB"}},
-    })
 
 
 def _state(fleet: Fleet, devices: list[Device], rules: list[CustodyRule],
@@ -146,7 +128,7 @@ def worlds(draw: st.DrawFn) -> World:
     watching: bool = draw(st.booleans())
     if players and watching:
         watch = (draw(st.sampled_from(players)), draw(st.integers(1, 3)))
-    fleet = _fleet(prune=draw(st.booleans()), max_pins=draw(st.integers(1, 4)))
+    fleet = fleet_resource(prune=draw(st.booleans()), max_pins=draw(st.integers(1, 4)))
     base = _state(fleet, devices, rules, items, pins, watch)
     head, what = draw(changed(fleet, devices, rules, items, pins, watch))
     return World(base, head, _statuses(draw, devices, items), what)
