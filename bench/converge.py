@@ -21,7 +21,6 @@ import os
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,12 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.observe import add_torrents
 from controller.daemon.daemon import Daemon, DaemonConfig
+from controller.lab.fleet import git
 from controller.lab.transmission import TransmissionDaemon, make_payload_torrent, wait_for
-
-
-def git(cwd: Path, *args: str) -> None:
-    subprocess.run(["git", "-c", "user.name=bench", "-c", "user.email=bench@tva.invalid", *args],
-                   cwd=cwd, check=True, capture_output=True)
 
 
 def cpu() -> float:
