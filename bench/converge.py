@@ -33,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.observe import add_torrents
 from controller.daemon.daemon import Daemon, DaemonConfig
 from controller.lab.fleet import git
-from controller.lab.transmission import TransmissionDaemon, make_payload_torrent, wait_for
+from controller.lab.transmission import TransmissionDaemon, make_payload_torrent
+from controller.waiting import wait_for
 
 
 def cpu() -> float:

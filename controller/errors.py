@@ -8,6 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+__all__ = [
+    "AuthError",
+    "PermanentError",
+    "Problem",
+    "TemporaryError",
+    "TvaError",
+    "UnreachableError",
+    "ValidationFailed",
+]
+
 
 class TvaError(Exception):
     """Base of every error tva reports to a person: the message says what to do."""

@@ -2,7 +2,7 @@
 
 The planner reads it for what observation cannot say (rate limits, reaper strikes, settle
 time: see ``schemas/journal.py``); ``tva history`` shows it. The file is appended one line per
-entry and, when it grows past ``max_entries``, rewritten atomically (temp file + ``os.replace``)
+entry and, when it grows past ``max_entries``, rewritten atomically (``controller.atomic``)
 keeping the newest half, so it never grows without bound and a crash never leaves it torn.
 """
 
@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 from collections.abc import Iterable
 from datetime import datetime
 
 from pydantic import ValidationError
 
+from controller.atomic import write_atomic
 from schemas.journal import JournalEntry
+
+__all__ = ["DEFAULT_MAX_ENTRIES", "Journal", "dump"]
 
 DEFAULT_MAX_ENTRIES = 20_000
 
@@ -63,19 +65,7 @@ class Journal:
                 os.fsync(f.fileno())
 
     def _rewrite(self) -> None:
-        directory = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".journal-")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                for e in self._entries:
-                    f.write(e.model_dump_json() + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        write_atomic(self.path, "".join(e.model_dump_json() + "\n" for e in self._entries).encode())
 
     def entries(self, since: datetime | None = None) -> list[JournalEntry]:
         with self._lock:

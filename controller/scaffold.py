@@ -19,7 +19,7 @@ import shutil
 import socket
 from dataclasses import dataclass
 
-from schemas.jsonschema import render_all, schema_filename
+from controller.generate.json_schema import render_all, schema_filename
 
 __all__ = ["SCHEMA_DIR", "Machine", "probe_machine", "render", "slug"]
 

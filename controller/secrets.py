@@ -11,6 +11,13 @@ import os
 from controller.errors import PermanentError
 from schemas.desired import SecretRef
 
+__all__ = [
+    "MAX_SECRET_FILE",
+    "SecretUnavailable",
+    "describe",
+    "resolve",
+]
+
 MAX_SECRET_FILE = 64 * 1024
 
 

@@ -26,6 +26,51 @@ from pydantic import (
 
 from schemas.types import ByteSize, Duration, InfoHash, Label, Name, parse_duration
 
+__all__ = [
+    "API_VERSION",
+    "KINDS",
+    "MPV_ALLOWED_OPTIONS",
+    "MPV_REFUSED_OPTIONS",
+    "SUPPORTED_API_VERSIONS",
+    "AbsPath",
+    "Addresses",
+    "Collection",
+    "CustodyPolicy",
+    "CustodyRule",
+    "DesiredState",
+    "Device",
+    "DeviceClass",
+    "DeviceCredentials",
+    "Duty",
+    "DutyPins",
+    "Fleet",
+    "FreshnessPolicy",
+    "Indexer",
+    "Item",
+    "Model",
+    "MpvValue",
+    "Placement",
+    "Player",
+    "Policy",
+    "Provenance",
+    "ReaperPolicy",
+    "ResolvedItem",
+    "Resource",
+    "SecretRef",
+    "Selector",
+    "Service",
+    "Source",
+    "StatusPolicy",
+    "StorageRoot",
+    "SyncPolicy",
+    "TrustLevel",
+    "VpnProfile",
+    "VpnType",
+    "WatchEntry",
+    "Watchlist",
+    "infohash_from_magnet",
+]
+
 API_VERSION = "tva/v1"
 SUPPORTED_API_VERSIONS = (API_VERSION,)
 

@@ -30,6 +30,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.plan import ActionKind
 
+__all__ = ["JOURNAL_FORMAT", "JournalEntry", "Outcome"]
+
 JOURNAL_FORMAT: Final = "tva.journal/v1"
 
 

@@ -14,6 +14,21 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+__all__ = [
+    "STATUS_FORMAT",
+    "Condition",
+    "ConditionStatus",
+    "NodeStatus",
+    "Observed",
+    "PlayerStatus",
+    "StorageStatus",
+    "TorrentState",
+    "TorrentStatus",
+    "TrackerResult",
+    "TransmissionStatus",
+    "VpnState",
+]
+
 STATUS_FORMAT: Final = "tva.status/v1"
 
 

@@ -13,6 +13,20 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+__all__ = [
+    "DESTRUCTIVE_KINDS",
+    "PLAN_FORMAT",
+    "Action",
+    "ActionKind",
+    "DutyAssignment",
+    "Frozen",
+    "Plan",
+    "PlanWarning",
+    "Severity",
+    "Summary",
+    "action_id",
+]
+
 PLAN_FORMAT: Final = "tva.plan/v1"
 
 

@@ -17,6 +17,13 @@ from schemas.desired import (
     VpnProfile,
 )
 
+__all__ = [
+    "SINGLETON_DUTIES",
+    "eligible_custodians",
+    "ineligibility",
+    "placement_allows",
+]
+
 
 def ineligibility(duty: Duty, device: Device, vpn: dict[str, VpnProfile]) -> str | None:
     """Why ``device`` may not hold ``duty``, or None when it may."""

@@ -8,6 +8,18 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer, StringConstraints, WithJsonSchema
 
+__all__ = [
+    "ByteSize",
+    "Duration",
+    "InfoHash",
+    "Label",
+    "Name",
+    "format_duration",
+    "format_size",
+    "parse_duration",
+    "parse_size",
+]
+
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 

@@ -32,6 +32,13 @@ from controller.journal import Journal
 from schemas.journal import JournalEntry, Outcome
 from schemas.plan import Action, ActionKind, Plan
 
+__all__ = [
+    "Applied",
+    "Applier",
+    "ApplyReport",
+    "Backend",
+]
+
 log = logging.getLogger("tva.apply")
 
 

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import httpx
-
+from controller.clients.peers import PeerApi
 from controller.errors import TvaError
-from controller.secrets import resolve
 from schemas.desired import DesiredState
 
-TIMEOUT = 10.0
+__all__ = ["Confirmer"]
 
 
 class Confirmer:
@@ -28,14 +26,14 @@ class Confirmer:
         desired: DesiredState,
         node: str,
         own_holds: Callable[[str], bool],
-        client: httpx.Client | None = None,
+        peers: PeerApi | None = None,
         playing: Callable[[], set[str]] = set,
     ) -> None:
         self.desired = desired
         self.node = node
         self.own_holds = own_holds
         self.playing = playing
-        self.http = client or httpx.Client(timeout=TIMEOUT)
+        self.peers = peers or PeerApi()
 
     def unconfirmed(self, infohash: str, holders: list[str]) -> str | None:
         """None when nothing here plays the item and every holder the floor relies on confirms a
@@ -50,29 +48,12 @@ class Confirmer:
         return None
 
     def _ask(self, holder: str, infohash: str) -> str | None:
-        if holder == self.node:
-            try:
-                return None if self.own_holds(infohash) else "not complete here"
-            except TvaError as e:
-                return str(e)
-        dev = self.desired.devices.get(holder)
-        if dev is None or dev.addresses.controller_api is None:
-            return "it has no controller_api address"
-        if dev.credentials.api_token is None:
-            return "it has no api_token reference"
         try:
-            token = resolve(dev.credentials.api_token)
+            if holder == self.node:
+                return None if self.own_holds(infohash) else "not complete here"
+            dev = self.desired.devices.get(holder)
+            if dev is None:
+                return "it is not a device of the fleet"
+            return None if self.peers.holds(dev, infohash) else "its copy is not complete"
         except TvaError as e:
             return str(e)
-        url = dev.addresses.controller_api.rstrip("/") + f"/v1/holds/{infohash}"
-        try:
-            r = self.http.get(url, headers={"Authorization": f"Bearer {token}"})
-        except httpx.HTTPError as e:
-            return f"unreachable ({type(e).__name__})"
-        if r.status_code != 200:
-            return f"answered HTTP {r.status_code}"
-        try:
-            complete = bool(r.json().get("complete"))
-        except ValueError:
-            return "answered something that is not JSON"
-        return None if complete else "its copy is not complete"

@@ -6,6 +6,8 @@ from controller.errors import PermanentError
 from controller.player.host import PlayerHost
 from schemas.plan import Action, ActionKind
 
+__all__ = ["PlayerActuator"]
+
 
 class PlayerActuator:
     KINDS = frozenset({ActionKind.player_set, ActionKind.player_load, ActionKind.player_stop})

@@ -12,6 +12,8 @@ from controller.errors import PermanentError, TemporaryError
 from schemas.desired import DesiredState
 from schemas.plan import Action, ActionKind
 
+__all__ = ["TIMEOUT", "VpnActuator"]
+
 TIMEOUT = 60.0
 
 

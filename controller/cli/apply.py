@@ -13,15 +13,16 @@ import sys
 
 from rich.prompt import Confirm
 
-from controller.cli.output import emit_json, err, out, print_problems
+from controller.cli.output import emit_json, err, out
 from controller.daemon.node import NodeRuntime
 from controller.desired import load_fleet
-from controller.errors import ValidationFailed
-from controller.fleet import DirectoryStatusTransport, GitStatusTransport, StatusTransport
+from controller.desired.checks import MAX_TORRENT_BYTES
+from controller.errors import PermanentError
+from controller.status import open_transport
 from schemas.journal import Outcome
 from schemas.plan import Action
 
-MAX_TORRENT_BYTES = 10 << 20
+__all__ = ["run"]
 
 
 def _read_in_repo(root: str, rel: str) -> bytes | None:
@@ -37,22 +38,19 @@ def _read_in_repo(root: str, rel: str) -> bytes | None:
 
 def run(path: str, *, node: str, state_dir: str, status_dir: str | None, yes: bool,
         as_json: bool, player_socket: str | None) -> int:
-    try:
-        desired = load_fleet(path).desired
-    except ValidationFailed as e:
-        print_problems(e.problems)
-        return 1
+    desired = load_fleet(path).desired
     if node not in desired.devices:
-        err.print(f"unknown node {node!r}; devices: {', '.join(desired.devices)}", markup=False)
-        return 1
+        raise PermanentError(f"unknown node {node!r}; devices: {', '.join(desired.devices)}")
     runtime = NodeRuntime(node, state_dir, player_socket=player_socket)
     runtime.metainfo_reader = lambda rel: _read_in_repo(path, rel)
-    transport: StatusTransport | None = None
-    if status_dir is not None:
-        transport = DirectoryStatusTransport(status_dir)
-    elif os.path.isdir(os.path.join(path, ".git")):
-        transport = GitStatusTransport.for_fleet(path, desired.fleet.status)
-    outcome = runtime.run_pass(desired, transport, apply=False)
+    is_checkout = os.path.isdir(os.path.join(path, ".git"))
+    transport = open_transport(status_dir=status_dir, checkout=path if is_checkout else None,
+                               policy=desired.fleet.status)
+    try:
+        outcome = runtime.run_pass(desired, transport, apply=False)
+    finally:
+        if transport is not None:
+            transport.close()
     plan = outcome.plan
     if not plan.actions:
         if as_json:

@@ -1,7 +1,7 @@
 """``tva fleet duties|custody|reaper|peers ITEM``: the planner's reasoning, one view at a time.
 
 Each view comes from the same pass that produces the plan, so it never disagrees with
-``tva plan``. Inputs and ``now`` are chosen exactly as for ``tva plan`` (``controller.cli.plan``).
+``tva plan``. Inputs and ``now`` are chosen exactly as for ``tva plan`` (``controller.cli.inputs``).
 Exit 0, or 1 on error. Every view has ``--json``.
 """
 
@@ -13,9 +13,9 @@ from typing import Any
 
 from rich.table import Table
 
-from controller.cli.output import emit_json, err, out, print_problems
-from controller.cli.plan import Inputs, StatusSource, load_inputs
-from controller.errors import PermanentError, TvaError, ValidationFailed
+from controller.cli.inputs import Inputs, StatusSource, load_inputs
+from controller.cli.output import emit_json, err, out
+from controller.errors import PermanentError
 from schemas.journal import JournalEntry
 
 __all__ = ["VIEWS", "run"]
@@ -38,22 +38,15 @@ def run(
 ) -> int:
     """``item``: custody (optional filter) and peers (required). ``node``: peers only, the node
     asking (gates that depend on the asker apply)."""
-    try:
-        if view not in VIEWS:
-            raise PermanentError(f"unknown view {view!r}; choose one of {', '.join(VIEWS)}")
-        if view == "peers" and item is None:
-            raise PermanentError("tva fleet peers needs an ITEM (info-hash or name)")
-        inputs = load_inputs(path, status_dir=status_dir, transport=transport,
-                             fleet_ref=fleet_ref, now=now)
-        if node is not None and node not in inputs.desired.devices:
-            raise PermanentError(f"{node!r} is not a device of the fleet")
-        data = _VIEW[view](inputs, item, node, journal)
-    except ValidationFailed as e:
-        print_problems(e.problems)
-        return 1
-    except TvaError as e:
-        err.print("error: " + str(e), markup=False, style="red")
-        return 1
+    if view not in VIEWS:
+        raise PermanentError(f"unknown view {view!r}; choose one of {', '.join(VIEWS)}")
+    if view == "peers" and item is None:
+        raise PermanentError("tva fleet peers needs an ITEM (info-hash or name)")
+    inputs = load_inputs(path, status_dir=status_dir, transport=transport,
+                         fleet_ref=fleet_ref, now=now)
+    if node is not None and node not in inputs.desired.devices:
+        raise PermanentError(f"{node!r} is not a device of the fleet")
+    data = _VIEW[view](inputs, item, node, journal)
     for note in inputs.notes:
         err.print(f"note: {note}", markup=False, style="dim")
     if as_json:
@@ -65,14 +58,15 @@ def run(
 
 def _duties(inputs: Inputs, item: str | None, node: str | None,
             journal: Sequence[JournalEntry]) -> dict[str, Any]:
-    from controller.planner import duty_view
+    from controller.planner import build_fleet_view, duty_view
 
-    duties, warnings = duty_view(inputs.desired, inputs.fleet, inputs.now)
+    duties, warnings = duty_view(inputs.desired, inputs.statuses, inputs.now)
+    view = build_fleet_view(inputs.desired, inputs.statuses, inputs.now)
     return {
         "now": inputs.now.isoformat(),
         "duties": [d.model_dump(mode="json") for d in duties],
         "warnings": [w.model_dump(mode="json") for w in warnings],
-        "nodes": {n: v.freshness.value for n, v in inputs.fleet.nodes.items()},
+        "nodes": {n: v.freshness.value for n, v in view.nodes.items()},
     }
 
 
@@ -80,7 +74,7 @@ def _custody(inputs: Inputs, item: str | None, node: str | None,
              journal: Sequence[JournalEntry]) -> dict[str, Any]:
     from controller.planner import custody_view
 
-    rows = custody_view(inputs.desired, inputs.fleet, inputs.now, journal, item=item)
+    rows = custody_view(inputs.desired, inputs.statuses, inputs.now, journal, item=item)
     return {"now": inputs.now.isoformat(), "rows": [asdict(r) for r in rows]}
 
 
@@ -88,7 +82,7 @@ def _reaper(inputs: Inputs, item: str | None, node: str | None,
             journal: Sequence[JournalEntry]) -> dict[str, Any]:
     from controller.planner import reaper_view
 
-    rows = reaper_view(inputs.desired, inputs.fleet, inputs.now, journal)
+    rows = reaper_view(inputs.desired, inputs.statuses, inputs.now, journal)
     counts: dict[str, int] = {}
     for r in rows:
         counts[r.health] = counts.get(r.health, 0) + 1
@@ -100,7 +94,7 @@ def _peers(inputs: Inputs, item: str | None, node: str | None,
     from controller.planner import peers_view
 
     assert item is not None
-    it, rows, gates = peers_view(inputs.desired, inputs.fleet, inputs.now, item, requester=node)
+    it, rows, gates = peers_view(inputs.desired, inputs.statuses, inputs.now, item, requester=node)
     return {
         "now": inputs.now.isoformat(),
         "item": {"key": it.key, "name": it.name, "provenance": it.provenance.value,

@@ -9,6 +9,8 @@ from rich.table import Table
 from controller.cli.output import emit_json, out
 from controller.journal import Journal
 
+__all__ = ["run"]
+
 
 def run(node: str, state_dir: str, *, limit: int, as_json: bool) -> int:
     journal = Journal(os.path.join(state_dir, f"{node}.journal.jsonl"))

@@ -12,12 +12,13 @@ import os
 import re
 from pathlib import Path
 
-import git
-
-from controller.cli.output import err, out
+from controller.cli.output import out
+from controller.clients.git import GitRepo, init_repo
 from controller.desired import load_fleet
-from controller.errors import PermanentError, ValidationFailed
+from controller.errors import PermanentError, TvaError, ValidationFailed
 from controller.scaffold import SCHEMA_DIR, probe_machine, render, slug
+
+__all__ = ["COMMIT_MESSAGE", "run"]
 
 _NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$")
 _STAND_IN = {
@@ -34,20 +35,17 @@ def run(directory: str, name: str | None, device: str | None) -> int:
     fleet = name if name is not None else slug(target.resolve().name, "home")
     for what, value in (("--name", fleet), ("--device", device)):
         if value is not None and not _NAME_RE.match(value):
-            err.print(
-                f"[red]error:[/red] {what} {value!r} is not a valid name "
+            raise PermanentError(
+                f"{what} {value!r} is not a valid name "
                 "(lower-case letters, digits, '.', '_' and '-', at most 64)"
             )
-            return 1
     if target.exists() and not target.is_dir():
-        err.print(f"[red]error:[/red] {directory} exists and is not a directory")
-        return 1
+        raise PermanentError(f"{directory} exists and is not a directory")
     if target.is_dir() and any(target.iterdir()):
-        err.print(
-            f"[red]error:[/red] {directory} is not empty; tva init only creates new repos "
+        raise PermanentError(
+            f"{directory} is not empty; tva init only creates new repos "
             "(give a new or empty directory)"
         )
-        return 1
 
     files = render(fleet, probe_machine(device))
     _write(target, files)
@@ -83,25 +81,13 @@ def _write(root: Path, files: dict[str, str]) -> None:
 
 def _git_init_and_commit(root: Path) -> str:
     try:
-        repo = git.Repo.init(root, initial_branch="main")
-        repo.git.add(A=True)
-        env = None if _has_identity(repo) else _STAND_IN
-        repo.git.commit(m=COMMIT_MESSAGE, no_verify=True, env=env)
-        return str(repo.head.commit.hexsha)
-    except git.GitCommandError as e:
-        detail = (e.stderr or "").strip() or str(e)
-        raise PermanentError(
-            f"git failed in {root}: {detail} (the files are written; commit them yourself)"
-        ) from e
-    except (git.GitError, OSError) as e:
-        raise PermanentError(f"cannot run git in {root}: {e}") from e
+        with init_repo(root, branch="main") as repo:
+            env = None if _has_identity(repo) else _STAND_IN
+            return repo.commit_all(COMMIT_MESSAGE, env=env)
+    except TvaError as e:
+        raise PermanentError(f"{e} (the files are written; commit them yourself)") from e
 
 
-def _has_identity(repo: git.Repo) -> bool:
+def _has_identity(repo: GitRepo) -> bool:
     """Is a commit identity configured (any level, or the environment)?"""
-    if all(os.environ.get(k) for k in _STAND_IN):
-        return True
-    try:
-        return bool(repo.git.config("user.name")) and bool(repo.git.config("user.email"))
-    except git.GitCommandError:
-        return False
+    return all(os.environ.get(k) for k in _STAND_IN) or repo.has_identity()

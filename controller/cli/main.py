@@ -8,16 +8,51 @@ reported as one (with the traceback only under ``TVA_DEBUG=1``).
 from __future__ import annotations
 
 import os
-import sys
 import traceback
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer import _click  # typer vendors click: its Context type
+from typer.core import TyperGroup
 
 from controller import __version__
-from controller.errors import TvaError
+from controller.errors import TvaError, ValidationFailed
+
+__all__ = ["app", "main"]
+
+
+class _Commands(TyperGroup):
+    """The one error handler of the CLI: commands raise tva's errors, this prints them (a fleet
+    repo's problems one per line, as ``file:line: field: message``) and exits 1. Anything else
+    is a bug: said plainly, with the traceback only under ``TVA_DEBUG=1``."""
+
+    def invoke(self, ctx: _click.Context) -> Any:
+        from controller.cli.output import err, print_problems
+
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
+        except ValidationFailed as e:
+            print_problems(e.problems)
+            n = len(e.problems)
+            err.print(f"error: {n} problem{'s' if n != 1 else ''} in the fleet repo; "
+                      "nothing done", markup=False, style="red")
+        except TvaError as e:
+            err.print("error: " + str(e), markup=False, style="red")
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
+        except Exception as e:  # a bug: say so plainly
+            if os.environ.get("TVA_DEBUG"):
+                traceback.print_exc()
+            err.print(f"internal error: {type(e).__name__}: {e}", markup=False, style="red")
+            err.print("This is a bug in tva. Run again with TVA_DEBUG=1 for the traceback.",
+                      markup=False)
+        raise typer.Exit(1)
+
 
 app = typer.Typer(
+    cls=_Commands,
     name="tva",
     help="GitOps controller for personal media fleets.",
     no_args_is_help=True,
@@ -198,7 +233,7 @@ def review(
     markdown: Annotated[bool, typer.Option("--markdown", help="A pull-request comment.")] = False,
     as_json: JsonOpt = False,
     now: Annotated[
-        str | None, typer.Option("--now", help="Plan as of this ISO time (default: newest status).")
+        str | None, typer.Option("--now", help="Plan as of this ISO time (default: the newest status read, else the clock).")
     ] = None,
 ) -> None:
     """What merging HEAD would do: semantic diff, duty moves, plan delta, risk flags."""
@@ -216,7 +251,7 @@ FleetRefOpt = Annotated[
 ]
 NowOpt = Annotated[
     str | None,
-    typer.Option("--now", help="Plan as of this ISO time (default: the newest status of --status, "
+    typer.Option("--now", help="Plan as of this ISO time (default: the newest status read, "
                  "else the clock)."),
 ]
 
@@ -296,24 +331,9 @@ def version() -> None:
     typer.echo(__version__)
 
 
-def main() -> None:
-    try:
-        app()
-    except TvaError as e:
-        from controller.cli.output import err
-
-        err.print("error: " + str(e), markup=False, style="red")
-        sys.exit(1)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except Exception as e:  # a bug: say so plainly
-        from controller.cli.output import err
-
-        if os.environ.get("TVA_DEBUG"):
-            traceback.print_exc()
-        err.print(f"[red]internal error:[/red] {type(e).__name__}: {e}", markup=False)
-        err.print("This is a bug in tva. Run again with TVA_DEBUG=1 for the traceback.")
-        sys.exit(1)
+def main(argv: list[str] | None = None) -> None:
+    """Run ``tva`` with ``argv`` (default: the process's arguments) and exit with its code."""
+    app(args=argv)
 
 
 if __name__ == "__main__":

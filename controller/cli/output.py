@@ -11,6 +11,14 @@ from rich.console import Console
 
 from controller.errors import Problem
 
+__all__ = [
+    "emit_json",
+    "err",
+    "format_age",
+    "out",
+    "print_problems",
+]
+
 out = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
 

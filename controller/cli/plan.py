@@ -2,106 +2,26 @@
 
 Exit codes follow Terraform: 0 nothing would change, 2 something would, 1 error.
 
-Observed state comes from saved NodeStatus files (``--status DIR``) or from a status transport
-(the fleet repo's status ref: pass any object with ``read_all() -> list[NodeStatus]``). The
-clock is read here, never in the planner: ``--now`` gives the instant explicitly; without it,
-a status directory is a snapshot and is planned as of its newest status (so a saved snapshot
-gives the same plan tomorrow), and a live transport is planned as of the wall clock.
+Observed state comes from saved NodeStatus files (``--status DIR``) or from the fleet repo's
+status refs (``--fleet-ref``); ``now`` is chosen by the rule shared with the fleet views and
+the review (``controller.cli.inputs``). The planner never reads the clock.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Protocol
 
 from rich.table import Table
 
-from controller.cli.output import emit_json, err, out, print_problems
-from controller.desired import load_fleet
-from controller.errors import PermanentError, TvaError, ValidationFailed
+from controller.cli.inputs import StatusSource, load_inputs
+from controller.cli.output import emit_json, err, out
+from controller.errors import PermanentError
 from schemas.desired import DesiredState
-from schemas.fleetview import FleetView, build_fleet_view
 from schemas.journal import JournalEntry
-from schemas.observed import NodeStatus
 from schemas.plan import Action, Plan, Severity
 from schemas.types import format_size
 
-__all__ = ["Inputs", "StatusSource", "load_inputs", "parse_now", "render_markdown", "run"]
-
-
-class StatusSource(Protocol):
-    """Where statuses come from: a directory, the git status ref, a live peer."""
-
-    def read_all(self) -> list[NodeStatus]: ...
-
-
-@dataclass
-class Inputs:
-    desired: DesiredState
-    fleet: FleetView
-    now: datetime
-    statuses: list[NodeStatus]
-    notes: list[str] = field(default_factory=list)
-
-
-def parse_now(value: str) -> datetime:
-    """An ISO 8601 instant; without an offset it is taken as UTC."""
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as e:
-        raise PermanentError(
-            f"--now {value!r} is not an ISO 8601 time (e.g. 2025-06-01T20:00:00Z)"
-        ) from e
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
-
-
-def load_inputs(
-    path: str,
-    *,
-    status_dir: str | None = None,
-    transport: StatusSource | None = None,
-    fleet_ref: bool = False,
-    now: str | None = None,
-) -> Inputs:
-    """Load the desired state and the observed statuses, and fix ``now``.
-
-    ``fleet_ref``: read the statuses from the status ref of the git checkout at ``path``
-    (fetched from its remote), as a controller does.
-    """
-    if sum((status_dir is not None, transport is not None, fleet_ref)) > 1:
-        raise PermanentError("give one source of fleet status: --status DIR or --fleet-ref")
-    desired = load_fleet(path).desired
-    notes: list[str] = []
-    statuses: list[NodeStatus] = []
-    source: StatusSource | None = transport
-    if status_dir is not None:
-        from controller.fleet.directory import DirectoryStatusTransport
-
-        source = DirectoryStatusTransport(status_dir)
-    elif fleet_ref:
-        from controller.fleet.gitstatus import GitStatusTransport
-
-        source = GitStatusTransport.for_fleet(path, desired.fleet.status)
-    if source is not None:
-        statuses = source.read_all()
-        for skipped in getattr(source, "skipped", []):
-            notes.append(f"status skipped: {skipped}")
-    else:
-        notes.append("no fleet status given (--status DIR): every node is unknown")
-    if now is not None:
-        when = parse_now(now)
-    elif status_dir is not None and statuses:
-        when = max(s.observed_at for s in statuses)
-        notes.append(f"planned as of the newest status in {status_dir} ({when.isoformat()}); "
-                     "use --now to choose the instant")
-    else:
-        when = datetime.now(UTC)
-    unknown = sorted({s.node for s in statuses} - set(desired.devices))
-    if unknown:
-        notes.append(f"statuses of nodes that are not devices are ignored: {', '.join(unknown)}")
-    return Inputs(desired, build_fleet_view(desired, statuses, when), when, statuses, notes)
+__all__ = ["render_human", "render_markdown", "run", "summary_line", "target_label"]
 
 
 def run(
@@ -120,25 +40,17 @@ def run(
     """``tva plan``. Without ``node`` every node is planned (``--all`` says so explicitly)."""
     from controller.planner import plan
 
-    try:
-        if node is not None and all_nodes:
-            raise PermanentError("give --node NAME or --all, not both")
-        inputs = load_inputs(path, status_dir=status_dir, transport=transport,
-                             fleet_ref=fleet_ref, now=now)
-        desired = inputs.desired
-        if node is not None and node not in desired.devices:
-            raise PermanentError(
-                f"--node {node!r} is not a device of the fleet ({', '.join(desired.devices)})"
-            )
-        result = plan(desired, inputs.fleet, inputs.now,
-                      nodes=[node] if node is not None else None, journal=journal)
-    except ValidationFailed as e:
-        print_problems(e.problems)
-        err.print(f"[red]{path}: invalid[/red]; nothing planned")
-        return 1
-    except TvaError as e:
-        err.print("error: " + str(e), markup=False, style="red")
-        return 1
+    if node is not None and all_nodes:
+        raise PermanentError("give --node NAME or --all, not both")
+    inputs = load_inputs(path, status_dir=status_dir, transport=transport,
+                         fleet_ref=fleet_ref, now=now)
+    desired = inputs.desired
+    if node is not None and node not in desired.devices:
+        raise PermanentError(
+            f"--node {node!r} is not a device of the fleet ({', '.join(desired.devices)})"
+        )
+    result = plan(desired, inputs.statuses, inputs.now,
+                  nodes=[node] if node is not None else None, journal=journal)
     for note in inputs.notes:
         err.print(f"note: {note}", markup=False, style="dim")
     if as_json:

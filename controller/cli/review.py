@@ -7,9 +7,9 @@ invalid HEAD still prints a comment (its problems, with file and line), so CI ca
 
 from __future__ import annotations
 
+from controller.cli.inputs import choose_now
 from controller.cli.output import emit_json, err, out, print_problems
-from controller.cli.plan import parse_now
-from controller.errors import PermanentError, TvaError, ValidationFailed
+from controller.errors import PermanentError, ValidationFailed
 
 __all__ = ["run"]
 
@@ -28,36 +28,27 @@ def run(
     now: str | None = None,
 ) -> int:
     from controller.review import compare, render_markdown, render_text
-    from controller.review.inputs import default_now, load_revisions, open_repo, read_statuses
-    from controller.source.gittree import resolve
+    from controller.review.inputs import load_revisions, open_repo, read_statuses
 
+    if status_dir is not None and fleet_ref:
+        raise PermanentError("give --status DIR or --fleet-ref, not both")
+    if as_json and markdown:
+        raise PermanentError("give --markdown or --json, not both")
+    git_repo = open_repo(repo)
     try:
-        if status_dir is not None and fleet_ref:
-            raise PermanentError("give --status DIR or --fleet-ref, not both")
-        if as_json and markdown:
-            raise PermanentError("give --markdown or --json, not both")
-        git_repo = open_repo(repo)
-        try:
-            revs = load_revisions(git_repo, base, head)
-        except ValidationFailed as e:
-            sha = resolve(git_repo, head)
-            _invalid(head, sha, e, as_json=as_json, markdown=markdown)
-            return 1
-        policy = (revs.base or revs.head).fleet.status
-        statuses, notes = read_statuses(
-            status_dir=status_dir, repo=repo if fleet_ref else None, policy=policy,
-            fetch=fetch, remote=remote)
-        if now is not None:
-            when = parse_now(now)
-        else:
-            when, note = default_now(statuses)
-            if note:
-                notes.append(note)
-        review = compare(revs.base, revs.head, statuses, when, base_info=revs.base_info,
-                         head_info=revs.head_info, notes=revs.notes + notes)
-    except TvaError as e:
-        err.print("error: " + str(e), markup=False, style="red")
+        revs = load_revisions(git_repo, base, head)
+    except ValidationFailed as e:
+        _invalid(head, git_repo.resolve(head), e, as_json=as_json, markdown=markdown)
         return 1
+    policy = (revs.base or revs.head).fleet.status
+    statuses, notes = read_statuses(
+        status_dir=status_dir, repo=repo if fleet_ref else None, policy=policy,
+        fetch=fetch, remote=remote)
+    when, note = choose_now(now, statuses)
+    if note:
+        notes.append(note)
+    review = compare(revs.base, revs.head, statuses, when, base_info=revs.base_info,
+                     head_info=revs.head_info, notes=revs.notes + notes)
     names = {k: it.name for k, it in revs.head.items.items()}
     if revs.base is not None:
         for k, it in revs.base.items.items():

@@ -9,6 +9,8 @@ from types import FrameType
 from controller.daemon.daemon import Daemon, DaemonConfig
 from controller.daemon.logs import setup
 
+__all__ = ["default_state_dir", "run"]
+
 
 def default_state_dir() -> str:
     if os.geteuid() == 0:

@@ -12,16 +12,26 @@ catches a model change that was not regenerated. Files are written atomically (t
 
 from __future__ import annotations
 
-import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import schemas
+from controller.atomic import write_atomic
 from controller.cli.output import err, out
 from controller.errors import PermanentError
-from schemas.jsonschema import render_all
-from schemas.reference import render_reference
+from controller.generate.json_schema import render_all
+from controller.generate.reference import render_reference
+
+__all__ = [
+    "SCHEMA_GLOB",
+    "Difference",
+    "Targets",
+    "default_targets",
+    "differences",
+    "expected",
+    "run",
+]
 
 SCHEMA_GLOB = "*.schema.json"
 
@@ -107,7 +117,7 @@ def _write(targets: Targets) -> int:
         try:
             if path.is_file() and path.read_bytes() == data:
                 continue
-            _atomic_write(path, data)
+            write_atomic(path, data)
         except OSError as e:
             raise PermanentError(f"cannot write {path}: {e.strerror or e}") from e
         written.append(path)
@@ -124,20 +134,6 @@ def _write(targets: Targets) -> int:
     unchanged = len(want) - len(written)
     out.print(f"{len(written)} written, {unchanged} unchanged, {len(removed)} removed")
     return 0
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Replace ``path`` in one step; the temp file is created normally, so the umask applies."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
 
 
 def _shown(path: Path) -> str:

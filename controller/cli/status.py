@@ -12,15 +12,18 @@ from datetime import UTC, datetime
 
 from rich.table import Table
 
-from controller.cli.output import emit_json, err, format_age, out, print_problems
+from controller.cli.inputs import choose_now, read_statuses
+from controller.cli.output import emit_json, err, format_age, out
 from controller.desired import load_fleet
-from controller.errors import ValidationFailed
-from controller.fleet import DirectoryStatusTransport, GitStatusTransport, StatusTransport
+from controller.errors import PermanentError
 from controller.observe.node import observe_node, transmission_observer
+from controller.planner import FleetView, build_fleet_view
+from controller.status import open_transport
 from schemas.desired import DesiredState
-from schemas.fleetview import FleetView, build_fleet_view
 from schemas.observed import NodeStatus
 from schemas.types import format_size
+
+__all__ = ["run"]
 
 
 def run(
@@ -33,27 +36,25 @@ def run(
     player_socket: str | None,
     as_json: bool,
 ) -> int:
-    try:
-        desired = load_fleet(path).desired
-    except ValidationFailed as e:
-        print_problems(e.problems)
-        return 1
-    now = datetime.now(UTC)
+    desired = load_fleet(path).desired
     if fleet:
-        return _fleet(desired, _transport(path, desired, None, status_dir), now, as_json)
+        return _fleet(path, desired, status_dir, as_json)
     if node is None:
-        err.print("give --node NAME (observe a node) or --fleet (the fleet view)")
-        return 1
+        raise PermanentError("give --node NAME (observe a node) or --fleet (the fleet view)")
     if node not in desired.devices:
-        err.print(f"unknown node {node!r}; devices: {', '.join(desired.devices)}", markup=False)
-        return 1
+        raise PermanentError(f"unknown node {node!r}; devices: {', '.join(desired.devices)}")
     observer = transmission_observer(desired.devices[node])
     status = observe_node(
-        desired, node, now=now, observer=observer, player_socket=player_socket
+        desired, node, now=datetime.now(UTC), observer=observer, player_socket=player_socket
     ).status
     if publish:
-        transport = _transport(path, desired, node, status_dir)
-        transport.publish(status)
+        transport = open_transport(status_dir=status_dir, checkout=path,
+                                   policy=desired.fleet.status, node=node)
+        assert transport is not None
+        try:
+            transport.publish(status)
+        finally:
+            transport.close()
         if not as_json:
             out.print(f"published the status of {node}")
     if as_json:
@@ -61,14 +62,6 @@ def run(
     else:
         _show_node(status)
     return 0
-
-
-def _transport(
-    path: str, desired: DesiredState, node: str | None, status_dir: str | None
-) -> StatusTransport:
-    if status_dir is not None:
-        return DirectoryStatusTransport(status_dir)
-    return GitStatusTransport.for_fleet(path, desired.fleet.status, node=node)
 
 
 def _show_node(st: NodeStatus) -> None:
@@ -97,16 +90,21 @@ def _show_node(st: NodeStatus) -> None:
         out.print(f"player: {what}", markup=False)
 
 
-def _fleet(desired: DesiredState, transport: StatusTransport, now: datetime, as_json: bool) -> int:
-    view = build_fleet_view(desired, transport.read_all(), now)
-    skipped = list(getattr(transport, "skipped", []))
+def _fleet(path: str, desired: DesiredState, status_dir: str | None, as_json: bool) -> int:
+    statuses, notes = read_statuses(path, desired, status_dir=status_dir,
+                                    fleet_ref=status_dir is None)
+    now, note = choose_now(None, statuses)
+    view = build_fleet_view(desired, statuses, now)
+    skipped = [n.removeprefix("status skipped: ") for n in notes]
     if as_json:
         emit_json({
             "now": now.isoformat(),
             "nodes": [_node_json(view, name) for name in view.nodes],
-            "skipped": [str(s) for s in skipped],
+            "skipped": skipped,
         })
         return 0
+    if note:
+        err.print(f"note: {note}", markup=False, style="dim")
     t = Table(title="Fleet", title_justify="left")
     for col in ("node", "freshness", "age", "trust", "transmission", "torrents", "complete", "free"):
         t.add_column(col)

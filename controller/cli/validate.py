@@ -6,6 +6,8 @@ from controller.cli.output import emit_json, err, out, print_problems
 from controller.desired import load_fleet
 from controller.errors import ValidationFailed
 
+__all__ = ["run"]
+
 
 def run(path: str, as_json: bool) -> int:
     try:

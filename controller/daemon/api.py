@@ -1,9 +1,9 @@
 """The controller's HTTP API (FastAPI, served by uvicorn in a thread of the daemon).
 
 - ``GET /healthz`` (open): liveness.
-- ``GET /announce`` (open, BitTorrent HTTP tracker protocol): answers this node's own
-  Transmission with the fleet holders of an item (``peers_for``), with the item's gates applied;
-  an item the fleet does not declare gets no peers.
+- ``GET /announce`` (open, BitTorrent HTTP tracker protocol): the node's tracker
+  (``controller.tracker``) answers its own Transmission with the fleet holders of an item, with
+  the item's gates applied; an item the fleet does not declare gets no peers.
   Open because Transmission cannot present a token; it reveals only fleet peer addresses that
   the gates allow, and only for items the fleet declares.
 - Everything else needs ``Authorization: Bearer <token>``, the device's ``api_token`` given by
@@ -15,23 +15,17 @@
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import threading
-import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import uvicorn
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
-from fastbencode import bencode  # type: ignore[attr-defined]
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from controller.daemon.metrics import Metrics
 
-ANNOUNCE_INTERVAL = 60
-"""Seconds between announces of a copy that is complete."""
-ANNOUNCE_INTERVAL_FETCHING = 15
-"""A copy still fetching looks again sooner: new holders appear as the fleet converges."""
+__all__ = ["ApiBackend", "ApiServer", "create_app"]
 
 
 class ApiBackend(Protocol):
@@ -39,7 +33,7 @@ class ApiBackend(Protocol):
 
     def status_json(self) -> dict[str, Any] | None: ...
     def plan_json(self) -> dict[str, Any] | None: ...
-    def peers_for(self, infohash: str, asking: str | None) -> list[tuple[str, int]] | None: ...
+    def announce(self, query: bytes, asking: str | None) -> bytes: ...
     def holds(self, infohash: str) -> bool | None: ...
     def metainfo(self, infohash: str) -> bytes | None: ...
     def wake(self, reason: str) -> None: ...
@@ -104,7 +98,9 @@ def create_app(backend: ApiBackend, token: str | None, metrics: Metrics) -> Fast
 
     @app.get("/announce")
     def announce(request: Request) -> Response:
-        return _announce(backend, request)
+        query: bytes = request.scope.get("query_string", b"")
+        asking = request.client.host if request.client else None
+        return Response(backend.announce(query, asking), media_type="text/plain")
 
     @app.get("/scrape")
     def scrape() -> Response:
@@ -118,41 +114,6 @@ def _infohash(value: str) -> str:
     if len(v) != 40 or any(c not in "0123456789abcdef" for c in v):
         raise HTTPException(400, "expected a 40-digit hex info-hash")
     return v
-
-
-def _announce(backend: ApiBackend, request: Request) -> Response:
-    # info_hash is 20 raw bytes, percent-encoded: parse the raw query as latin-1 to keep bytes.
-    query = urllib.parse.parse_qs(request.scope.get("query_string", b"").decode("latin-1"),
-                                  encoding="latin-1")
-    raw = (query.get("info_hash") or [""])[0].encode("latin-1")
-    if len(raw) != 20:
-        return _bencoded({b"failure reason": b"info_hash must be 20 bytes"})
-    asking = request.client.host if request.client else None
-    peers = backend.peers_for(raw.hex(), asking)
-    if peers is None:
-        # Not an item of the fleet (yet): no peers, but no failure either — a failure would put
-        # the torrent in a tracker-error state and read like "unregistered" to a reaper.
-        peers = []
-    compact = b"".join(
-        ipaddress.IPv4Address(ip).packed + port.to_bytes(2, "big")
-        for ip, port in peers
-        if _is_ipv4(ip)
-    )
-    left = (query.get("left") or ["0"])[0]
-    interval = ANNOUNCE_INTERVAL if left == "0" else ANNOUNCE_INTERVAL_FETCHING
-    return _bencoded({b"interval": interval, b"min interval": 10, b"peers": compact})
-
-
-def _is_ipv4(ip: str) -> bool:
-    try:
-        ipaddress.IPv4Address(ip)
-    except ValueError:
-        return False
-    return True
-
-
-def _bencoded(data: dict[bytes, Any]) -> Response:
-    return Response(bencode(data), media_type="text/plain")
 
 
 @dataclass

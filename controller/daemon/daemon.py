@@ -18,8 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import git
-
+from controller.clients.transmission import runs_transmission
 from controller.daemon.api import ApiServer, create_app
 from controller.daemon.lock import NodeLock
 from controller.daemon.metrics import Metrics
@@ -27,14 +26,17 @@ from controller.daemon.node import NodeRuntime, PassOutcome, condition, problems
 from controller.daemon.runner import Backoff, PassResult, Runner
 from controller.daemon.triggers import CheckoutWatcher, Poller, remote_heads
 from controller.daemon.wakeup import Wakeup
+from controller.desired.checks import MAX_TORRENT_BYTES
 from controller.errors import PermanentError, TemporaryError, TvaError, UnreachableError
-from controller.fleet import DirectoryStatusTransport, GitStatusTransport, StatusTransport
-from controller.planner import PeerFinder
 from controller.secrets import resolve
 from controller.source.git import GitSource, Revision
+from controller.status import StatusTransport, open_transport
+from controller.tracker import Tracker
 from schemas.desired import DesiredState
 from schemas.observed import Condition, NodeStatus
 from schemas.plan import Plan
+
+__all__ = ["BUSY_REQUEUE", "IDLE_CAP", "Daemon", "DaemonConfig"]
 
 log = logging.getLogger("tva.daemon")
 
@@ -87,8 +89,7 @@ class Daemon:
         self.last_revision: Revision | None = None
         self.last_error: str | None = None
         self.passes = 0
-        self._peers: tuple[PassOutcome, PeerFinder] | None = None
-        """The tracker's index of fleet holders, built once per pass (on the first announce)."""
+        self.tracker = Tracker(config.node)
         self._transport: StatusTransport | None = None
         self._transport_key: object = None
         self._published: tuple[Any, float] | None = None
@@ -131,7 +132,7 @@ class Daemon:
             self._api.stop()
             self._api = None
         self.runtime.close()
-        if isinstance(self._transport, GitStatusTransport):
+        if self._transport is not None:
             self._transport.close()
         log.info("stopped", extra={"event": "stopped", "node": self.config.node})
 
@@ -156,6 +157,7 @@ class Daemon:
 
     def reconcile(self, reasons: list[str]) -> PassResult:
         started = time.monotonic()
+        now = self.clock()  # the one instant of this pass
         self.metrics.passes.inc()
         rev = self.source.refresh()
         self.last_revision = rev
@@ -164,8 +166,8 @@ class Daemon:
             raise PermanentError(f"no valid revision of the fleet repo to apply: {why}")
         desired = rev.desired
         self._ensure_api(desired)
-        conditions = self._conditions(rev, desired)
-        outcome = self.runtime.run_pass(desired, self._status_transport(desired),
+        conditions = self._conditions(rev, desired, now)
+        outcome = self.runtime.run_pass(desired, self._status_transport(desired), now=now,
                                         conditions=conditions, on_planned=self._planned)
         with self._lock:
             self.last_error = None
@@ -194,8 +196,7 @@ class Daemon:
             # Level-triggered: the next pass plans these again; back off until it can succeed.
             raise TemporaryError(f"{len(retry)} action(s) failed for now: {retry[0].error}")
         device = desired.devices[self.config.node]
-        if (not outcome.status.transmission.reachable and device.addresses.transmission_rpc
-                and "transmission" in {s.value for s in device.services}):
+        if not outcome.status.transmission.reachable and runs_transmission(device):
             # Published as unreachable (never as "holds nothing"); back off and look again soon.
             raise UnreachableError(f"Transmission is unreachable: {outcome.status.transmission.error}")
         return PassResult(changed=bool(outcome.report and outcome.report.changed),
@@ -204,14 +205,14 @@ class Daemon:
     def _planned(self, outcome: PassOutcome) -> None:
         with self._lock:
             self.last = outcome
+        self.tracker.update(outcome.desired, outcome.statuses, outcome.now)
 
     def _on_error(self, error: BaseException, failures: int) -> None:
         self.metrics.pass_errors.inc()
         with self._lock:
             self.last_error = str(error)
 
-    def _conditions(self, rev: Revision, desired: DesiredState) -> list[Condition]:
-        now = self.clock()
+    def _conditions(self, rev: Revision, desired: DesiredState, now: datetime) -> list[Condition]:
         if rev.current:
             synced = condition("Synced", True, "RevisionApplied", f"revision {rev.applied}", now)
         elif rev.problems:
@@ -236,12 +237,13 @@ class Daemon:
     def _status_transport(self, desired: DesiredState) -> StatusTransport:
         key = (self.config.status_dir, desired.fleet.status)
         if self._transport is None or key != self._transport_key:
-            if self.config.status_dir is not None:
-                self._transport = DirectoryStatusTransport(self.config.status_dir)
-            else:
-                self._transport = GitStatusTransport.for_fleet(
-                    self.source.checkout, desired.fleet.status, node=self.config.node
-                )
+            if self._transport is not None:
+                self._transport.close()
+            transport = open_transport(status_dir=self.config.status_dir,
+                                       checkout=self.source.checkout,
+                                       policy=desired.fleet.status, node=self.config.node)
+            assert transport is not None  # there is always a checkout
+            self._transport = transport
             self._transport_key = key
         return self._transport
 
@@ -315,25 +317,8 @@ class Daemon:
             last = self.last
         return None if last is None else last.plan.model_dump(mode="json")
 
-    def peers_for(self, infohash: str, asking: str | None) -> list[tuple[str, int]] | None:
-        with self._lock:
-            last = self.last
-            if last is None or infohash not in last.desired.items:
-                return None
-            if self._peers is None or self._peers[0] is not last:
-                self._peers = (last, PeerFinder(last.desired, last.view, last.view.now))
-            finder = self._peers[1]
-        try:
-            _, rows, _ = finder.peers(infohash, requester=self.config.node)
-        except TvaError:
-            return None
-        out: list[tuple[str, int]] = []
-        for row in rows:
-            if row.peer is None:
-                continue
-            host, _, port = row.peer.rpartition(":")
-            out.append((host.strip("[]"), int(port)))
-        return out
+    def announce(self, query: bytes, asking: str | None) -> bytes:
+        return self.tracker.announce(query, asking)
 
     def holds(self, infohash: str) -> bool | None:
         return self.runtime.holds(infohash)
@@ -355,12 +340,7 @@ class Daemon:
         rev = self.last_revision
         if rev is None or rev.applied is None:
             return None
-        try:
-            blob = self.source.repo.commit(rev.applied).tree / path
-            data: bytes = blob.data_stream.read()
-            return data
-        except (KeyError, git.GitError, ValueError):
-            return None
+        return self.source.read_committed(rev.applied, path, MAX_TORRENT_BYTES)
 
     @property
     def plan(self) -> Plan | None:

@@ -8,6 +8,8 @@ from types import TracebackType
 
 from controller.errors import PermanentError
 
+__all__ = ["AlreadyRunning", "NodeLock"]
+
 
 class AlreadyRunning(PermanentError):
     """Another tva daemon holds this node's lock."""

@@ -11,6 +11,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+__all__ = ["JsonFormatter", "setup"]
+
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 

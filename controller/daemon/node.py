@@ -1,9 +1,10 @@
-"""One node's controller: a pass is source -> observe -> fleet view -> plan -> apply -> publish.
+"""One node's controller: a pass is observe -> read statuses -> plan -> apply.
 
 Shared by ``tva run`` (every pass of the daemon) and ``tva apply`` (one pass, by hand). The
 pass is level-triggered: it reads the whole desired and observed state each time. Only this
 node's actions are applied; the plan for the other nodes is computed (so every node agrees)
-and dropped.
+and dropped. The caller reads the clock once per pass and gives that ``now`` to everything in
+it (observation time, conditions, freshness, the plan).
 """
 
 from __future__ import annotations
@@ -17,21 +18,23 @@ from datetime import UTC, datetime, timedelta
 from controller.act.apply import Applier, ApplyReport, Backend
 from controller.act.confirm import Confirmer
 from controller.act.player import PlayerActuator
-from controller.act.transmission import TransmissionActuator, connect
+from controller.act.transmission import TransmissionActuator
 from controller.act.vpn import VpnActuator
+from controller.clients.transmission import TransmissionClient
 from controller.errors import PermanentError, Problem, TvaError
-from controller.fleet import StatusTransport
 from controller.journal import Journal
-from controller.observe.node import observe_node, transmission_observer
+from controller.observe.node import attribute, observe_node
 from controller.observe.transmission import TransmissionObserver
+from controller.planner import FleetView, build_fleet_view
 from controller.planner import plan as make_plan
 from controller.player.host import PlayerHost
 from controller.player.watched import WatchedStore
-from controller.secrets import resolve
+from controller.status import StatusTransport
 from schemas.desired import DesiredState, Device, Service
-from schemas.fleetview import FleetView, build_fleet_view
 from schemas.observed import Condition, ConditionStatus, NodeStatus, TransmissionStatus
 from schemas.plan import Action, Plan
+
+__all__ = ["NodeRuntime", "PassOutcome", "condition", "problems_message"]
 
 log = logging.getLogger("tva.node")
 
@@ -39,8 +42,14 @@ log = logging.getLogger("tva.node")
 @dataclass
 class PassOutcome:
     desired: DesiredState
+    now: datetime
+    """The one instant of the pass."""
     status: NodeStatus
+    """This node's status, observed in the pass."""
+    statuses: list[NodeStatus]
+    """Every node's status the pass planned with (this node's own included)."""
     view: FleetView
+    """Freshness of every node at ``now``, as the planner saw it."""
     plan: Plan
     report: ApplyReport | None
 
@@ -60,6 +69,7 @@ class NodeRuntime:
     """Interruptible sleep (the daemon's wakeup), used between spaced actions."""
     journal: Journal = field(init=False)
     _device: Device | None = field(default=None, init=False)
+    _client: TransmissionClient | None = field(default=None, init=False)
     _observer: TransmissionObserver | None = field(default=None, init=False)
     _actuator: TransmissionActuator | None = field(default=None, init=False)
     _previous: TransmissionStatus | None = field(default=None, init=False)
@@ -84,22 +94,15 @@ class NodeRuntime:
             )
         if device != self._device:
             self._device = device
-            self._observer = transmission_observer(device)
+            # One client per daemon, shared by the observer and the actuator.
+            self._client = TransmissionClient.for_device(device)
+            self._observer = TransmissionObserver(self._client) if self._client else None
+            self._actuator = (TransmissionActuator(self._client, metainfo=self._metainfo)
+                              if self._client else None)
             self._previous = None
-            self._actuator = self._transmission_actuator(device)
             if self.host_player and device.player is not None and Service.player in device.services:
                 self._start_player(device)
         return device
-
-    def _transmission_actuator(self, device: Device) -> TransmissionActuator | None:
-        url = device.addresses.transmission_rpc
-        if url is None or Service.transmission not in device.services:
-            return None
-        creds = device.credentials
-        password = resolve(creds.transmission_password) if creds.transmission_password else None
-        return TransmissionActuator(
-            lambda: connect(url, creds.transmission_user, password), url, metainfo=self._metainfo
-        )
 
     def _metainfo(self, action: Action) -> bytes | None:
         path = action.params.get("torrent")
@@ -117,8 +120,6 @@ class NodeRuntime:
         self._player.start()
 
     def _on_watched(self, path: str) -> None:
-        from controller.observe.node import attribute
-
         if self._previous is not None:
             key = attribute(path, self._previous.torrents)
             if key is not None:
@@ -131,25 +132,21 @@ class NodeRuntime:
 
     # ------------------------------------------------------------------ a pass
 
-    def observe(self, desired: DesiredState, conditions: list[Condition]) -> NodeStatus:
+    def observe(self, desired: DesiredState, now: datetime,
+                conditions: list[Condition]) -> NodeStatus:
         device = self._configure(desired)
         obs = observe_node(
-            desired, self.node, now=self.clock(), observer=self._observer, previous=self._previous,
+            desired, self.node, now=now, observer=self._observer, previous=self._previous,
             player_socket=self.player_socket if device.player is not None else None,
             watched=self.watched.keys(), revision=desired.revision, conditions=conditions,
         )
         self._previous = obs.status.transmission if obs.status.transmission.reachable else None
         return obs.status
 
-    def plan(
-        self, desired: DesiredState, own: NodeStatus, others: list[NodeStatus]
-    ) -> tuple[FleetView, Plan]:
-        now = self.clock()
-        statuses = [s for s in others if s.node != self.node] + [own]
-        view = build_fleet_view(desired, statuses, now)
+    def plan(self, desired: DesiredState, statuses: list[NodeStatus], now: datetime) -> Plan:
         horizon = now - timedelta(days=30)
-        p = make_plan(desired, view, now, nodes=[self.node], journal=self.journal.entries(horizon))
-        return view, p
+        return make_plan(desired, statuses, now, nodes=[self.node],
+                         journal=self.journal.entries(horizon))
 
     def applier(self, desired: DesiredState) -> Applier:
         backends: list[Backend] = [VpnActuator(desired), PlayerActuator(self._player)]
@@ -168,8 +165,6 @@ class NodeRuntime:
 
     def playing(self) -> set[str]:
         """The item the hosted player has open right now, if any (checked before removals)."""
-        from controller.observe.node import attribute
-
         path = self._player.current_path() if self._player is not None else None
         if path is None or self._previous is None:
             return set()
@@ -190,22 +185,27 @@ class NodeRuntime:
         desired: DesiredState,
         transport: StatusTransport | None,
         *,
+        now: datetime | None = None,
         apply: bool = True,
         conditions: list[Condition] | None = None,
         select: Callable[[Action], bool] = lambda a: True,
         on_planned: Callable[[PassOutcome], None] | None = None,
     ) -> PassOutcome:
-        """Observe, plan and (unless ``apply`` is false) apply. ``on_planned`` sees the outcome
-        before anything is applied, so the API answers announces from the newest view."""
-        own = self.observe(desired, conditions or [])
+        """Observe, plan and (unless ``apply`` is false) apply, all as of ``now`` (the clock,
+        read once, when not given). ``on_planned`` sees the outcome before anything is applied,
+        so the API answers announces from the newest view."""
+        now = now if now is not None else self.clock()
+        own = self.observe(desired, now, conditions or [])
         others: list[NodeStatus] = []
         if transport is not None:
             try:
                 others = transport.read_all()
             except TvaError as e:
                 log.warning("cannot read the fleet's statuses: %s", e)
-        view, p = self.plan(desired, own, others)
-        outcome = PassOutcome(desired, own, view, p, None)
+        statuses = [s for s in others if s.node != self.node] + [own]
+        p = self.plan(desired, statuses, now)
+        view = build_fleet_view(desired, statuses, now)
+        outcome = PassOutcome(desired, now, own, statuses, view, p, None)
         if on_planned is not None:
             on_planned(outcome)
         if apply and not desired.fleet.policy.suspend:

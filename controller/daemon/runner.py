@@ -3,7 +3,10 @@ the loop, not the logic, owns timing.
 
 - One pass at a time; triggers arriving during a pass coalesce into one more pass.
 - Success: wait for a trigger or the resync period.
-- Failure: capped exponential backoff with jitter (fast first retry), reset by a success.
+- Failure: capped exponential backoff with jitter (fast first retry), reset by a success. A
+  ``TemporaryError`` that knows when to try again (``delay``, e.g. a server's Retry-After)
+  sets the wait instead, up to the resync period; a ``PermanentError`` waits at least the
+  backoff cap (a person must act first).
 - Stop (SIGTERM): the current pass finishes its current action, then the loop returns.
 """
 
@@ -15,7 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from controller.daemon.wakeup import Wakeup
-from controller.errors import PermanentError
+from controller.errors import PermanentError, TemporaryError
+
+__all__ = ["Backoff", "PassResult", "Runner", "retry_delay"]
 
 log = logging.getLogger("tva.daemon")
 
@@ -43,6 +48,15 @@ class Backoff:
         self.failures = 0
 
 
+def retry_delay(error: BaseException, backoff: float, cap: float, resync: float) -> float:
+    """How long to wait after a failed pass (see the module docstring)."""
+    if isinstance(error, TemporaryError) and error.delay is not None:
+        return min(max(error.delay, 0.0), resync)
+    if isinstance(error, PermanentError):
+        return max(backoff, min(cap, resync))
+    return backoff
+
+
 class Runner:
     def __init__(
         self,
@@ -68,9 +82,8 @@ class Runner:
             try:
                 result = self.reconcile(reasons)
             except Exception as e:  # every failure backs off; the loop itself never dies
-                delay = self.backoff.next_delay(self.rng)
-                if isinstance(e, PermanentError):
-                    delay = max(delay, min(self.backoff.cap, self.resync))
+                delay = retry_delay(e, self.backoff.next_delay(self.rng), self.backoff.cap,
+                                    self.resync)
                 log.warning("pass failed (%s); next try in %.1fs", e, delay,
                             extra={"event": "pass-failed", "error": str(e), "retry_in": delay})
                 if self.on_error is not None:

@@ -12,8 +12,10 @@ import random
 import threading
 from collections.abc import Callable
 
+from controller.clients.git import ls_remote
 from controller.daemon.wakeup import Wakeup
-from controller.fleet.gitcmd import run_git
+
+__all__ = ["CheckoutWatcher", "Poller", "remote_heads"]
 
 log = logging.getLogger("tva.triggers")
 
@@ -60,7 +62,7 @@ class Poller(threading.Thread):
 def remote_heads(url: str, patterns: list[str]) -> str:
     """A digest of the remote's refs matching ``patterns`` (cheap: ``git ls-remote``, with no
     prompt and a time limit, so a dead link never hangs the poller)."""
-    out = run_git(None, ["ls-remote", url, *patterns], what=f"polling {url}", timeout=30.0)
+    out = ls_remote(url, patterns)
     return hashlib.sha256(out.encode()).hexdigest()
 
 

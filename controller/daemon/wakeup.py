@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import threading
 
+__all__ = ["Wakeup"]
+
 
 class Wakeup:
     def __init__(self) -> None:

@@ -38,6 +38,13 @@ from schemas.desired import (
 )
 from schemas.rules import SINGLETON_DUTIES, eligible_custodians, ineligibility
 
+__all__ = [
+    "MAX_TORRENT_BYTES",
+    "Origin",
+    "Resources",
+    "check_and_resolve",
+]
+
 MAX_TORRENT_BYTES = 10 << 20
 
 

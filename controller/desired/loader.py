@@ -36,6 +36,17 @@ from controller.desired.yamlsafe import (
 from controller.errors import Problem, ValidationFailed
 from schemas.desired import KINDS, SUPPORTED_API_VERSIONS, DesiredState, Model
 
+__all__ = [
+    "INTERNAL",
+    "MAX_FILES",
+    "YAML_SUFFIXES",
+    "LoadResult",
+    "Reader",
+    "discover",
+    "load_files",
+    "load_fleet",
+]
+
 INTERNAL = "internal error while validating"
 """Prefix of a problem that means a bug in a validator, not in the fleet repo."""
 

@@ -21,6 +21,20 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+__all__ = [
+    "ALLOWED_TAGS",
+    "MAX_DEPTH",
+    "MAX_DOCUMENTS",
+    "MAX_FILE_BYTES",
+    "MAX_NODES",
+    "Document",
+    "Path",
+    "YamlProblem",
+    "guess_identities",
+    "parse_documents",
+    "read_text",
+]
+
 MAX_FILE_BYTES = 1 << 20  # 1 MiB: far above any hand-written fleet file
 MAX_DEPTH = 64
 MAX_NODES = 200_000  # per file, after alias expansion

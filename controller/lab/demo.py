@@ -26,6 +26,8 @@ from controller.lab.lab import Lab, wait
 from controller.lab.netns import LabFailed, NamespaceRefused, available, run_isolated
 from schemas.types import format_size
 
+__all__ = ["console", "run_lab_demo", "run_single_node"]
+
 console = Console(highlight=False)
 
 

@@ -8,25 +8,36 @@ periods, so that a node "going away" takes seconds, not hours.
 from __future__ import annotations
 
 import shutil
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from controller.clients.git import run_git
 from controller.lab.transmission import make_payload_torrent
+
+__all__ = [
+    "GIT_ENV_EMAIL",
+    "GIT_ENV_NAME",
+    "LabRepo",
+    "Payload",
+    "collection_yaml",
+    "device_yaml",
+    "duties_yaml",
+    "fleet_yaml",
+    "git",
+    "rule_yaml",
+]
 
 GIT_ENV_NAME = "tva lab"
 GIT_ENV_EMAIL = "lab@tva.invalid"
 
 
 def git(cwd: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-c", f"user.name={GIT_ENV_NAME}", "-c", f"user.email={GIT_ENV_EMAIL}",
-         "-c", "commit.gpgsign=false", *args],
-        cwd=cwd, capture_output=True, text=True, check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"git {' '.join(args)} failed: {done.stderr.strip()}")
-    return done.stdout.strip()
+    """``git ARGS`` in ``cwd`` as the lab's owner (through the git client: no prompt, a time
+    limit, errors translated)."""
+    out = run_git(cwd, ["-c", f"user.name={GIT_ENV_NAME}", "-c", f"user.email={GIT_ENV_EMAIL}",
+                        "-c", "commit.gpgsign=false", *args],
+                  what=f"git {args[0]} in the lab repo", timeout=120.0)
+    return out.strip()
 
 
 @dataclass

@@ -18,7 +18,16 @@ from typing import Any, TypeVar
 
 from controller.daemon.daemon import Daemon, DaemonConfig
 from controller.lab.fleet import LabRepo, Payload, device_yaml, fleet_yaml
-from controller.lab.transmission import TransmissionDaemon, free_port, wait_for
+from controller.lab.transmission import TransmissionDaemon, free_port
+from controller.waiting import wait_for
+
+__all__ = [
+    "TOKEN_ENV",
+    "Lab",
+    "LabNode",
+    "NodeSpec",
+    "wait",
+]
 
 T = TypeVar("T")
 

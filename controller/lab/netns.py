@@ -22,6 +22,16 @@ from typing import Any, TypeVar
 
 from controller.errors import PermanentError
 
+__all__ = [
+    "CLONE_NEWNET",
+    "CLONE_NEWUSER",
+    "LabFailed",
+    "NamespaceRefused",
+    "available",
+    "run_isolated",
+    "setup_addresses",
+]
+
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
 

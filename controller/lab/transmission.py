@@ -15,8 +15,7 @@ import secrets
 import signal
 import socket
 import subprocess
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,8 @@ from typing import Any, TypeVar
 import torf
 import transmission_rpc
 from fastbencode import bencode  # type: ignore[attr-defined]
+
+from controller.waiting import wait_for
 
 DAEMON = "transmission-daemon"
 RPC_PATH = "/transmission/rpc"
@@ -38,7 +39,6 @@ __all__ = [
     "free_port",
     "make_payload_torrent",
     "payload_metainfo",
-    "wait_for",
 ]
 
 
@@ -48,23 +48,6 @@ def free_port(host: str = "127.0.0.1") -> int:
         s.bind((host, 0))
         port: int = s.getsockname()[1]
         return port
-
-
-def wait_for(
-    predicate: Callable[[], _T | None],
-    timeout: float = 30.0,
-    interval: float = 0.1,
-    what: str = "condition",
-) -> _T:
-    """Poll ``predicate()`` until it returns something truthy; return it. Fails after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(interval)
 
 
 @dataclass

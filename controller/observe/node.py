@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from controller import __version__
+from controller.clients.transmission import TransmissionClient
 from controller.observe.host import observe_host
 from controller.observe.player import observe_player
 from controller.observe.transmission import Observation, TransmissionObserver, unreachable
-from controller.secrets import resolve
-from schemas.desired import DesiredState, Device, Service
+from schemas.desired import DesiredState, Device
 from schemas.observed import (
     Condition,
     NodeStatus,
@@ -26,16 +26,13 @@ from schemas.observed import (
     TransmissionStatus,
 )
 
+__all__ = ["NodeObservation", "attribute", "observe_node", "transmission_observer"]
+
 
 def transmission_observer(device: Device) -> TransmissionObserver | None:
     """An observer for the device's Transmission, credentials resolved now; None if it has none."""
-    if Service.transmission not in device.services or device.addresses.transmission_rpc is None:
-        return None
-    creds = device.credentials
-    password = resolve(creds.transmission_password) if creds.transmission_password else None
-    return TransmissionObserver(
-        device.addresses.transmission_rpc, creds.transmission_user, password
-    )
+    client = TransmissionClient.for_device(device)
+    return TransmissionObserver(client) if client is not None else None
 
 
 @dataclass(frozen=True)

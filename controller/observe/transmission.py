@@ -14,10 +14,6 @@ docs/performance.md):
 - **Deterministic output**: torrents sorted by infohash.
 - **Unchanged torrents are not converted again**: each torrent's row is compared with the last
   pass's and the model reused when equal (``_Memory.known``).
-- **HTTP without compression or keep-alive.** Gzip costs the daemon more than sending on the
-  loopback. Transmission 3.00 writes a large answer in pieces without ``TCP_NODELAY``; on a
-  kept-alive connection Nagle's algorithm and the client's delayed ACK stall most answers over
-  16 KiB by 40 ms, while a new connection starts in quick-ACK mode.
 - **Incremental passes** ask for ``ids="recently-active"``: torrents whose activity date is in
   the daemon's fixed 60-second window, plus the integer ids removed in it. Integer ids change
   when the daemon restarts, so the observer keeps an id -> infohash map and the daemon's session
@@ -34,15 +30,11 @@ docs/performance.md):
 - **Refused credentials raise ``AuthError``** (a ``PermanentError``): retrying cannot help, a
   person must fix the device's credentials reference or the daemon's ``rpc-whitelist``.
   :func:`unreachable` turns it into a status for a caller that publishes one anyway.
+- **One client per daemon.** The connection, credentials and error translation are the
+  node's ``TransmissionClient`` (``controller.clients.transmission``), shared with the actuator.
 - **Free space** comes from the RPC ``free-space`` method, i.e. from the daemon's host. RPC 16
   (Transmission 3.00) reports no total size: the total is then the capacity the caller declares
   for the root (``StorageRoot.capacity``), else 0 (unknown). RPC 17+ ``total_size`` wins.
-
-transmission-rpc's public API serves the session calls. ``torrent-get`` goes through its HTTP
-layer (``Client._http_query``: session id, auth and connection errors) and is parsed by
-pydantic-core, a third faster than the ``json.loads`` in ``Client._request``. ``free-space`` uses
-``Client._request`` because the public ``free_space`` drops ``total_size``. These private entry
-points are why the dependency is pinned below 8; the tests exercise each of them.
 """
 
 from __future__ import annotations
@@ -54,15 +46,15 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
-from urllib.parse import unquote, urlsplit
+from typing import Any
 
-import transmission_rpc
-from pydantic_core import from_json
-from transmission_rpc.constants import RpcMethod
-from transmission_rpc.error import TransmissionAuthError, TransmissionError
-
-from controller.errors import AuthError, PermanentError, TemporaryError, TvaError, UnreachableError
+from controller.clients.transmission import (
+    DEFAULT_TIMEOUT,
+    ReadRefused,
+    RpcMethod,
+    TransmissionClient,
+)
+from controller.errors import PermanentError, TemporaryError, UnreachableError
 from schemas.observed import (
     StorageStatus,
     TorrentState,
@@ -78,7 +70,6 @@ __all__ = [
     "TORRENT_FIELDS",
     "TRACKER_FIELDS",
     "Observation",
-    "RequestRefused",
     "TransmissionObserver",
     "unreachable",
 ]
@@ -122,8 +113,6 @@ minus margin for the daemon's one-second clock and the time a request takes."""
 DEFAULT_FULL_EVERY = 300.0
 """Longest time between two full passes when the caller asks only for incremental ones."""
 
-DEFAULT_TIMEOUT = 30.0
-
 # Transmission's status codes (RPC >= 14), by index.
 _STATES: tuple[TorrentState, ...] = (
     TorrentState.stopped,
@@ -135,13 +124,8 @@ _STATES: tuple[TorrentState, ...] = (
     TorrentState.seeding,
 )
 
-_T = TypeVar("_T")
 _Raw = dict[str, Any]
 _Row = list[Any]
-
-
-class RequestRefused(TemporaryError):
-    """The daemon answered, but with a result other than "success" (e.g. a missing path)."""
 
 
 @dataclass(frozen=True)
@@ -247,17 +231,17 @@ def unreachable(error: str | BaseException) -> TransmissionStatus:
 
 
 class TransmissionObserver:
-    """Read-only view of one Transmission daemon, reached at ``url``.
+    """Read-only view of one Transmission daemon, through its ``TransmissionClient``.
 
-    ``url`` is the device's ``addresses.transmission_rpc`` (e.g.
-    ``http://127.0.0.1:9091/transmission/rpc``); credentials are the resolved secret values
-    (or the URL's user info). ``clock`` (monotonic seconds) is injectable so tests can age the
-    last pass. Not thread-safe: one observer per daemon, used by one loop.
+    ``client`` is the node's client (shared with the actuator); a URL string makes a client of
+    its own with ``username``, ``password`` and ``timeout`` (for one-off looks and tests).
+    ``clock`` (monotonic seconds) is injectable so tests can age the last pass. Not
+    thread-safe: one observer per daemon, used by one loop.
     """
 
     def __init__(
         self,
-        url: str,
+        client: TransmissionClient | str,
         username: str | None = None,
         password: str | None = None,
         *,
@@ -267,20 +251,9 @@ class TransmissionObserver:
         all_tracker_stats: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise PermanentError(
-                f"Transmission RPC URL {url!r} is not an http(s) URL with a host, "
-                "e.g. http://127.0.0.1:9091/transmission/rpc"
-            )
-        self.url = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
-        self._protocol: Any = parts.scheme
-        self._host = parts.hostname
-        self._port = parts.port or (443 if parts.scheme == "https" else 80)
-        self._path = parts.path or "/transmission/rpc"
-        self._username = username if username is not None else _unquoted(parts.username)
-        self._password = password if password is not None else _unquoted(parts.password)
-        self._timeout = timeout
+        if isinstance(client, str):
+            client = TransmissionClient(client, username, password, timeout=timeout)
+        self.client = client
         self._max_gap = max_gap
         self._full_every = full_every
         self._fields = list(TORRENT_FIELDS)
@@ -288,8 +261,12 @@ class TransmissionObserver:
             self._fields.append("trackerStats")
         self._all_tracker_stats = all_tracker_stats
         self._clock = clock
-        self._client: transmission_rpc.Client | None = None
         self._memory: _Memory | None = None
+
+    @property
+    def url(self) -> str:
+        """The daemon's URL, without credentials."""
+        return self.client.url
 
     # -- public passes ------------------------------------------------------------------------
 
@@ -301,7 +278,7 @@ class TransmissionObserver:
         """A full pass, with what changed since ``previous`` (everything, when there is none)."""
         try:
             return self._full_pass(previous, self._session())
-        except (UnreachableError, RequestRefused) as e:
+        except (UnreachableError, ReadRefused) as e:
             return self._lost(previous, e)
 
     def incremental(self, previous: TransmissionStatus) -> Observation:
@@ -321,7 +298,7 @@ class TransmissionObserver:
             return self.observe_full(previous)
         try:
             return self._incremental_pass(memory)
-        except (UnreachableError, RequestRefused) as e:
+        except (UnreachableError, ReadRefused) as e:
             return self._lost(previous, e)
 
     def free_space(
@@ -340,8 +317,8 @@ class TransmissionObserver:
             total = declared.get(path, 0)
             if not lost:
                 try:
-                    answer = self._request(RpcMethod.FreeSpace, {"path": path})
-                except RequestRefused:
+                    answer = self.client.request(RpcMethod.FreeSpace, {"path": path})
+                except ReadRefused:
                     pass
                 except UnreachableError:
                     lost = True
@@ -360,7 +337,7 @@ class TransmissionObserver:
 
     def close(self) -> None:
         """Drop the connection and the memory; the next pass reconnects and looks at everything."""
-        self._client = None
+        self.client.reset()
         self._memory = None
 
     # -- passes -------------------------------------------------------------------------------
@@ -471,7 +448,7 @@ class TransmissionObserver:
         arguments: _Raw = {"fields": list(self._fields), "format": "table"}
         if ids is not None:
             arguments["ids"] = ids
-        answer = _Answer.parse(self._torrent_get(arguments), self._fields)
+        answer = _Answer.parse(self.client.torrent_get(arguments), self._fields)
         if not self._all_tracker_stats:
             at_error = answer.header.index("error")
             complaining: list[str | int] = [
@@ -479,7 +456,7 @@ class TransmissionObserver:
             ]
             if complaining:
                 extra = _Answer.parse(
-                    self._torrent_get(
+                    self.client.torrent_get(
                         {"fields": list(TRACKER_FIELDS), "ids": complaining, "format": "table"}
                     ),
                     list(TRACKER_FIELDS),
@@ -494,8 +471,8 @@ class TransmissionObserver:
 
     def _session(self) -> _Session:
         """The daemon's session id (new on every start), version and rates: two small requests."""
-        session = self._call(lambda c: c.get_session())
-        stats = self._call(lambda c: c.session_stats())
+        session = self.client.read(lambda c: c.get_session())
+        stats = self.client.read(lambda c: c.session_stats())
         return _Session(
             id=str(session.fields.get("session-id", "")),
             rpc_version=int(session.fields.get("rpc-version", 0)),
@@ -504,114 +481,6 @@ class TransmissionObserver:
             upload_rate=int(stats.fields.get("uploadSpeed", 0)),
             torrent_count=int(stats.fields.get("torrentCount", 0)),
         )
-
-    # -- transport ----------------------------------------------------------------------------
-
-    def _torrent_get(self, arguments: _Raw) -> _Raw:
-        """``torrent-get`` through transmission-rpc's HTTP layer (which keeps the session id and
-        reports auth and connection errors), parsed with pydantic-core's JSON parser: on 10,000
-        torrents that takes a third less time than ``json.loads``, which ``_request`` uses."""
-        query = {"method": RpcMethod.TorrentGet.value, "arguments": arguments}
-        text = self._call(lambda c: c._http_query(query))
-        try:
-            answer = from_json(text)
-        except ValueError as e:
-            self._client = None
-            raise UnreachableError(
-                f"cannot reach Transmission at {self.url}: the answer is not Transmission RPC "
-                "(check the URL's path)"
-            ) from e
-        if not isinstance(answer, dict) or answer.get("result") != "success":
-            result = answer.get("result") if isinstance(answer, dict) else None
-            raise RequestRefused(f"Transmission at {self.url}: torrent-get failed: {result!r}")
-        arguments_out: _Raw = answer.get("arguments") or {}
-        return arguments_out
-
-    def _request(
-        self, method: RpcMethod, arguments: _Raw, ids: str | list[str | int] | None = None
-    ) -> _Raw:
-        answer: _Raw = self._call(lambda c: c._request(method, arguments, ids))
-        return answer
-
-    def _connect(self) -> transmission_rpc.Client:
-        if self._client is None:
-            client = self._guarded(
-                lambda: transmission_rpc.Client(
-                    protocol=self._protocol,
-                    host=self._host,
-                    port=self._port,
-                    path=self._path,
-                    username=self._username,
-                    password=self._password,
-                    timeout=self._timeout,
-                )
-            )
-            # No compression and no keep-alive: see "HTTP" in the module docstring.
-            client._http_session.headers["Accept-Encoding"] = "identity"
-            client._http_session.headers["Connection"] = "close"
-            self._client = client
-        return self._client
-
-    def _call(self, call: Callable[[transmission_rpc.Client], _T]) -> _T:
-        client = self._connect()
-        return self._guarded(lambda: call(client))
-
-    def _guarded(self, call: Callable[[], _T]) -> _T:
-        """Run one request; translate transmission-rpc's and requests' errors into tva's."""
-        try:
-            return call()
-        except (TransmissionError, OSError) as e:
-            error = translate(e, url=self.url, timeout=self._timeout, password=self._password)
-            if isinstance(error, UnreachableError):
-                self._client = None
-            raise error from e
-
-
-def translate(
-    error: TransmissionError | OSError,
-    *,
-    url: str,
-    timeout: float,
-    password: str | None,
-    refused: type[TvaError] = RequestRefused,
-) -> TvaError:
-    """tva's error for a failed Transmission RPC call (the observer's and the actuator's).
-
-    Refused credentials or address -> ``AuthError``; an answer with an error result ->
-    ``refused`` (the caller decides whether that is worth retrying); anything else ->
-    ``UnreachableError``. Messages never carry the password.
-    """
-    def redact(text: str) -> str:
-        return text.replace(password, "***") if password else text
-
-    if isinstance(error, TransmissionAuthError):
-        code = getattr(error.original, "status_code", None)
-        if code == 403:
-            return AuthError(
-                f"Transmission at {url} refused this controller (HTTP 403): its "
-                "rpc-whitelist must admit the controller's address"
-            )
-        return AuthError(
-            f"Transmission at {url} refused the credentials (HTTP {code or 401}): check "
-            "the device's credentials reference"
-        )
-    if isinstance(error, TransmissionError) and error.response is not None:
-        return refused(f"Transmission at {url}: {redact(error.message)}")  # it answered
-    return UnreachableError(f"cannot reach Transmission at {url}: {_reason(error, timeout, redact)}")
-
-
-def _reason(error: BaseException, timeout: float, redact: Callable[[str], str]) -> str:
-    """The most telling cause in an exception chain, without credentials."""
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, ConnectionRefusedError):
-            return "connection refused"
-        if isinstance(seen, TimeoutError) or "timeout" in type(seen).__name__.lower():
-            return f"no answer within {timeout:g}s"
-        seen = seen.__cause__ or seen.__context__
-    if isinstance(error, TransmissionError) and error.raw_response is not None:
-        return "the answer is not Transmission RPC (check the URL's path)"
-    return redact(str(error)) or type(error).__name__
 
 
 # -- conversion -------------------------------------------------------------------------------
@@ -715,10 +584,6 @@ def _gc_paused() -> Iterator[None]:
 
 def _by_infohash(torrent: TorrentStatus) -> str:
     return torrent.infohash
-
-
-def _unquoted(value: str | None) -> str | None:
-    return unquote(value) if value else None
 
 
 def _session_differs(old: TransmissionStatus, new: TransmissionStatus) -> bool:

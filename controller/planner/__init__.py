@@ -1,6 +1,6 @@
 """The planner: a pure function from desired state, observed fleet and ``now`` to a Plan.
 
-``plan(desired, fleet, now)`` reads no clock, does no I/O and draws no random numbers; given
+``plan(desired, statuses, now)`` reads no clock, does no I/O and draws no random numbers; given
 the same inputs it returns the same plan, byte for byte, whatever the order of files, nodes or
 torrents. ``plan``, ``apply``, ``run`` and ``review`` all call it. The rules it applies, their
 order and their tie-breaks are documented in docs/planner.md; the output format in
@@ -8,6 +8,7 @@ docs/plan-format.md.
 """
 
 from controller.planner.core import plan
+from controller.planner.freshness import FleetView, Freshness, NodeView, build_fleet_view
 from controller.planner.views import (
     CustodyRow,
     PeerFinder,
@@ -21,9 +22,13 @@ from controller.planner.views import (
 
 __all__ = [
     "CustodyRow",
+    "FleetView",
+    "Freshness",
+    "NodeView",
     "PeerFinder",
     "PeerRow",
     "ReaperRow",
+    "build_fleet_view",
     "custody_view",
     "duty_view",
     "peers_view",

@@ -8,24 +8,19 @@ torrents.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import IntEnum
 
+from controller.planner.freshness import FleetView, Freshness, build_fleet_view
 from controller.planner.health import HEALTHY, Assessment, Classifier, Health
 from controller.planner.memory import JournalIndex
 from schemas.desired import DesiredState, Device, Duty, ResolvedItem, Service, TrustLevel
-from schemas.fleetview import FleetView, Freshness
 from schemas.observed import NodeStatus, PlayerStatus, TorrentStatus
 from schemas.plan import DutyAssignment
 
-__all__ = ["TVA_LABEL", "VPN_STOPPED_LABEL", "Context", "Copy", "CopyState", "NodeFacts"]
-
-TVA_LABEL = "tva"
-"""Every torrent tva adds carries it; tva never removes data from a torrent without it."""
-VPN_STOPPED_LABEL = "tva:vpn-stopped"
-"""Marks a torrent the VPN kill switch stopped, so that only those are started again."""
+__all__ = ["Context", "Copy", "CopyState", "NodeFacts"]
 
 
 LOCAL_ERROR = 3
@@ -198,8 +193,9 @@ class Context:
 
 
 def build_context(
-    desired: DesiredState, fleet: FleetView, now: datetime, journal: JournalIndex
+    desired: DesiredState, statuses: Sequence[NodeStatus], now: datetime, journal: JournalIndex
 ) -> Context:
+    fleet = build_fleet_view(desired, statuses, now)
     grace = desired.fleet.policy.freshness.grace
     classifier = Classifier(desired.fleet.policy.reaper, now, journal)
     nodes: dict[str, NodeFacts] = {}

@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from controller.planner.assemble import assemble
-from controller.planner.context import TVA_LABEL, Context, build_context
+from controller.planner.context import Context, build_context
 from controller.planner.custody import plan_custody
 from controller.planner.duties import assign_duties
+from controller.planner.labels import TVA_LABEL
 from controller.planner.ledger import Ledger
 from controller.planner.memory import JournalIndex
 from controller.planner.player import keep_queues, plan_player, queue_keys
@@ -24,8 +25,8 @@ from controller.planner.prefetch import Entry, plan_prefetch, prefetch_entries
 from controller.planner.reaper import plan_reaper
 from controller.planner.vpn import plan_vpn
 from schemas.desired import DesiredState, Duty
-from schemas.fleetview import FleetView
 from schemas.journal import JournalEntry
+from schemas.observed import NodeStatus
 from schemas.plan import Plan, Severity
 
 __all__ = ["plan", "run_pass"]
@@ -33,12 +34,12 @@ __all__ = ["plan", "run_pass"]
 
 def run_pass(
     desired: DesiredState,
-    fleet: FleetView,
+    statuses: Sequence[NodeStatus],
     now: datetime,
     journal: Sequence[JournalEntry] = (),
 ) -> tuple[Context, Ledger, list[Entry]]:
     """Compute the whole fleet's pass; the views reuse it."""
-    ctx = build_context(desired, fleet, now, JournalIndex(journal))
+    ctx = build_context(desired, statuses, now, JournalIndex(journal))
     duties = assign_duties(ctx)
     ctx.duty_holders = duties.holders
     ledger = Ledger()
@@ -61,14 +62,17 @@ def run_pass(
 
 def plan(
     desired: DesiredState,
-    fleet: FleetView,
+    statuses: Sequence[NodeStatus],
     now: datetime,
     *,
     nodes: list[str] | None = None,
     journal: Sequence[JournalEntry] = (),
 ) -> Plan:
-    """What each node (or only ``nodes``) should do at ``now``, and why."""
-    ctx, ledger, _ = run_pass(desired, fleet, now, journal)
+    """What each node (or only ``nodes``) should do at ``now``, and why.
+
+    ``statuses`` are the node statuses as read (any order, several per node allowed: the
+    newest counts); freshness is decided here, at ``now`` (``freshness.py``)."""
+    ctx, ledger, _ = run_pass(desired, statuses, now, journal)
     wanted = sorted(desired.devices) if nodes is None else sorted(set(nodes))
     return assemble(
         revision=desired.revision, now=now, nodes=wanted, actions=ledger.actions.values(),

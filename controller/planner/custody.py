@@ -19,19 +19,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from controller.planner.context import TVA_LABEL, Context, CopyState
+from controller.planner.context import Context, CopyState
 from controller.planner.hashing import hrw_order
+from controller.planner.labels import TVA_LABEL, custody_label
 from controller.planner.ledger import Ledger
 from controller.planner.placement import place, refusal
 from controller.planner.text import age, names, policy
 from schemas.desired import CustodyRule
 from schemas.plan import ActionKind, Severity
 
-__all__ = ["Count", "count", "floor_without", "plan_custody", "rule_label"]
-
-
-def rule_label(name: str) -> str:
-    return f"tva:custody/{name}"
+__all__ = ["Count", "count", "floor_without", "plan_custody"]
 
 
 @dataclass(slots=True)
@@ -212,7 +209,7 @@ def _pin(ctx: Context, ledger: Ledger, c: Count) -> None:
         reason = f"{head}; {node} is {pos} in this item's order"
         if skipped:
             reason += f" (skipped: {'; '.join(skipped)})"
-        place(ctx, ledger, node, key, reason, rule=subject, label=rule_label(rule.name))
+        place(ctx, ledger, node, key, reason, rule=subject, label=custody_label(rule.name))
         ledger.pins[node] += 1
         chosen.append(node)
         need -= 1

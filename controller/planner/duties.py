@@ -22,9 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from controller.planner.context import Context
+from controller.planner.freshness import Freshness
 from controller.planner.text import age, names
 from schemas.desired import DeviceClass, Duty, TrustLevel
-from schemas.fleetview import Freshness
 from schemas.plan import DutyAssignment, PlanWarning, Severity
 from schemas.rules import SINGLETON_DUTIES, ineligibility
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from controller.planner.context import TVA_LABEL, VPN_STOPPED_LABEL, Context
+from controller.planner.context import Context
 from controller.planner.gates import f2f_blocked, fleet_tracker, is_public, sources, vpn_down
+from controller.planner.labels import TVA_LABEL, VPN_STOPPED_LABEL
 from controller.planner.ledger import Ledger
 from controller.planner.text import size as fmt_size
 from schemas.plan import ActionKind

@@ -14,6 +14,7 @@ Only devices that hold the player duty, are fresh, and whose player is reachable
 from __future__ import annotations
 
 from controller.planner.context import Context
+from controller.planner.labels import player_label
 from controller.planner.ledger import Ledger
 from controller.planner.placement import place, refusal
 from schemas.desired import Duty, MpvValue
@@ -81,7 +82,7 @@ def plan_player(ctx: Context, ledger: Ledger) -> None:
             if refusal(ctx, ledger, device, key) is None:
                 name = ctx.desired.items[key].name
                 place(ctx, ledger, device, key, f"{subject}: {name} is in the queue of {device}",
-                      rule=subject, label=f"tva:{subject}")
+                      rule=subject, label=player_label(device))
         p = nf.player
         if p is None:
             continue

@@ -18,20 +18,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from controller.planner.context import TVA_LABEL, Context
+from controller.planner.context import Context
 from controller.planner.custody import floor_without
 from controller.planner.gates import sources
+from controller.planner.labels import TVA_LABEL, watchlist_label
 from controller.planner.ledger import Ledger
 from controller.planner.placement import place, refusal
 from controller.planner.text import names
 from schemas.desired import WatchEntry, Watchlist, infohash_from_magnet
 from schemas.plan import ActionKind
 
-__all__ = ["Entry", "plan_prefetch", "prefetch_entries", "watch_label"]
-
-
-def watch_label(name: str) -> str:
-    return f"tva:watchlist/{name}"
+__all__ = ["Entry", "plan_prefetch", "prefetch_entries"]
 
 
 @dataclass(frozen=True)
@@ -131,7 +128,7 @@ def _pins(ctx: Context, ledger: Ledger, e: Entry) -> None:
             reason = f"{subject}: {e.what} is kept on {dev} until watched"
         holders = [s["node"] for s in sources(ctx, dev, key)]
         reason += f"; fetch from {names(holders)}" if holders else "; no fleet holder: from the swarm"
-        place(ctx, ledger, dev, key, reason, rule=subject, label=watch_label(e.watchlist.name))
+        place(ctx, ledger, dev, key, reason, rule=subject, label=watchlist_label(e.watchlist.name))
 
 
 def _removals(ctx: Context, ledger: Ledger, e: Entry) -> None:

@@ -18,8 +18,8 @@ from controller.planner.health import Health
 from controller.planner.ledger import Ledger
 from controller.planner.memory import JournalIndex
 from schemas.desired import DesiredState, ResolvedItem
-from schemas.fleetview import FleetView
 from schemas.journal import JournalEntry
+from schemas.observed import NodeStatus
 from schemas.plan import DutyAssignment, PlanWarning
 
 __all__ = [
@@ -80,9 +80,9 @@ class PeerRow:
 
 
 def duty_view(
-    desired: DesiredState, fleet: FleetView, now: datetime
+    desired: DesiredState, statuses: Sequence[NodeStatus], now: datetime
 ) -> tuple[list[DutyAssignment], list[PlanWarning]]:
-    ctx, ledger, _ = run_pass(desired, fleet, now)
+    ctx, ledger, _ = run_pass(desired, statuses, now)
     return ctx.duty_assignments, [w for w in ledger.all_warnings()
                                   if w.code in ("invariant-broken", "duty-holder-away",
                                                 "duty-unassigned")]
@@ -97,13 +97,13 @@ def _actions_for(ledger: Ledger) -> dict[str, list[tuple[str, str | None]]]:
 
 def custody_view(
     desired: DesiredState,
-    fleet: FleetView,
+    statuses: Sequence[NodeStatus],
     now: datetime,
     journal: Sequence[JournalEntry] = (),
     *,
     item: str | None = None,
 ) -> list[CustodyRow]:
-    ctx, ledger, _ = run_pass(desired, fleet, now, journal)
+    ctx, ledger, _ = run_pass(desired, statuses, now, journal)
     by_target = _actions_for(ledger)
     only = find_item(desired, item).key if item is not None else None
     rows: list[CustodyRow] = []
@@ -133,10 +133,10 @@ def custody_view(
 
 
 def reaper_view(
-    desired: DesiredState, fleet: FleetView, now: datetime, journal: Sequence[JournalEntry] = ()
+    desired: DesiredState, statuses: Sequence[NodeStatus], now: datetime, journal: Sequence[JournalEntry] = ()
 ) -> list[ReaperRow]:
     """Every torrent on every fresh node with Transmission reachable, with its health."""
-    ctx, ledger, _ = run_pass(desired, fleet, now, journal)
+    ctx, ledger, _ = run_pass(desired, statuses, now, journal)
     by_target = _actions_for(ledger)
     rows: list[ReaperRow] = []
     for node, nf in ctx.nodes.items():
@@ -177,10 +177,10 @@ class PeerFinder:
     so an announce costs a lookup, not a walk over the fleet's holdings.
     """
 
-    def __init__(self, desired: DesiredState, fleet: FleetView, now: datetime) -> None:
+    def __init__(self, desired: DesiredState, statuses: Sequence[NodeStatus], now: datetime) -> None:
         # Only the index and the duties are needed (no custody pass).
         self.desired = desired
-        self.ctx = build_context(desired, fleet, now, JournalIndex(()))
+        self.ctx = build_context(desired, statuses, now, JournalIndex(()))
         self.ctx.duty_holders = assign_duties(self.ctx).holders
 
     def peers(
@@ -202,7 +202,7 @@ class PeerFinder:
 
 def peers_view(
     desired: DesiredState,
-    fleet: FleetView,
+    statuses: Sequence[NodeStatus],
     now: datetime,
     item: str,
     *,
@@ -210,7 +210,7 @@ def peers_view(
 ) -> tuple[ResolvedItem, list[PeerRow], list[str]]:
     """Fleet holders ``requester`` may fetch ``item`` from (the seed of peers_for), and the
     gates that were applied, in words."""
-    return PeerFinder(desired, fleet, now).peers(item, requester)
+    return PeerFinder(desired, statuses, now).peers(item, requester)
 
 
 def _peer_rows(ctx: Context, it: ResolvedItem, requester: str | None) -> list[PeerRow]:

@@ -14,8 +14,9 @@ When the profile is up again, ``start`` exactly the torrents carrying ``tva:vpn-
 
 from __future__ import annotations
 
-from controller.planner.context import VPN_STOPPED_LABEL, Context
+from controller.planner.context import Context
 from controller.planner.gates import is_public
+from controller.planner.labels import VPN_STOPPED_LABEL
 from controller.planner.ledger import Ledger
 from schemas.observed import TorrentState
 from schemas.plan import ActionKind

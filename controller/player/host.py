@@ -24,7 +24,6 @@ import os
 import socket
 import stat
 import threading
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -33,6 +32,7 @@ from typing import Any
 import mpv
 
 from controller.errors import PermanentError, UnreachableError
+from controller.waiting import poll
 from schemas.desired import MPV_ALLOWED_OPTIONS, MPV_REFUSED_OPTIONS, MpvValue
 
 __all__ = ["HEADLESS", "PlayerError", "PlayerHost", "RefusedOption", "check_option"]
@@ -134,10 +134,8 @@ class PlayerHost:
         player.register_event_callback(self._on_event)
         self._mpv = player
         # mpv opens the socket from its own IPC thread, shortly after initialisation.
-        deadline = time.monotonic() + _SOCKET_WAIT
-        while not _is_socket(self.socket_path) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        if not _is_socket(self.socket_path):
+        if not poll(lambda: _is_socket(self.socket_path), bool, timeout=_SOCKET_WAIT,
+                    interval=0.01):
             self.close()
             raise PlayerError(
                 f"mpv started but did not open its IPC socket at {self.socket_path}; "

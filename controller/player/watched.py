@@ -2,15 +2,17 @@
 
 Watch progress drives the watchlists' keep-next-N buffers on every node, so it must survive a
 controller restart: a small JSON list of info-hashes in the state dir, written atomically
-(temp file + ``os.replace``) whenever it grows. Safe to call from libmpv's event thread.
+(``controller.atomic``) whenever it grows. Safe to call from libmpv's event thread.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import threading
+
+from controller.atomic import write_atomic
+
+__all__ = ["WatchedStore"]
 
 
 class WatchedStore:
@@ -37,13 +39,4 @@ class WatchedStore:
             return sorted(self._keys)
 
     def _write(self, keys: list[str]) -> None:
-        directory = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".watched-")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(keys, f)
-            os.replace(tmp, self.path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        write_atomic(self.path, json.dumps(keys).encode())

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from controller.planner import CustodyRow, custody_view, plan
+from controller.planner import CustodyRow, FleetView, build_fleet_view, custody_view, plan
 from controller.review.model import (
     CapacityRow,
     ChangeRow,
@@ -44,7 +44,6 @@ from controller.review.risks import (
 )
 from controller.review.semantic import semantic_diff
 from schemas.desired import DesiredState, Duty, Fleet
-from schemas.fleetview import FleetView, build_fleet_view
 from schemas.observed import NodeStatus
 from schemas.plan import Action, Plan, PlanWarning
 
@@ -86,9 +85,9 @@ def _unlimited(desired: DesiredState) -> DesiredState:
 
 def plan_side(desired: DesiredState, statuses: Sequence[NodeStatus], now: datetime) -> Side:
     view = build_fleet_view(desired, statuses, now)
-    exact = plan(desired, view, now)
-    projected = exact if exact.summary.deferred == 0 else plan(_unlimited(desired), view, now)
-    return Side(desired, view, exact, projected, custody_view(desired, view, now))
+    exact = plan(desired, statuses, now)
+    projected = exact if exact.summary.deferred == 0 else plan(_unlimited(desired), statuses, now)
+    return Side(desired, view, exact, projected, custody_view(desired, statuses, now))
 
 
 def compare(

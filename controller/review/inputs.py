@@ -19,14 +19,12 @@ statuses fetched earlier are used); ``fetch=False`` reads only what was fetched 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
-import git
-
-from controller.errors import PermanentError, TvaError, ValidationFailed
-from controller.fleet import DirectoryStatusTransport, GitStatusTransport, RetryPolicy
+from controller.clients.git import GitRepo, RetryPolicy
+from controller.errors import TvaError, ValidationFailed
 from controller.review.model import RevisionInfo
-from controller.source.gittree import load_revision, resolve
+from controller.source.gittree import load_revision
+from controller.status import GitStatusTransport, open_transport
 from schemas.desired import DesiredState, StatusPolicy
 from schemas.observed import NodeStatus
 
@@ -34,7 +32,6 @@ __all__ = [
     "FETCH_RETRY",
     "MAX_WALK",
     "Revisions",
-    "default_now",
     "load_base",
     "load_head",
     "load_revisions",
@@ -57,41 +54,38 @@ class Revisions:
     notes: list[str] = field(default_factory=list)
 
 
-def open_repo(path: str) -> git.Repo:
-    try:
-        return git.Repo(path, search_parent_directories=False)
-    except (git.NoSuchPathError, git.InvalidGitRepositoryError) as e:
-        raise PermanentError(
-            f"{path} is not a git repository: give the fleet repo's checkout with --repo PATH"
-        ) from e
+def open_repo(path: str) -> GitRepo:
+    return GitRepo.open(
+        path, missing=f"{path} is not a git repository: give the fleet repo's checkout with "
+        "--repo PATH")
 
 
-def load_head(repo: git.Repo, rev: str) -> tuple[DesiredState, RevisionInfo]:
+def load_head(repo: GitRepo, rev: str) -> tuple[DesiredState, RevisionInfo]:
     """HEAD, validated; raises ValidationFailed (with ``revision`` set) when it is invalid."""
-    sha = resolve(repo, rev)
+    sha = repo.resolve(rev)
     desired = load_revision(repo, sha).desired
     return desired, RevisionInfo(requested=rev, revision=sha, compared=sha)
 
 
-def load_base(repo: git.Repo, rev: str) -> tuple[DesiredState | None, RevisionInfo, list[str]]:
-    sha = resolve(repo, rev)
+def load_base(repo: GitRepo, rev: str) -> tuple[DesiredState | None, RevisionInfo, list[str]]:
+    sha = repo.resolve(rev)
     try:
         return load_revision(repo, sha).desired, RevisionInfo(
             requested=rev, revision=sha, compared=sha), []
     except ValidationFailed as e:
         problems = [str(p) for p in e.problems]
-    for commit in repo.iter_commits(sha, first_parent=True, max_count=MAX_WALK + 1):
-        if commit.hexsha == sha:
+    for ancestor in repo.first_parents(sha, MAX_WALK + 1):
+        if ancestor == sha:
             continue
         try:
-            desired = load_revision(repo, commit.hexsha).desired
+            desired = load_revision(repo, ancestor).desired
         except ValidationFailed:
             continue
         note = (f"BASE {rev} ({sha[:12]}) is invalid ({len(problems)} problem"
                 f"{'s' if len(problems) != 1 else ''}); controllers keep the last good "
-                f"revision, so HEAD is compared with {commit.hexsha[:12]}, the newest valid "
+                f"revision, so HEAD is compared with {ancestor[:12]}, the newest valid "
                 "ancestor of BASE")
-        return desired, RevisionInfo(requested=rev, revision=sha, compared=commit.hexsha,
+        return desired, RevisionInfo(requested=rev, revision=sha, compared=ancestor,
                                      valid=False, problems=problems), [note]
     note = (f"BASE {rev} ({sha[:12]}) is invalid and has no valid ancestor within {MAX_WALK} "
             "commits: HEAD is compared with an empty fleet (every resource is new)")
@@ -99,7 +93,7 @@ def load_base(repo: git.Repo, rev: str) -> tuple[DesiredState | None, RevisionIn
                               problems=problems), [note]
 
 
-def load_revisions(repo: git.Repo, base: str, head: str) -> Revisions:
+def load_revisions(repo: GitRepo, base: str, head: str) -> Revisions:
     """Load HEAD (raises ValidationFailed when invalid), then BASE (never raises for an
     invalid BASE; see the module docstring)."""
     head_state, head_info = load_head(repo, head)
@@ -117,18 +111,18 @@ def read_statuses(
 ) -> tuple[list[NodeStatus], list[str]]:
     """The statuses to plan both revisions against, and notes about where they came from."""
     notes: list[str] = []
-    if status_dir is not None:
-        source = DirectoryStatusTransport(status_dir)
-        statuses = source.read_all()
-        notes += [f"status skipped: {s}" for s in source.skipped]
-        return statuses, notes
-    if repo is None:
+    transport = open_transport(status_dir=status_dir, checkout=repo,
+                               policy=policy or StatusPolicy(), remote=remote, retry=FETCH_RETRY,
+                               fetch=False)
+    if transport is None:
         return [], ["no fleet status given (--status DIR or --fleet-ref): every node is "
                     "unknown, so the plans show only what needs no observation"]
-    transport = GitStatusTransport.for_fleet(repo, policy or StatusPolicy(), remote=remote,
-                                             retry=FETCH_RETRY, fetch=False)
+    if not isinstance(transport, GitStatusTransport):
+        statuses = transport.read_all()
+        notes += [f"status skipped: {s}" for s in transport.skipped]
+        return statuses, notes
     try:
-        if fetch and remote in {r.name for r in transport.repo.remotes}:
+        if fetch and remote in transport.repo.remotes():
             try:
                 transport.fetch()
             except TvaError as e:
@@ -144,12 +138,3 @@ def read_statuses(
     if not statuses:
         notes.append(f"no status found under {transport.fetched_prefix}: every node is unknown")
     return statuses, notes
-
-
-def default_now(statuses: list[NodeStatus]) -> tuple[datetime, str | None]:
-    """The newest status's ``observed_at``, so a review of the same inputs is reproducible and
-    saved statuses do not all look gone; the wall clock when there is no status."""
-    if statuses:
-        when = max(s.observed_at for s in statuses)
-        return when, f"planned as of the newest status ({when.isoformat()}); --now to choose"
-    return datetime.now(UTC), None

@@ -18,9 +18,9 @@ BASE already plans, or a private item BASE already exposes, is not this change's
 
 from __future__ import annotations
 
+from controller.planner import FleetView
 from controller.review.model import CapacityRow, FloorRow, Risk, RiskCode, RiskLevel
 from schemas.desired import DesiredState
-from schemas.fleetview import FleetView
 from schemas.plan import Action, ActionKind, Plan, PlanWarning
 from schemas.types import format_size
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-import git
-
+from controller.clients.git import GitRepo, RetryPolicy, clone, with_retries
 from controller.errors import PermanentError, Problem, TemporaryError, ValidationFailed
-from controller.fleet.gitcmd import RetryPolicy, run_git, with_retries
 from controller.source.gittree import load_revision
+
+__all__ = ["GitSource", "Revision", "UnsignedRevision"]
 from schemas.desired import DesiredState
 
 _RETRY = RetryPolicy(attempts=3, initial=0.2, max_wait=5.0)
@@ -68,12 +68,12 @@ class GitSource:
         self.branch = branch
         self.local = local
         self.allowed_signers = allowed_signers
-        self._repo: git.Repo | None = None
+        self._repo: GitRepo | None = None
         self._last_good: tuple[str, DesiredState] | None = None
         self._last_checked: tuple[str, list[Problem], str | None] | None = None
 
     @property
-    def repo(self) -> git.Repo:
+    def repo(self) -> GitRepo:
         if self._repo is None:
             self._repo = self._open()
         return self._repo
@@ -83,36 +83,29 @@ class GitSource:
         """Path of the local clone (for the status transport, which shares it)."""
         return self.url if self.local else self.workdir
 
-    def _open(self) -> git.Repo:
+    def _open(self) -> GitRepo:
         if self.local:
-            try:
-                return git.Repo(self.url)
-            except (git.NoSuchPathError, git.InvalidGitRepositoryError) as e:
-                raise PermanentError(f"{self.url} is not a git repository") from e
+            return GitRepo.open(self.url)
         if os.path.isdir(os.path.join(self.workdir, ".git")):
-            return git.Repo(self.workdir)
+            return GitRepo.open(self.workdir)
         os.makedirs(os.path.dirname(os.path.abspath(self.workdir)), exist_ok=True)
-        what = f"cloning the fleet repo {self.url}"
-        with_retries(_RETRY, lambda: run_git(
-            None, ["clone", "--quiet", "--no-checkout", self.url, self.workdir],
-            what=what, timeout=_RETRY.timeout), what=what)
-        return git.Repo(self.workdir)
+        return clone(self.url, self.workdir, policy=_RETRY, no_checkout=True)
 
     def _fetch(self) -> None:
         if self.local:
             return
         what = f"fetching the fleet repo {self.url}"
         refspec = f"+refs/heads/{self.branch}:refs/remotes/origin/{self.branch}"
-        with_retries(_RETRY, lambda: run_git(
-            self.repo, ["fetch", "--quiet", "--prune", "origin", refspec],
-            what=what, timeout=_RETRY.timeout), what=what)
+        with_retries(_RETRY, lambda: self.repo.run(
+            "fetch", "--quiet", "--prune", "origin", refspec, what=what, timeout=_RETRY.timeout),
+            what=what)
 
     def head(self) -> str:
         ref = self.branch if self.local else f"refs/remotes/origin/{self.branch}"
-        try:
-            return str(self.repo.commit(ref).hexsha)
-        except (git.BadName, ValueError) as e:
-            raise PermanentError(f"the fleet repo has no branch {self.branch!r}") from e
+        sha = self.repo.commit_or_none(ref)
+        if sha is None:
+            raise PermanentError(f"the fleet repo has no branch {self.branch!r}")
+        return sha
 
     def refresh(self) -> Revision:
         """Fetch, and move to the newest revision if it is valid (and signed, if required)."""
@@ -152,16 +145,14 @@ class GitSource:
     def _verify_signature(self, sha: str) -> None:
         if self.allowed_signers is None:
             return
-        try:
-            self.repo.git.execute(
-                [
-                    "git", "-c", "gpg.format=ssh",
-                    "-c", f"gpg.ssh.allowedSignersFile={self.allowed_signers}",
-                    "verify-commit", sha,
-                ]
-            )
-        except git.GitCommandError as e:
+        if not self.repo.verify_commit(sha, self.allowed_signers):
             raise UnsignedRevision(
                 f"revision {sha[:12]} is not signed by a key in {self.allowed_signers}; "
                 "it will not be applied"
-            ) from e
+            )
+
+    def read_committed(self, rev: str, path: str, limit: int) -> bytes | None:
+        """A file of revision ``rev`` (e.g. a committed .torrent), at most ``limit`` bytes;
+        None when it is not there or is larger."""
+        data = self.repo.read_file(rev, path, limit)
+        return data if data is not None and len(data) <= limit else None

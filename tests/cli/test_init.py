@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 from controller.cli.main import app
 from controller.desired import load_fleet
+from controller.generate.json_schema import render_all
 from controller.scaffold import Machine, render, slug
-from schemas.jsonschema import render_all
 
 runner = CliRunner()
 MODELINE = re.compile(r"^# yaml-language-server: \$schema=(\S+)$")

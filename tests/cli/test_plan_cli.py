@@ -13,10 +13,12 @@ import pytest
 
 from controller.cli import fleet as fleet_cmd
 from controller.cli import plan as plan_cmd
-from controller.fleet.directory import DirectoryStatusTransport
+from controller.errors import PermanentError
+from controller.status.directory import DirectoryStatusTransport
 from schemas.journal import JournalEntry
 from schemas.observed import NodeStatus
 from schemas.plan import Plan
+from tests.cli.support import tva
 from tests.conftest import REFERENCE_FLEET, REPO_ROOT
 
 STATUS = REFERENCE_FLEET / ".status"
@@ -64,21 +66,18 @@ def test_human_output_groups_actions_by_node(capsys: pytest.CaptureFixture[str])
 def test_no_changes_exits_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Apply the reference plan to the statuses (by hand: the added copies complete, removed
     ones go, the option is set) and the next plan has nothing to do."""
+    from controller.cli.inputs import load_inputs
+    from controller.planner import plan
     from tests.planner.harness import simulate
 
-    inputs = plan_cmd.load_inputs(str(REFERENCE_FLEET), status_dir=str(STATUS))
-    from controller.planner import plan
-
+    inputs = load_inputs(str(REFERENCE_FLEET), status_dir=str(STATUS))
     statuses = {s.node: s for s in inputs.statuses}
     journal: list[JournalEntry] = []
     for _ in range(4):
-        p = plan(inputs.desired, inputs.fleet, inputs.now, journal=journal)
+        p = plan(inputs.desired, list(statuses.values()), inputs.now, journal=journal)
         if not p.actions:
             break
         statuses, journal = simulate(inputs.desired, p, statuses, journal, inputs.now)
-        from schemas.fleetview import build_fleet_view
-
-        inputs.fleet = build_fleet_view(inputs.desired, list(statuses.values()), inputs.now)
     status_dir = tmp_path / "status"
     transport = DirectoryStatusTransport(status_dir)
     for st in statuses.values():
@@ -103,14 +102,14 @@ def test_transport_object_gives_the_same_plan(capsys: pytest.CaptureFixture[str]
 
 
 def test_errors_exit_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert plan_cmd.run(str(REFERENCE_FLEET), node="toaster", status_dir=str(STATUS)) == 1
+    assert tva("plan", str(REFERENCE_FLEET), "--node", "toaster", "--status", str(STATUS)) == 1
     assert "not a device" in capsys.readouterr().err
-    assert plan_cmd.run(str(REFERENCE_FLEET), status_dir=str(STATUS), now="yesterday") == 1
+    assert tva("plan", str(REFERENCE_FLEET), "--status", str(STATUS), "--now", "yesterday") == 1
     assert "ISO 8601" in capsys.readouterr().err
     broken = tmp_path / "fleet"
     shutil.copytree(REFERENCE_FLEET, broken)
     (broken / "custody" / "films.yaml").write_text("apiVersion: tva/v1\nkind: CustodyRule\nname: films\n")
-    assert plan_cmd.run(str(broken), status_dir=str(STATUS)) == 1
+    assert tva("plan", str(broken), "--status", str(STATUS)) == 1
     assert "films.yaml" in capsys.readouterr().err
 
 
@@ -164,8 +163,9 @@ def test_fleet_peers_view(capsys: pytest.CaptureFixture[str]) -> None:
     assert holders == {"nas", "tv", "seedbox"}
     assert data["item"]["provenance"] == "public"
     assert any("re-search: allowed" in g for g in data["gates"])
-    assert fleet_cmd.run("peers", str(REFERENCE_FLEET), status_dir=str(STATUS)) == 1
-    assert "needs an ITEM" in capsys.readouterr().err
+    with pytest.raises(PermanentError, match="needs an ITEM"):
+        fleet_cmd.run("peers", str(REFERENCE_FLEET), status_dir=str(STATUS))
+    assert tva("fleet", "peers", "--repo", str(REFERENCE_FLEET), "--status", str(STATUS)) != 0
 
 
 def test_fleet_ref_reads_statuses_published_through_git(
@@ -174,7 +174,7 @@ def test_fleet_ref_reads_statuses_published_through_git(
     """Statuses published on the fleet repo's status refs (a real bare remote and clones) give
     the same plan as the same statuses read from a directory."""
     from controller.desired import load_fleet
-    from controller.fleet.gitstatus import GitStatusTransport
+    from controller.status.gitstatus import GitStatusTransport
 
     policy = load_fleet(str(REFERENCE_FLEET)).desired.fleet.status
     for st in DirectoryStatusTransport(STATUS).read_all():
@@ -187,5 +187,5 @@ def test_fleet_ref_reads_statuses_published_through_git(
     assert plan_cmd.run(str(REFERENCE_FLEET), status_dir=str(STATUS), as_json=True, now=now) == 2
     from_dir = json.loads(capsys.readouterr().out)
     assert from_git["actions"] == from_dir["actions"]
-    assert plan_cmd.run(str(reader), fleet_ref=True, status_dir=str(STATUS)) == 1
+    assert tva("plan", str(reader), "--fleet-ref", "--status", str(STATUS)) == 1
     assert "one source of fleet status" in capsys.readouterr().err

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from controller.cli.main import app
 from controller.cli.schema import Targets, default_targets, differences, expected
-from schemas.jsonschema import render_all
+from controller.generate.json_schema import render_all
 from tests.conftest import REPO_ROOT
 
 runner = CliRunner()

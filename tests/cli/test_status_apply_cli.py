@@ -88,7 +88,7 @@ def test_apply_adds_then_has_nothing_to_do(one: tuple[Path, TransmissionDaemon, 
     entries = json.loads(r.stdout)
     assert [(e["kind"], e["target"], e["outcome"]) for e in entries] == [("add", infohash, "ok")]
     # Once it completes (the data is in place), a second apply has nothing to do.
-    from controller.lab.transmission import wait_for
+    from controller.waiting import wait_for
 
     wait_for(lambda: tr.client().get_torrent(infohash, arguments=["percentDone"]).percent_done == 1.0,
              60, what="the copy to verify")

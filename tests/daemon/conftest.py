@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from controller import waiting
 from controller.daemon.daemon import Daemon, DaemonConfig
 from tests.support.gitrepo import clone_checkout, commit_files, git
 from tests.support.transmission import TransmissionDaemon, make_payload_torrent
@@ -115,11 +115,4 @@ def solo_fleet(
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
     """Poll until ``predicate()`` is truthy; fail with ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
+    return waiting.wait_for(predicate, timeout, what=what)

@@ -18,7 +18,6 @@ import yaml
 from controller.desired import load_fleet
 from controller.planner import plan
 from schemas.desired import DesiredState
-from schemas.fleetview import build_fleet_view
 from schemas.plan import Plan
 from tests.planner.harness import journal_entries, key_of, node_status
 
@@ -49,8 +48,7 @@ def run_case(case: dict[str, Any], tmp_path: Path) -> tuple[DesiredState, Plan]:
     statuses = [node_status(desired, name, spec or {}, now)
                 for name, spec in (case.get("nodes") or {}).items()]
     journal = journal_entries(desired, case.get("journal") or [], now)
-    view = build_fleet_view(desired, statuses, now)
-    return desired, plan(desired, view, now, nodes=case.get("plan_nodes"), journal=journal)
+    return desired, plan(desired, statuses, now, nodes=case.get("plan_nodes"), journal=journal)
 
 
 @pytest.mark.parametrize("path", _case_files(), ids=lambda p: p.stem)

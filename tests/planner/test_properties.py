@@ -7,8 +7,7 @@ import random
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from controller.planner import plan
-from schemas.fleetview import Freshness, build_fleet_view
+from controller.planner import Freshness, build_fleet_view, plan
 from schemas.journal import JournalEntry
 from schemas.observed import NodeStatus
 from schemas.plan import ActionKind, Plan
@@ -34,8 +33,7 @@ any_world = st.one_of(worlds(), worlds(crowded=True))
 
 def plan_of(world: World, journal: list[JournalEntry] | None = None,
             nodes: list[str] | None = None) -> Plan:
-    view = build_fleet_view(world.desired, world.statuses, NOW)
-    return plan(world.desired, view, NOW, nodes=nodes, journal=journal or [])
+    return plan(world.desired, world.statuses, NOW, nodes=nodes, journal=journal or [])
 
 
 @PROPS
@@ -133,7 +131,7 @@ def _placement(n_devices: int, n_items: int, minimum: int) -> dict[str, set[str]
                            transmission={"reachable": True, "torrents": []},
                            storage=[{"path": d.storage[0].path, "free": 1 << 50, "total": 1 << 50}])
                 for d in devices]
-    p = plan(desired, build_fleet_view(desired, statuses, NOW), NOW)
+    p = plan(desired, statuses, NOW)
     out: dict[str, set[str]] = {}
     for a in p.actions:
         assert a.kind is ActionKind.add
@@ -169,12 +167,12 @@ def test_adding_a_device_to_a_settled_fleet_moves_nothing() -> None:
     journal: list[JournalEntry] = []
     live = {k: v for k, v in statuses.items() if k in small.devices}
     for _ in range(3):
-        p = plan(small, build_fleet_view(small, list(live.values()), NOW), NOW, journal=journal)
+        p = plan(small, list(live.values()), NOW, journal=journal)
         if not p.actions:
             break
         live, journal = simulate(small, p, live, journal, NOW)
     assert not p.actions
     big = desired_state(devices, rules, its, fleet=fleet_resource(max_pins=items))
     live[devices[n].name] = statuses[devices[n].name]
-    p = plan(big, build_fleet_view(big, list(live.values()), NOW), NOW, journal=journal)
+    p = plan(big, list(live.values()), NOW, journal=journal)
     assert p.actions == []

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from controller.fleet import DirectoryStatusTransport
+from controller.status import DirectoryStatusTransport
 from schemas.observed import (
     NodeStatus,
     PlayerStatus,

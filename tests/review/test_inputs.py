@@ -12,9 +12,9 @@ import pytest
 
 from controller.cli import review as review_cmd
 from controller.errors import PermanentError, ValidationFailed
-from controller.fleet import GitStatusTransport
 from controller.review import inputs
 from controller.review.inputs import load_revisions, open_repo, read_statuses
+from controller.status import GitStatusTransport
 from tests.review.support import (
     FLEET,
     NOW,

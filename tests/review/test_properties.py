@@ -15,7 +15,6 @@ from controller.planner import plan
 from controller.review import compare, render_markdown
 from controller.review.markdown import MAX_COMMENT
 from schemas.desired import DesiredState
-from schemas.fleetview import build_fleet_view
 from schemas.observed import NodeStatus
 from schemas.plan import ActionKind, Plan
 from tests.review.strategies import NOW, World, worlds
@@ -26,7 +25,7 @@ REMOVE = {ActionKind.remove_data.value, ActionKind.remove_torrent.value, ActionK
 
 
 def _plan(desired: DesiredState, statuses: list[NodeStatus]) -> Plan:
-    return plan(desired, build_fleet_view(desired, statuses, NOW), NOW)
+    return plan(desired, statuses, NOW)
 
 
 def _ids(p: Plan, kinds: set[str]) -> set[str]:

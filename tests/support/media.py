@@ -14,13 +14,13 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
 
+from controller import waiting
 from controller.player.host import PlayerHost
 
 T = TypeVar("T")
@@ -67,12 +67,7 @@ def poll(
 
     Tests assert on the returned value, so a timeout fails with the state that was seen.
     """
-    deadline = time.monotonic() + timeout
-    value = fetch()
-    while not until(value) and time.monotonic() < deadline:
-        time.sleep(interval)
-        value = fetch()
-    return value
+    return waiting.poll(fetch, until, timeout=timeout, interval=interval)
 
 
 def socket_dir(base: Path) -> tuple[Path, bool]:

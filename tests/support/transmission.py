@@ -35,8 +35,8 @@ from controller.lab.transmission import (
     free_port,
     make_payload_torrent,
     payload_metainfo,
-    wait_for,
 )
+from controller.waiting import wait_for
 
 __all__ = [
     "Tracker",

@@ -20,8 +20,15 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from controller.generate.json_schema import (
+    DOCUMENTS,
+    build,
+    build_all,
+    render,
+    render_all,
+    schema_filename,
+)
 from schemas.desired import KINDS
-from schemas.jsonschema import DOCUMENTS, build, build_all, render, render_all, schema_filename
 from schemas.observed import NodeStatus, TransmissionStatus
 from schemas.plan import Action, ActionKind, Plan
 from tests.conftest import REFERENCE_FLEET, REPO_ROOT

@@ -2,17 +2,17 @@
 
 For ``tva plan --status DIR`` and ``tva review``: plan offline from statuses saved earlier (or
 written by hand as fixtures), with no git and no network. Publishing writes ``<node>.json``
-atomically (temp file + ``os.replace``), so a reader never sees half a file.
+atomically (``controller.atomic``), so a reader never sees half a file.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
+from controller.atomic import write_atomic
 from controller.errors import PermanentError
-from controller.fleet.transport import (
+from controller.status.transport import (
     MAX_STATUS_BYTES,
     SkippedStatus,
     encode_status,
@@ -40,17 +40,12 @@ class DirectoryStatusTransport:
         if not is_node_name(status.node):
             raise PermanentError(f"{status.node!r} is not a valid node name")
         try:
-            self.path.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{status.node}.", suffix=".tmp", dir=self.path)
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(encode_status(status))
-                os.replace(tmp, self.path / f"{status.node}.json")
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            write_atomic(self.path / f"{status.node}.json", encode_status(status))
         except OSError as e:
             raise PermanentError(f"cannot write the status of {status.node} to {self.path}: {e}") from e
+
+    def close(self) -> None:
+        """Nothing to release."""
 
     def read_all(self) -> list[NodeStatus]:
         if not self.path.is_dir():

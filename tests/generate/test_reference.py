@@ -9,8 +9,8 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
+from controller.generate.reference import KIND_EXAMPLES, render_reference
 from schemas.desired import KINDS, MPV_ALLOWED_OPTIONS, MPV_REFUSED_OPTIONS
-from schemas.reference import KIND_EXAMPLES, render_reference
 from tests.conftest import REPO_ROOT
 
 REFERENCE = REPO_ROOT / "docs" / "reference.md"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from controller.errors import PermanentError
-from controller.fleet import DirectoryStatusTransport, StatusTransport, parse_status
-from controller.fleet.transport import MAX_STATUS_BYTES, SkippedStatus
+from controller.status import DirectoryStatusTransport, StatusTransport, parse_status
+from controller.status.transport import MAX_STATUS_BYTES, SkippedStatus
 from schemas.observed import NodeStatus, TransmissionStatus
 from tests.conftest import REPO_ROOT
 

@@ -2,7 +2,7 @@
 
 The reference is generated rather than written so it cannot drift from what the loader
 accepts: it is rendered from the same JSON Schema documents that editors use
-(``schemas.jsonschema``), plus the few facts that live next to the models (the supported
+(``controller.generate.json_schema``), plus the few facts that live next to the models (the supported
 ``apiVersion`` values, the duration and size units, the mpv allow-list). ``tva schema``
 writes it and a test fails when the committed file is stale.
 
@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from controller.generate.json_schema import DOCUMENTS, KIND_FILES, SchemaDoc, build
 from schemas import types as _types
 from schemas.desired import (
     API_VERSION,
@@ -27,7 +28,6 @@ from schemas.desired import (
     SUPPORTED_API_VERSIONS,
     AbsPath,
 )
-from schemas.jsonschema import DOCUMENTS, KIND_FILES, SchemaDoc, build
 
 __all__ = ["KIND_EXAMPLES", "render_reference"]
 

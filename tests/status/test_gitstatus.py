@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from controller.errors import PermanentError, TemporaryError, UnreachableError
-from controller.fleet import GitStatusTransport, RetryPolicy
+from controller.status import GitStatusTransport, RetryPolicy
 from schemas.desired import StatusPolicy
 from schemas.observed import (
     NodeStatus,
@@ -227,12 +227,12 @@ def test_a_busy_ref_lock_on_the_remote_is_retried(fleet_remote: Path, clone: Clo
             lock.unlink(missing_ok=True)
 
     handler = ReleaseOnRetry(level=logging.WARNING)
-    logging.getLogger("tva.fleet.git").addHandler(handler)
+    logging.getLogger("tva.git").addHandler(handler)
     try:
         with GitStatusTransport(clone(fleet_remote, "nas"), node="nas", retry=FAST) as nas:
             nas.publish(status("nas", 1))
     finally:
-        logging.getLogger("tva.fleet.git").removeHandler(handler)
+        logging.getLogger("tva.git").removeHandler(handler)
 
     assert len(retries) == 1 and "locked" in retries[0]
     assert "seq-1" in git(fleet_remote, "show", "refs/tva/status/nas:status.json")
@@ -279,7 +279,7 @@ def test_a_remote_refusing_the_push_is_a_permanent_error(fleet_remote: Path, clo
     hook.chmod(0o755)
     attempts: list[str] = []
     handler = _Collect(attempts)
-    logging.getLogger("tva.fleet.git").addHandler(handler)
+    logging.getLogger("tva.git").addHandler(handler)
     try:
         with (
             GitStatusTransport(clone(fleet_remote, "nas"), node="nas", retry=FAST) as nas,
@@ -287,7 +287,7 @@ def test_a_remote_refusing_the_push_is_a_permanent_error(fleet_remote: Path, clo
         ):
             nas.publish(status("nas", 1))
     finally:
-        logging.getLogger("tva.fleet.git").removeHandler(handler)
+        logging.getLogger("tva.git").removeHandler(handler)
     assert not isinstance(refused.value, TemporaryError)
     assert attempts == []  # not retried
     assert git(fleet_remote, "for-each-ref", "refs/tva") == ""

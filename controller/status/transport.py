@@ -30,7 +30,7 @@ __all__ = [
     "report_skipped",
 ]
 
-log = logging.getLogger("tva.fleet")
+log = logging.getLogger("tva.status")
 
 MAX_STATUS_BYTES = 64 * 1024 * 1024
 """A status larger than this is skipped unread (10,000 torrents take about 10 MiB)."""
@@ -65,6 +65,9 @@ class StatusTransport(Protocol):
     @property
     def skipped(self) -> list[SkippedStatus]:
         """What the last ``read_all`` left out, and why."""
+
+    def close(self) -> None:
+        """Release what the transport holds (helper processes); it may be used again after."""
 
 
 def is_node_name(name: str) -> bool:

@@ -1,4 +1,4 @@
-"""The fleet view: each device's newest status joined with its freshness (schemas/fleetview.py).
+"""The fleet view: each device's newest status joined with its freshness (controller/planner/freshness.py).
 
 The reference fleet's policy: ``stale_after: 10m``, ``grace: 2h``.
 """
@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from controller.desired import load_fleet
+from controller.planner import Freshness, build_fleet_view
 from schemas.desired import DesiredState, TrustLevel
-from schemas.fleetview import Freshness, build_fleet_view
 from schemas.observed import NodeStatus, TransmissionStatus
 from tests.conftest import REFERENCE_FLEET
 

@@ -24,17 +24,14 @@ from __future__ import annotations
 
 import os
 from datetime import datetime
-from io import BytesIO
 from pathlib import Path
 from typing import Self
 
-import git
-from gitdb import IStream, LooseObjectDB  # type: ignore[import-untyped]
 from pydantic import ValidationError
 
+from controller.clients.git import GitRepo, RetryPolicy, with_retries
 from controller.errors import PermanentError
-from controller.fleet.gitcmd import RetryPolicy, run_git, with_retries
-from controller.fleet.transport import (
+from controller.status.transport import (
     MAX_STATUS_BYTES,
     SkippedStatus,
     encode_status,
@@ -94,7 +91,7 @@ class GitStatusTransport:
         self.remote = remote
         self.retry = retry or RetryPolicy()
         self.fetch_on_read = fetch
-        self._repo: git.Repo | None = None
+        self._repo: GitRepo | None = None
         self._skipped: list[SkippedStatus] = []
         self._tip: tuple[str, int] | None = None  # (commit, depth) this transport wrote last
 
@@ -118,12 +115,10 @@ class GitStatusTransport:
     # ------------------------------------------------------------------ plumbing
 
     @property
-    def repo(self) -> git.Repo:
+    def repo(self) -> GitRepo:
         if self._repo is None:
-            try:
-                self._repo = git.Repo(self.checkout)
-            except (git.NoSuchPathError, git.InvalidGitRepositoryError) as e:
-                raise PermanentError(f"{self.checkout} is not a git checkout of the fleet repo") from e
+            self._repo = GitRepo.open(
+                self.checkout, missing=f"{self.checkout} is not a git checkout of the fleet repo")
         return self._repo
 
     def close(self) -> None:
@@ -148,10 +143,10 @@ class GitStatusTransport:
         return f"{FETCHED_ROOT}/{self.remote}/{self.ref.removeprefix('refs/')}"
 
     def _git(self, *args: str, what: str) -> str:
-        return run_git(self.repo, args, what=what, timeout=self.retry.timeout)
+        return self.repo.run(*args, what=what, timeout=self.retry.timeout)
 
     def _check_remote(self) -> None:
-        if self.remote not in {r.name for r in self.repo.remotes}:
+        if self.remote not in self.repo.remotes():
             raise PermanentError(
                 f"{self.checkout} has no remote {self.remote!r}: clone the fleet repo, or add "
                 f"the remote with `git remote add {self.remote} URL`"
@@ -204,14 +199,7 @@ class GitStatusTransport:
 
     def _resolve(self, ref: str) -> str | None:
         """The commit ``ref`` points to, or None when there is none (a new chain starts)."""
-        try:
-            out = self.repo.git.execute(
-                ["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
-                kill_after_timeout=self.retry.timeout,
-            )
-        except git.GitCommandError:
-            return None
-        return str(out).strip() or None
+        return self.repo.commit_or_none(ref, timeout=self.retry.timeout)
 
     def _depth(self, commit: str) -> int:
         """How many commits the chain ending at ``commit`` holds, from its trailer.
@@ -219,9 +207,8 @@ class GitStatusTransport:
         A commit without the trailer (written by something else) counts as a full chain, so
         the next publish starts a new root rather than growing an unknown history.
         """
-        try:
-            message = str(self.repo.commit(commit).message)
-        except (ValueError, git.BadName, git.GitCommandError):
+        message = self.repo.message(commit)
+        if message is None:
             return self.history
         for line in message.splitlines():
             if line.startswith(_DEPTH_TRAILER):
@@ -231,26 +218,16 @@ class GitStatusTransport:
         return self.history
 
     def _write_commit(self, data: bytes, when: datetime, parent: str | None, depth: int) -> str:
-        # Written in-process (gitpython's own store runs one `git hash-object` per object).
-        odb = LooseObjectDB(os.path.join(self.repo.common_dir, "objects"))
-        blob = odb.store(IStream(b"blob", len(data), BytesIO(data)))
-        tree_data = f"100644 {STATUS_FILE}".encode() + b"\0" + blob.binsha
-        tree = odb.store(IStream(b"tree", len(tree_data), BytesIO(tree_data)))
-        stamp = f"{max(0, int(when.timestamp()))} +0000"
-        who = f"tva {self.node} <{self.node}@tva.invalid> {stamp}"
-        lines = [f"tree {tree.hexsha.decode()}"]
-        if parent is not None:
-            lines.append(f"parent {parent}")
-        lines += [f"author {who}", f"committer {who}", ""]
-        lines += [
+        message = "\n".join([
             f"Status of {self.node}, observed {when.isoformat()}",
             "",
             f"{_DEPTH_TRAILER} {depth}",
             "",
-        ]
-        commit_data = "\n".join(lines).encode()
-        commit = odb.store(IStream(b"commit", len(commit_data), BytesIO(commit_data)))
-        return str(commit.hexsha.decode())
+        ])
+        return self.repo.write_commit(
+            {STATUS_FILE: data}, parent=parent, identity=f"tva {self.node} <{self.node}@tva.invalid>",
+            when=int(when.timestamp()), message=message,
+        )
 
     def push(self) -> None:
         """Push this node's status ref to the remote, replacing what is there."""
@@ -323,17 +300,12 @@ class GitStatusTransport:
             return report_skipped(source, "the ref does not name a valid node")
         if kind != "commit":
             return report_skipped(source, f"the ref points to a {kind}, not a commit")
-        try:
-            tree = self.repo.commit(sha).tree
-            try:
-                entry = tree[STATUS_FILE]
-            except KeyError:
-                entry = None
-            if entry is None or entry.type != "blob":
-                return report_skipped(source, f"the commit has no {STATUS_FILE} file")
-            if entry.size > MAX_STATUS_BYTES:
-                return report_skipped(source, f"{STATUS_FILE} is larger than {MAX_STATUS_BYTES} bytes")
-            data = bytes(entry.data_stream.read())
-        except (ValueError, KeyError, git.BadName, git.GitCommandError) as e:
-            return report_skipped(source, f"unreadable: {e}")
+        size = self.repo.file_size(sha, STATUS_FILE)
+        if size is None:
+            return report_skipped(source, f"the commit has no {STATUS_FILE} file")
+        if size > MAX_STATUS_BYTES:
+            return report_skipped(source, f"{STATUS_FILE} is larger than {MAX_STATUS_BYTES} bytes")
+        data = self.repo.read_file(sha, STATUS_FILE, MAX_STATUS_BYTES)
+        if data is None:
+            return report_skipped(source, f"{STATUS_FILE} is unreadable")
         return parse_status(data, source=source, node=node)

@@ -1,7 +1,9 @@
-"""The fleet as one node sees it: every device's latest status, joined with its freshness.
+"""Freshness: every device's latest status, joined with how old it is at ``now``.
 
-Built by a pure function from the desired state, the statuses read from the fleet status
-transport, and ``now``; the planner consumes it.
+The planner decides freshness (it is the first rule every later rule depends on): ``plan`` and
+the views take the statuses as read and ``now``, and build the view here. Other callers that
+show freshness (``tva status --fleet``, the review, the lab) call ``build_fleet_view`` through
+``controller.planner`` so that what they show is what the planner used.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
+
+__all__ = ["FleetView", "Freshness", "NodeView", "build_fleet_view"]
 
 from schemas.desired import DesiredState, TrustLevel
 from schemas.observed import NodeStatus
@@ -40,7 +44,6 @@ class NodeView(BaseModel):
 class FleetView(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    now: datetime
     nodes: dict[str, NodeView]
 
     def status(self, node: str) -> NodeStatus | None:
@@ -78,4 +81,4 @@ def build_fleet_view(
         else:
             freshness = Freshness.gone
         nodes[name] = NodeView(name=name, freshness=freshness, age=age, trust=dev.trust, status=st)
-    return FleetView(now=now, nodes=nodes)
+    return FleetView(nodes=nodes)

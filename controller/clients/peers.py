@@ -1,0 +1,53 @@
+"""The client of other controllers' HTTP API (httpx): the one place tva calls a peer.
+
+Today one call: ``holds`` asks a peer's controller, live, whether it holds a complete copy of an
+item (``GET /v1/holds/{infohash}``), with the peer's API token resolved from the peer device's
+reference on this node. Failures are tva errors whose message says why in words (unreachable,
+refused, not JSON), never the token.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from controller.errors import PermanentError, UnreachableError
+from controller.secrets import resolve
+from schemas.desired import Device
+
+__all__ = ["TIMEOUT", "PeerApi", "PeerRefused"]
+
+TIMEOUT = 10.0
+
+
+class PeerRefused(PermanentError):
+    """The peer answered, but not with what was asked (an HTTP error, not JSON)."""
+
+
+class PeerApi:
+    """Calls to other nodes' controllers; one ``httpx.Client`` (connection pool) for all."""
+
+    def __init__(self, client: httpx.Client | None = None, *, timeout: float = TIMEOUT) -> None:
+        self.http = client or httpx.Client(timeout=timeout)
+
+    def holds(self, device: Device, infohash: str) -> bool:
+        """Does ``device``'s controller say it holds a complete copy of ``infohash`` now?"""
+        if device.addresses.controller_api is None:
+            raise PermanentError("it has no controller_api address")
+        if device.credentials.api_token is None:
+            raise PermanentError("it has no api_token reference")
+        token = resolve(device.credentials.api_token)
+        url = device.addresses.controller_api.rstrip("/") + f"/v1/holds/{infohash}"
+        try:
+            r = self.http.get(url, headers={"Authorization": f"Bearer {token}"})
+        except httpx.HTTPError as e:
+            raise UnreachableError(f"unreachable ({type(e).__name__})") from e
+        if r.status_code != 200:
+            raise PeerRefused(f"answered HTTP {r.status_code}")
+        try:
+            answer = r.json()
+        except ValueError as e:
+            raise PeerRefused("answered something that is not JSON") from e
+        return isinstance(answer, dict) and bool(answer.get("complete"))
+
+    def close(self) -> None:
+        self.http.close()
