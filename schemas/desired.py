@@ -925,6 +925,16 @@ class ResolvedItem(Model):
     magnet: str | None
     torrent: str | None
     episode: int | None
+    private_flag: bool | None = Field(
+        default=None,
+        description="The committed .torrent's private flag (BEP 27); None without metainfo.",
+    )
+
+    @property
+    def fleet_only(self) -> bool:
+        """Announced to the fleet's own trackers only: every item whose provenance is not
+        public (home videos, friends' and private-tracker releases, the seedbox's own)."""
+        return self.f2f_only or self.provenance is not Provenance.public
 
 
 class DesiredState(Model):

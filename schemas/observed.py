@@ -21,6 +21,7 @@ __all__ = [
     "NodeStatus",
     "Observed",
     "PlayerStatus",
+    "SessionStatus",
     "StorageStatus",
     "TorrentState",
     "TorrentStatus",
@@ -90,11 +91,32 @@ class TorrentStatus(Observed):
         return self.error != 0
 
 
+class SessionStatus(Observed):
+    """The Transmission session settings that decide what reaches beyond the fleet's trackers."""
+
+    dht: bool = Field(description="Distributed hash table: announces info-hashes to the world.")
+    pex: bool = Field(description="Peer exchange: learns and shares peers outside any tracker.")
+    lpd: bool = Field(description="Local peer discovery: announces info-hashes on the LAN.")
+    utp: bool | None = None
+    encryption: str | None = Field(default=None, description="required, preferred or tolerated.")
+    peer_port: int | None = None
+
+    @property
+    def leaks(self) -> list[str]:
+        """Which of DHT, PEX and LPD are on: each announces a torrent beyond its trackers
+        unless the torrent carries the private flag (BEP 27)."""
+        return [name for name, on in (("DHT", self.dht), ("PEX", self.pex), ("LPD", self.lpd))
+                if on]
+
+
 class TransmissionStatus(Observed):
     reachable: bool
     error: str = Field(default="", description="Why it could not be reached, if it could not.")
     rpc_version: int | None = None
     version: str | None = None
+    session: SessionStatus | None = Field(
+        default=None, description="Session settings (None: not reported, e.g. an older node)."
+    )
     torrents: list[TorrentStatus] = Field(
         default_factory=list, description="Meaningful only when reachable is true."
     )

@@ -5,6 +5,12 @@ The plan says what; this module only speaks Transmission's verbs through the nod
 applying the same plan twice changes nothing the second time. The client translates errors: a
 daemon that cannot be reached is a ``TemporaryError`` (retried with backoff by the applier),
 refused credentials and refused changes are permanent.
+
+Trackers: the plan names this node's fleet tracker by its base URL (no token); the actuator
+puts in the node's token (``controller.announce``) and removes stale URLs of the same tracker.
+A fleet-only item (``fleet_only`` in the params) is added from metainfo whose only tracker is
+the fleet's, or from a magnet with its ``tr=`` and ``ws=`` removed
+(``controller/act/metainfo.py``), so no other tracker ever sees it.
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from controller.act.metainfo import fleet_only_magnet, fleet_only_metainfo
+from controller.announce import is_fleet
 from controller.clients.transmission import Torrent, TransmissionClient, WriteRefused
 from schemas.plan import Action, ActionKind
 
@@ -35,9 +43,18 @@ class TransmissionActuator:
         ActionKind.set_location, ActionKind.set_limits, ActionKind.set_trackers,
     })
 
-    def __init__(self, client: TransmissionClient, metainfo: MetainfoSource | None = None) -> None:
+    def __init__(self, client: TransmissionClient, metainfo: MetainfoSource | None = None, *,
+                 fleet_tracker: tuple[str, str] | None = None) -> None:
+        """``fleet_tracker``: this node's tracker as (base URL, URL with the node's token)."""
         self.client = client
         self.metainfo = metainfo
+        self.fleet_tracker = fleet_tracker
+
+    def _announce_url(self, url: str) -> str:
+        """The URL to give Transmission for a tracker the plan names."""
+        if self.fleet_tracker is not None and url == self.fleet_tracker[0]:
+            return self.fleet_tracker[1]
+        return url
 
     @property
     def url(self) -> str:
@@ -78,9 +95,16 @@ class TransmissionActuator:
         ih = a.target
         labels = sorted(set(p.get("labels", [])))
         existing = self._find(ih)
+        fleet_only = bool(p.get("fleet_only"))
         if existing is None:
             data = self.metainfo(a) if self.metainfo is not None else None
-            source: Any = data if data is not None else p.get("magnet") or f"magnet:?xt=urn:btih:{ih}"
+            magnet = str(p.get("magnet") or f"magnet:?xt=urn:btih:{ih}")
+            if fleet_only:
+                wanted = [self._announce_url(u) for u in p.get("trackers", [])]
+                if data is not None:
+                    data = fleet_only_metainfo(data, wanted[0] if wanted else None)
+                magnet = fleet_only_magnet(magnet)
+            source: Any = data if data is not None else magnet
             kwargs: dict[str, Any] = {"paused": bool(p.get("paused", False))}
             if p.get("download_dir"):
                 kwargs["download_dir"] = p["download_dir"]
@@ -95,17 +119,50 @@ class TransmissionActuator:
                 changed = "done"
             if self._add_trackers(current, p.get("trackers", [])):
                 changed = "done"
+            current = self._find(ih) if fleet_only else None
+            if current is not None and self._remove_trackers(current, keep_fleet=True):
+                changed = "done"
         return changed
 
     def _add_trackers(self, t: Torrent, urls: list[str]) -> bool:
+        """Add the trackers the plan names that are missing; replace stale URLs of this node's
+        own tracker (an old token, or none)."""
         have = {tr.get("announce") for tr in t.fields.get("trackers") or []}
-        missing = [u for u in urls if u not in have]
+        missing = [u for u in (self._announce_url(u) for u in urls) if u not in have]
         for url in missing:  # one per call: RPC 16 refuses a batch holding an existing one
             self._tracker_add(t.hash_string, url)
-        return bool(missing)
+        if missing:  # re-read: tracker ids are what a removal names
+            t = self._find(t.hash_string) or t
+        stale = self._stale_fleet(t)
+        if stale:
+            self._tracker_remove(t.hash_string, stale)
+        return bool(missing or stale)
+
+    def _stale_fleet(self, t: Torrent) -> list[int]:
+        if self.fleet_tracker is None:
+            return []
+        base, current = self.fleet_tracker
+        return [int(tr["id"]) for tr in t.fields.get("trackers") or []
+                if is_fleet(str(tr.get("announce")), base) and tr.get("announce") != current]
+
+    def _remove_trackers(self, t: Torrent, *, keep_fleet: bool, urls: list[str] | None = None) -> bool:
+        """Remove trackers: those in ``urls`` (all but the fleet's when None)."""
+        base = self.fleet_tracker[0] if self.fleet_tracker is not None else None
+        drop = []
+        for tr in t.fields.get("trackers") or []:
+            url = str(tr.get("announce"))
+            fleet = base is not None and is_fleet(url, base)
+            if (urls is None and not (keep_fleet and fleet)) or (urls is not None and url in urls):
+                drop.append(int(tr["id"]))
+        if drop:
+            self._tracker_remove(t.hash_string, drop)
+        return bool(drop)
 
     def _tracker_add(self, infohash: str, url: str) -> None:
         self.client.write(lambda c: c.change_torrent([infohash], tracker_add=[url]))
+
+    def _tracker_remove(self, infohash: str, ids: list[int]) -> None:
+        self.client.write(lambda c: c.change_torrent([infohash], tracker_remove=ids))
 
     def _start(self, a: Action) -> str:
         t = self._find(a.target)
@@ -189,4 +246,12 @@ class TransmissionActuator:
         t = self._find(a.target)
         if t is None:
             return "no-op"
-        return "done" if self._add_trackers(t, list(a.params.get("add", []))) else "no-op"
+        added = self._add_trackers(t, list(a.params.get("add", [])))
+        if added:
+            t = self._find(a.target) or t
+        removed = False
+        if a.params.get("only_fleet"):
+            removed = self._remove_trackers(t, keep_fleet=True)
+        elif a.params.get("remove"):
+            removed = self._remove_trackers(t, keep_fleet=True, urls=list(a.params["remove"]))
+        return "done" if added or removed else "no-op"

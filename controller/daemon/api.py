@@ -1,11 +1,11 @@
 """The controller's HTTP API (FastAPI, served by uvicorn in a thread of the daemon).
 
 - ``GET /healthz`` (open): liveness.
-- ``GET /announce`` (open, BitTorrent HTTP tracker protocol): the node's tracker
-  (``controller.tracker``) answers its own Transmission with the fleet holders of an item, with
-  the item's gates applied; an item the fleet does not declare gets no peers.
-  Open because Transmission cannot present a token; it reveals only fleet peer addresses that
-  the gates allow, and only for items the fleet declares.
+- ``GET /announce/{token}`` (BitTorrent HTTP tracker protocol): the node's tracker
+  (``controller.tracker``) answers its own Transmission only (the node's token in the path, one
+  of the node's addresses as the source) with the fleet holders of an item, gates applied;
+  anyone else gets a tracker failure and no address. Transmission cannot send a header, so the
+  token travels in the URL, which only this node's Transmission is given.
 - Everything else needs ``Authorization: Bearer <token>``, the device's ``api_token`` given by
   reference: ``/metrics``, ``/v1/status``, ``/v1/plan``, ``/v1/holds/{infohash}`` (live
   confirmation before a peer drops a copy), ``/v1/torrents/{infohash}.torrent`` (metainfo of a
@@ -33,7 +33,7 @@ class ApiBackend(Protocol):
 
     def status_json(self) -> dict[str, Any] | None: ...
     def plan_json(self) -> dict[str, Any] | None: ...
-    def announce(self, query: bytes, asking: str | None) -> bytes: ...
+    def announce(self, query: bytes, asking: str | None, token: str | None) -> bytes: ...
     def holds(self, infohash: str) -> bool | None: ...
     def metainfo(self, infohash: str) -> bytes | None: ...
     def wake(self, reason: str) -> None: ...
@@ -96,11 +96,18 @@ def create_app(backend: ApiBackend, token: str | None, metrics: Metrics) -> Fast
         backend.wake("webhook")
         return {"status": "queued"}
 
-    @app.get("/announce")
-    def announce(request: Request) -> Response:
+    def tracker(request: Request, token: str | None) -> Response:
         query: bytes = request.scope.get("query_string", b"")
         asking = request.client.host if request.client else None
-        return Response(backend.announce(query, asking), media_type="text/plain")
+        return Response(backend.announce(query, asking, token), media_type="text/plain")
+
+    @app.get("/announce")
+    def announce_without_token(request: Request) -> Response:
+        return tracker(request, None)
+
+    @app.get("/announce/{token}")
+    def announce(request: Request, token: str) -> Response:
+        return tracker(request, token)
 
     @app.get("/scrape")
     def scrape() -> Response:

@@ -89,7 +89,7 @@ class Daemon:
         self.last_revision: Revision | None = None
         self.last_error: str | None = None
         self.passes = 0
-        self.tracker = Tracker(config.node)
+        self.tracker = Tracker(config.node, self.runtime.token)
         self._transport: StatusTransport | None = None
         self._transport_key: object = None
         self._published: tuple[Any, float] | None = None
@@ -317,8 +317,8 @@ class Daemon:
             last = self.last
         return None if last is None else last.plan.model_dump(mode="json")
 
-    def announce(self, query: bytes, asking: str | None) -> bytes:
-        return self.tracker.announce(query, asking)
+    def announce(self, query: bytes, asking: str | None, token: str | None) -> bytes:
+        return self.tracker.announce(query, asking, token)
 
     def holds(self, infohash: str) -> bool | None:
         return self.runtime.holds(infohash)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,8 @@ from controller.act.confirm import Confirmer
 from controller.act.player import PlayerActuator
 from controller.act.transmission import TransmissionActuator
 from controller.act.vpn import VpnActuator
+from controller.announce import base_url, with_token
+from controller.atomic import write_atomic
 from controller.clients.transmission import TransmissionClient
 from controller.errors import PermanentError, Problem, TvaError
 from controller.journal import Journal
@@ -34,7 +37,7 @@ from schemas.desired import DesiredState, Device, Service
 from schemas.observed import Condition, ConditionStatus, NodeStatus, TransmissionStatus
 from schemas.plan import Action, Plan
 
-__all__ = ["NodeRuntime", "PassOutcome", "condition", "problems_message"]
+__all__ = ["NodeRuntime", "PassOutcome", "condition", "problems_message", "tracker_token"]
 
 log = logging.getLogger("tva.node")
 
@@ -79,6 +82,7 @@ class NodeRuntime:
     """Reads a committed .torrent by repo path (the source's revision), when there is one."""
 
     def __post_init__(self) -> None:
+        self.token = tracker_token(self.state_dir, self.node)
         self.journal = Journal(os.path.join(self.state_dir, f"{self.node}.journal.jsonl"))
         self.watched = WatchedStore(os.path.join(self.state_dir, f"{self.node}.watched.json"))
         if self.player_socket is None:
@@ -97,8 +101,12 @@ class NodeRuntime:
             # One client per daemon, shared by the observer and the actuator.
             self._client = TransmissionClient.for_device(device)
             self._observer = TransmissionObserver(self._client) if self._client else None
-            self._actuator = (TransmissionActuator(self._client, metainfo=self._metainfo)
-                              if self._client else None)
+            api = device.addresses.controller_api
+            fleet = base_url(api) if api else None
+            self._actuator = (
+                TransmissionActuator(self._client, metainfo=self._metainfo, fleet_tracker=(
+                    (fleet, with_token(fleet, self.token)) if fleet else None))
+                if self._client else None)
             self._previous = None
             if self.host_player and device.player is not None and Service.player in device.services:
                 self._start_player(device)
@@ -135,6 +143,11 @@ class NodeRuntime:
     def observe(self, desired: DesiredState, now: datetime,
                 conditions: list[Condition]) -> NodeStatus:
         device = self._configure(desired)
+        if self._observer is not None:
+            watch = frozenset(k for k, it in desired.items.items() if it.fleet_only)
+            if watch != self._observer.watch:
+                self._observer.watch = watch
+                self._previous = None  # read their trackers in a full pass
         obs = observe_node(
             desired, self.node, now=now, observer=self._observer, previous=self._previous,
             player_socket=self.player_socket if device.player is not None else None,
@@ -215,6 +228,22 @@ class NodeRuntime:
                 # pass would miss them: look at everything after changing something.
                 self._previous = None
         return outcome
+
+
+def tracker_token(state_dir: str, node: str) -> str:
+    """This node's tracker token (``controller.announce``): made once, kept in the state dir
+    readable by the daemon's user only, so a restart keeps the URLs in Transmission valid."""
+    path = os.path.join(state_dir, f"{node}.tracker-token")
+    try:
+        with open(path, encoding="ascii") as f:
+            token = f.read().strip()
+        if len(token) >= 32:
+            return token
+    except (OSError, UnicodeDecodeError):
+        pass
+    token = secrets.token_urlsafe(32)
+    write_atomic(path, token.encode() + b"\n", mode=0o600)
+    return token
 
 
 def condition(type_: str, ok: bool, reason: str = "", message: str = "", now: datetime | None = None) -> Condition:

@@ -223,11 +223,12 @@ def check_and_resolve(
     for coll, origin in sorted(collections.values(), key=lambda c: c[0].name):
         for i, item in enumerate(coll.items):
             key, size = item.key, item.size
+            private_flag: bool | None = None
             if item.torrent is not None:
                 got = _read_torrent(item.torrent, reader, report, origin, ("items", i, "torrent"))
                 if got is None:
                     continue
-                t_hash, t_size = got
+                t_hash, t_size, private_flag = got
                 if key is not None and key != t_hash:
                     report(origin, ("items", i, "torrent"),
                            f"{item.torrent} has info-hash {t_hash}, not {key}",
@@ -249,7 +250,7 @@ def check_and_resolve(
                 key=key, name=item.name, collection=coll.name, size=size,
                 labels=tuple(sorted({*coll.labels, *item.labels})), provenance=provenance,
                 source=source_name, f2f_only=f2f, magnet=item.magnet, torrent=item.torrent,
-                episode=item.episode,
+                episode=item.episode, private_flag=private_flag,
             )
             item_origin[key] = (origin, ("items", i))
 
@@ -332,7 +333,7 @@ def _read_torrent(
     report: _Collector,
     origin: Origin,
     path: tuple[str | int, ...],
-) -> tuple[str, int] | None:
+) -> tuple[str, int, bool] | None:
     import torf
 
     try:
@@ -345,7 +346,7 @@ def _read_torrent(
         return None
     try:
         t = torf.Torrent.read_stream(io.BytesIO(data), validate=True)
-        return str(t.infohash).lower(), int(t.size)
+        return str(t.infohash).lower(), int(t.size), bool(t.private)
     except (torf.TorfError, ValueError, TypeError) as e:
         report(origin, path, f"{rel} is not a valid .torrent file: {e}")
         return None

@@ -65,9 +65,11 @@ class LabRepo:
         git(self.checkout, "init", "--quiet", "-b", "main")
         git(self.checkout, "remote", "add", "origin", str(self.remote))
 
-    def payload(self, name: str, size: int) -> Payload:
-        """Make ``size`` random bytes named ``name`` and commit-ready metainfo for them."""
-        torrent, infohash, data = make_payload_torrent(self.root / "payloads", size, name=name)
+    def payload(self, name: str, size: int, trackers: tuple[str, ...] = ()) -> Payload:
+        """Make ``size`` random bytes named ``name`` and commit-ready metainfo for them (with
+        ``trackers`` in its announce list, as a release from elsewhere has)."""
+        torrent, infohash, data = make_payload_torrent(self.root / "payloads", size, name=name,
+                                                       trackers=trackers)
         rel = f"torrents/{name}.torrent"
         (self.checkout / "torrents").mkdir(exist_ok=True)
         shutil.copy(torrent, self.checkout / rel)

@@ -16,6 +16,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
+from controller.act.metainfo import fleet_only_metainfo
+from controller.announce import base_url, with_token
 from controller.daemon.daemon import Daemon, DaemonConfig
 from controller.lab.fleet import LabRepo, Payload, device_yaml, fleet_yaml
 from controller.lab.transmission import TransmissionDaemon, free_port
@@ -126,16 +128,22 @@ class Lab:
         for name in names or tuple(self.nodes):
             self.nodes[name].stop()
 
-    def seed(self, node: str, payload: Payload, labels: tuple[str, ...] = ("tva",)) -> None:
+    def seed(self, node: str, payload: Payload, labels: tuple[str, ...] = ("tva",), *,
+             fleet_only: bool = False) -> None:
         """Give ``node`` a complete copy by hand: the data in place, the torrent added, verified,
-        announcing to the node's own controller as the torrents tva adds do."""
+        announcing to the node's own controller as the torrents tva adds do (and, for a
+        ``fleet_only`` item, to nothing else, as tva adds them)."""
         n = self.nodes[node]
         shutil.copy(payload.data, n.transmission.download_dir / payload.name)
         client = n.transmission.client()
-        client.add_torrent((self.repo.checkout / payload.torrent_rel).read_bytes(),
-                           download_dir=str(n.transmission.download_dir))
+        assert n.daemon is not None, f"{node} is not running"
+        announce = with_token(base_url(f"http://{n.ip}:{n.api_port}"), n.daemon.runtime.token)
+        metainfo = (self.repo.checkout / payload.torrent_rel).read_bytes()
+        if fleet_only:
+            metainfo = fleet_only_metainfo(metainfo, announce)
+        client.add_torrent(metainfo, download_dir=str(n.transmission.download_dir))
         client.change_torrent([payload.infohash], labels=list(labels),
-                              tracker_add=[f"http://{n.ip}:{n.api_port}/announce"])
+                              tracker_add=None if fleet_only else [announce])
         wait(lambda: self.percent(node, payload.infohash) == 1.0, 60, f"{node} to verify {payload.name}")
 
     def percent(self, node: str, infohash: str) -> float | None:

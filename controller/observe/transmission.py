@@ -9,8 +9,10 @@ docs/performance.md):
   about 600 bytes per tracker, more than all other fields together) come from a second, small
   ``torrent-get`` for the torrents whose tracker reported an error or a warning (``error`` 1 or
   2) only: what the reaper reads (an "unregistered" answer, an outage, and from which tracker).
-  Every other torrent has ``trackers == []``; ``all_tracker_stats=True`` asks for all of them,
-  at about twice the cost.
+  Every other torrent has ``trackers == []``, except those in ``watch`` (the fleet-only items:
+  the planner checks that no foreign tracker is on them); ``all_tracker_stats=True`` asks for
+  all of them, at about twice the cost. A fleet tracker's token is redacted from every announce
+  URL (``controller.announce``): statuses are published.
 - **Deterministic output**: torrents sorted by infohash.
 - **Unchanged torrents are not converted again**: each torrent's row is compared with the last
   pass's and the model reused when equal (``_Memory.known``).
@@ -48,6 +50,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from controller.announce import redact
 from controller.clients.transmission import (
     DEFAULT_TIMEOUT,
     ReadRefused,
@@ -56,6 +59,7 @@ from controller.clients.transmission import (
 )
 from controller.errors import PermanentError, TemporaryError, UnreachableError
 from schemas.observed import (
+    SessionStatus,
     StorageStatus,
     TorrentState,
     TorrentStatus,
@@ -154,6 +158,7 @@ class _Session:
     id: str
     rpc_version: int
     version: str
+    settings: SessionStatus
     download_rate: int
     upload_rate: int
     torrent_count: int
@@ -262,6 +267,8 @@ class TransmissionObserver:
         self._all_tracker_stats = all_tracker_stats
         self._clock = clock
         self._memory: _Memory | None = None
+        self.watch: frozenset[str] = frozenset()
+        """Infohashes whose trackers are read on every pass (fleet-only items)."""
 
     @property
     def url(self) -> str:
@@ -362,6 +369,7 @@ class TransmissionObserver:
             reachable=True,
             rpc_version=session.rpc_version,
             version=session.version,
+            session=session.settings,
             torrents=torrents,
             download_rate=session.download_rate,
             upload_rate=session.upload_rate,
@@ -414,6 +422,7 @@ class TransmissionObserver:
                 "torrents": torrents,
                 "rpc_version": session.rpc_version,
                 "version": session.version,
+                "session": session.settings,
                 "download_rate": session.download_rate,
                 "upload_rate": session.upload_rate,
             }
@@ -451,8 +460,10 @@ class TransmissionObserver:
         answer = _Answer.parse(self.client.torrent_get(arguments), self._fields)
         if not self._all_tracker_stats:
             at_error = answer.header.index("error")
+            watch = self.watch
             complaining: list[str | int] = [
-                row[answer.at_hash] for row in answer.rows if row[at_error] in TRACKER_ERRORS
+                row[answer.at_hash] for row in answer.rows
+                if row[at_error] in TRACKER_ERRORS or row[answer.at_hash] in watch
             ]
             if complaining:
                 extra = _Answer.parse(
@@ -477,6 +488,7 @@ class TransmissionObserver:
             id=str(session.fields.get("session-id", "")),
             rpc_version=int(session.fields.get("rpc-version", 0)),
             version=str(session.fields.get("version", "")),
+            settings=_settings(session.fields),
             download_rate=int(stats.fields.get("downloadSpeed", 0)),
             upload_rate=int(stats.fields.get("uploadSpeed", 0)),
             torrent_count=int(stats.fields.get("torrentCount", 0)),
@@ -517,10 +529,25 @@ def _torrent(raw: Mapping[str, Any]) -> TorrentStatus:
     )
 
 
+def _settings(raw: Mapping[str, Any]) -> SessionStatus:
+    """The session settings that decide what leaks (a missing flag reads as on: privacy first)."""
+    port = raw.get("peer-port")
+    encryption = raw.get("encryption")
+    utp = raw.get("utp-enabled")
+    return SessionStatus(
+        dht=bool(raw.get("dht-enabled", True)),
+        pex=bool(raw.get("pex-enabled", True)),
+        lpd=bool(raw.get("lpd-enabled", True)),
+        utp=bool(utp) if utp is not None else None,
+        encryption=str(encryption) if encryption is not None else None,
+        peer_port=int(port) if isinstance(port, int) else None,
+    )
+
+
 def _tracker(raw: Mapping[str, Any]) -> TrackerResult:
     announced = bool(raw.get("hasAnnounced"))
     return TrackerResult(
-        announce=raw.get("announce") or "",
+        announce=redact(raw.get("announce") or ""),
         last_announce_ok=bool(raw.get("lastAnnounceSucceeded")) if announced else None,
         last_announce_result=(raw.get("lastAnnounceResult") or "") if announced else "",
         last_announce_time=_when(raw.get("lastAnnounceTime")),
@@ -594,6 +621,7 @@ def _session_differs(old: TransmissionStatus, new: TransmissionStatus) -> bool:
         or old.version != new.version
         or old.download_rate != new.download_rate
         or old.upload_rate != new.upload_rate
+        or old.session != new.session
     )
 
 

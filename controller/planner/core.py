@@ -2,7 +2,8 @@
 
 1. index the inputs (``context``); 2. assign duties; 3. resolve watchlist buffers and player
 queues (what must be kept where); 4. custody pins and prunes; 5. prefetch pins and removals;
-6. player settings and queue; 7. VPN kill switch; 8. the reaper's ladder; 9. assemble. Each
+6. player settings and queue; 7. VPN kill switch; 8. privacy (fleet-only items: foreign
+trackers, leaking sessions); 9. the reaper's ladder; 10. assemble. Each
 step sees what the earlier ones decided (``ledger``), so, for instance, no two removals can
 each count on the other's copy. Everything is computed for the whole fleet and filtered at the
 end: a node's own plan is exactly its share of the fleet's.
@@ -22,6 +23,7 @@ from controller.planner.ledger import Ledger
 from controller.planner.memory import JournalIndex
 from controller.planner.player import keep_queues, plan_player, queue_keys
 from controller.planner.prefetch import Entry, plan_prefetch, prefetch_entries
+from controller.planner.privacy import plan_privacy
 from controller.planner.reaper import plan_reaper
 from controller.planner.vpn import plan_vpn
 from schemas.desired import DesiredState, Duty
@@ -52,6 +54,7 @@ def run_pass(
     plan_prefetch(ctx, ledger, entries)
     plan_player(ctx, ledger)
     plan_vpn(ctx, ledger)
+    plan_privacy(ctx, ledger)
     plan_reaper(ctx, ledger)
     _unmanaged(ctx, ledger, entries)
     if desired.fleet.policy.suspend:

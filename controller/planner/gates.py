@@ -12,13 +12,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from controller.announce import base_url
 from controller.planner.context import Context, CopyState
-from schemas.desired import Provenance
+from schemas.desired import Provenance, ResolvedItem
 
 __all__ = [
     "f2f_blocked",
     "fleet_tracker",
+    "fleet_trackers",
     "is_public",
+    "leak_refusal",
     "search_refusal",
     "sources",
     "vpn_down",
@@ -74,9 +77,37 @@ def vpn_down(ctx: Context, node: str) -> str | None:
 
 
 def fleet_tracker(ctx: Context, node: str) -> str | None:
-    """The announce URL of ``node``'s own controller, which answers with the fleet's holders."""
+    """The announce URL of ``node``'s own controller, which answers with the fleet's holders
+    (the base URL: the node's actuator adds its token, ``controller.announce``)."""
     api = ctx.nodes[node].device.addresses.controller_api
-    return None if api is None else api.rstrip("/") + "/announce"
+    return None if api is None else base_url(api)
+
+
+def fleet_trackers(ctx: Context) -> list[str]:
+    """Every node's fleet tracker base URL: a tracker that is none of these is foreign."""
+    return sorted({base_url(d.addresses.controller_api) for d in ctx.desired.devices.values()
+                   if d.addresses.controller_api is not None})
+
+
+def leak_refusal(ctx: Context, node: str, item: ResolvedItem) -> str | None:
+    """Why a fleet-only ``item`` may not be held on ``node`` because its Transmission session
+    would announce it beyond the fleet's trackers (DHT, PEX, LPD); None when it may.
+
+    A torrent with the private flag (BEP 27) is kept off DHT, PEX and LPD by Transmission
+    itself, whatever the session says. Without it, the node's observed session must have all
+    three off; a session that is not reported counts as leaking (privacy first)."""
+    if not item.fleet_only or item.private_flag:
+        return None
+    st = ctx.nodes[node].status
+    session = st.transmission.session if st is not None else None
+    if session is None:
+        return (f"{node} has not reported its Transmission session (DHT, PEX, LPD), and "
+                f"{item.name} is fleet-only without the private flag (BEP 27)")
+    if session.leaks:
+        return (f"{node}'s Transmission has {', '.join(session.leaks)} on, which would announce "
+                f"{item.name} beyond the fleet: it is fleet-only without the private flag "
+                "(BEP 27); turn them off on that node or commit a private .torrent")
+    return None
 
 
 def sources(ctx: Context, node: str | None, key: str, *, partial: bool = False) -> list[dict[str, Any]]:

@@ -67,10 +67,11 @@ class Ledger:
             self.actions[aid] = new
             return new
         merged_params = dict(old.params)
-        if "labels" in old.params or "labels" in new.params:
-            merged_params["labels"] = sorted(
-                set(old.params.get("labels", [])) | set(new.params.get("labels", []))
-            )
+        for name in ("labels", "labels_add", "labels_remove"):
+            if name in old.params or name in new.params:
+                merged_params[name] = sorted(
+                    set(old.params.get(name, [])) | set(new.params.get(name, []))
+                )
         merged = old.model_copy(update={
             "reason": old.reason if reason in old.reason else f"{old.reason}; {reason}",
             "params": merged_params,

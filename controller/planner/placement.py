@@ -15,7 +15,14 @@ from typing import Any
 from urllib.parse import quote
 
 from controller.planner.context import Context
-from controller.planner.gates import f2f_blocked, fleet_tracker, is_public, sources, vpn_down
+from controller.planner.gates import (
+    f2f_blocked,
+    fleet_tracker,
+    is_public,
+    leak_refusal,
+    sources,
+    vpn_down,
+)
 from controller.planner.labels import TVA_LABEL, VPN_STOPPED_LABEL
 from controller.planner.ledger import Ledger
 from controller.planner.text import size as fmt_size
@@ -32,6 +39,10 @@ def refusal(ctx: Context, ledger: Ledger, node: str, key: str) -> tuple[str, str
     if f2f_blocked(ctx, node, key):
         return "f2f-gate", f"{node} is the public_swarm_face and the item is f2f_only"
     item = ctx.item(key)
+    if item is not None:
+        leak = leak_refusal(ctx, node, item)
+        if leak is not None:
+            return "leaky-session", leak
     need = item.size if item is not None and item.size is not None else 0
     reserve = ctx.desired.fleet.policy.custody.reserve
     room = nf.room(reserve)
@@ -53,8 +64,10 @@ def add_params(ctx: Context, node: str, key: str, label: str) -> dict[str, Any]:
     if vpn_down(ctx, node) is not None and is_public(ctx, node, key):
         paused = True
         labels.add(VPN_STOPPED_LABEL)
+    bare = f"magnet:?xt=urn:btih:{key}&dn={quote(item.name)}"
     params: dict[str, Any] = {
-        "magnet": item.magnet or f"magnet:?xt=urn:btih:{key}&dn={quote(item.name)}",
+        # A fleet-only item never carries its magnet's trackers or web seeds.
+        "magnet": bare if item.fleet_only else (item.magnet or bare),
         "download_dir": dev.effective_download_dir,
         "labels": sorted(labels),
         "paused": paused,
@@ -65,6 +78,8 @@ def add_params(ctx: Context, node: str, key: str, label: str) -> dict[str, Any]:
     tracker = fleet_tracker(ctx, node)
     if tracker is not None:
         params["trackers"] = [tracker]
+    if item.fleet_only:
+        params["fleet_only"] = True
     return params
 
 

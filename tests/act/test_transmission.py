@@ -15,7 +15,7 @@ from controller.act.transmission import TransmissionActuator
 from controller.clients.transmission import TransmissionClient, WriteRefused
 from controller.errors import PermanentError
 from schemas.plan import Action, ActionKind, action_id
-from tests.support.transmission import TransmissionDaemon, make_payload_torrent, wait_for
+from tests.support.transmission import Tracker, TransmissionDaemon, make_payload_torrent, wait_for
 
 WAIT = 60.0
 
@@ -121,3 +121,52 @@ def test_a_refused_change_is_permanent(actuator: TransmissionActuator) -> None:
     with pytest.raises(WriteRefused) as refused:
         actuator.apply(action(ActionKind.start, "ab" * 20))
     assert isinstance(refused.value, PermanentError)
+
+
+FLEET_BASE = "http://127.0.0.1:9/announce"
+FLEET_URL = FLEET_BASE + "/node-token"
+
+
+def test_a_fleet_only_item_never_reaches_a_foreign_tracker(
+    daemon: TransmissionDaemon, tracker: Tracker, tmp_path: Path
+) -> None:
+    """Fleet-only items committed with a foreign tracker, in the .torrent's announce list and
+    in a magnet's tr=, are added with the fleet's tracker only: the stand-in public tracker
+    records no announce of them, while a public item with the same tracker (the control)
+    announces to it at once."""
+    actuator = TransmissionActuator(TransmissionClient(daemon.url, timeout=10),
+                                    fleet_tracker=(FLEET_BASE, FLEET_URL))
+    private, private_hash, _ = make_payload_torrent(tmp_path / "a", 64 * 1024,
+                                                    trackers=[tracker.announce_url])
+    _, magnet_hash, _ = make_payload_torrent(tmp_path / "b", 64 * 1024)
+    public, public_hash, _ = make_payload_torrent(tmp_path / "c", 64 * 1024,
+                                                  trackers=[tracker.announce_url])
+    files = {private_hash: private.read_bytes(), public_hash: public.read_bytes()}
+    actuator.metainfo = lambda a: files.get(a.target)
+    actuator.apply(action(ActionKind.add, private_hash, fleet_only=True, trackers=[FLEET_BASE],
+                          labels=["tva"]))
+    magnet = f"magnet:?xt=urn:btih:{magnet_hash}&dn=b&tr={tracker.announce_url}&ws=http://x/b"
+    actuator.apply(action(ActionKind.add, magnet_hash, fleet_only=True, magnet=magnet,
+                          trackers=[FLEET_BASE], labels=["tva"]))
+    actuator.apply(action(ActionKind.add, public_hash, trackers=[FLEET_BASE], labels=["tva"]))
+    wait_for(lambda: tracker.announced(public_hash), WAIT, what="the control's announce")
+    for infohash in (private_hash, magnet_hash):
+        announced = [t["announce"] for t in fields(daemon, infohash)["trackers"]]  # type: ignore[attr-defined]
+        assert announced == [FLEET_URL], infohash
+        assert tracker.announced(infohash) == 0, infohash
+
+
+def test_foreign_trackers_found_later_are_removed_and_stale_fleet_urls_replaced(
+    daemon: TransmissionDaemon, tmp_path: Path
+) -> None:
+    torrent, infohash, _ = make_payload_torrent(tmp_path / "a", 64 * 1024)
+    client = daemon.client()
+    client.add_torrent(torrent.read_bytes(), paused=True)
+    for url in ("http://127.0.0.1:9/announce", "http://127.0.0.1:10/foreign/announce"):
+        client.change_torrent(infohash, tracker_add=[url])
+    actuator = TransmissionActuator(TransmissionClient(daemon.url, timeout=10),
+                                    fleet_tracker=(FLEET_BASE, FLEET_URL))
+    only = action(ActionKind.set_trackers, infohash, add=[FLEET_BASE], only_fleet=True)
+    assert actuator.apply(only) == "done"
+    assert [t["announce"] for t in fields(daemon, infohash)["trackers"]] == [FLEET_URL]  # type: ignore[attr-defined]
+    assert actuator.apply(only) == "no-op"

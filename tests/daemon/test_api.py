@@ -11,7 +11,13 @@ import httpx
 import pytest
 from fastbencode import bdecode  # type: ignore[attr-defined]
 
-from schemas.observed import NodeStatus, TorrentState, TorrentStatus, TransmissionStatus
+from schemas.observed import (
+    NodeStatus,
+    SessionStatus,
+    TorrentState,
+    TorrentStatus,
+    TransmissionStatus,
+)
 from tests.daemon.conftest import SoloFleet, wait_for
 from tests.support.transmission import free_port
 
@@ -67,7 +73,7 @@ def holding(node: str, *keys: str) -> NodeStatus:
             TorrentStatus(infohash=k, name=k[:6], size=1000, percent_done=1.0,
                           state=TorrentState.seeding, labels=["tva"])
             for k in keys
-        ]),
+        ], session=SessionStatus(dht=False, pex=False, lpd=False)),
     )
 
 
@@ -104,10 +110,11 @@ def _up(base: str) -> bool:
         return False
 
 
-def announce(base: str, infohash: str) -> dict[bytes, object]:
+def announce(base: str, infohash: str, token: str | None) -> dict[bytes, object]:
     q = urllib.parse.urlencode({"info_hash": bytes.fromhex(infohash), "peer_id": b"-TR3000-000000000000",
                                 "port": 51413, "compact": 1})
-    r = httpx.get(f"{base}/announce?{q}", timeout=10)
+    path = "/announce" if token is None else f"/announce/{token}"
+    r = httpx.get(f"{base}{path}?{q}", timeout=10)
     assert r.status_code == 200
     return bdecode(r.content)
 
@@ -134,12 +141,24 @@ def test_token_required_everywhere_but_health_and_announce(api) -> None:
 
 
 def test_announce_answers_with_fleet_holders_and_applies_the_gates(api) -> None:
-    _, base = api
-    assert sorted(peers(announce(base, PUBLIC))) == ["10.9.0.2:51413", "10.9.0.3:51413"]
+    d, base = api
+    token = d.tracker.token
+    assert sorted(peers(announce(base, PUBLIC, token))) == ["10.9.0.2:51413", "10.9.0.3:51413"]
     # The private item is f2f_only: the public face is never handed out as a peer for it.
-    assert peers(announce(base, PRIVATE)) == ["10.9.0.3:51413"]
-    unknown = announce(base, "cc" * 20)
+    assert peers(announce(base, PRIVATE, token)) == ["10.9.0.3:51413"]
+    unknown = announce(base, "cc" * 20, token)
     assert b"failure reason" not in unknown and peers(unknown) == []
+
+
+def test_announce_without_the_nodes_token_gets_no_address(api) -> None:
+    """Whoever does not hold this node's tracker token (an outsider that learned an info-hash)
+    gets a tracker failure and not one fleet address, for any item."""
+    d, base = api
+    for token in (None, "not-the-token", d.tracker.token[:-1]):
+        for item in (PUBLIC, PRIVATE):
+            answer = announce(base, item, token)
+            assert b"failure reason" in answer, token
+            assert not answer.get(b"peers") and not answer.get(b"peers6")
 
 
 def test_no_secret_in_any_response_or_log(api, caplog: pytest.LogCaptureFixture) -> None:
@@ -147,7 +166,7 @@ def test_no_secret_in_any_response_or_log(api, caplog: pytest.LogCaptureFixture)
     ok = {"Authorization": f"Bearer {TOKEN}"}
     bodies = [httpx.get(base + p, headers=ok, timeout=10).text
               for p in ("/v1/status", "/v1/plan", "/metrics", "/healthz")]
-    bodies.append(str(announce(base, PUBLIC)))
+    bodies.append(str(announce(base, PUBLIC, None)))
     for text in [*bodies, caplog.text]:
         assert TOKEN not in text
         assert RPC_PASSWORD not in text

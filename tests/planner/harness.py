@@ -21,6 +21,7 @@ from schemas.observed import (
     ConditionStatus,
     NodeStatus,
     PlayerStatus,
+    SessionStatus,
     StorageStatus,
     TorrentState,
     TorrentStatus,
@@ -77,6 +78,16 @@ def torrent(desired: DesiredState, node: str, spec: Mapping[str, Any], now: date
     )
 
 
+def session(spec: Mapping[str, Any] | str | None) -> SessionStatus | None:
+    """A node's Transmission session: DHT, PEX and LPD off unless the spec turns them on
+    (``session: {dht: true}``); ``session: unreported`` for a node that does not say."""
+    if spec == "unreported":
+        return None
+    given = dict(spec) if isinstance(spec, Mapping) else {}
+    return SessionStatus(dht=bool(given.get("dht", False)), pex=bool(given.get("pex", False)),
+                         lpd=bool(given.get("lpd", False)))
+
+
 def node_status(desired: DesiredState, node: str, spec: Mapping[str, Any], now: datetime) -> NodeStatus:
     """Expand a compact spec (see tests/planner/cases/README.md) into a NodeStatus."""
     dev = desired.devices[node]
@@ -106,7 +117,8 @@ def node_status(desired: DesiredState, node: str, spec: Mapping[str, Any], now: 
     return NodeStatus(
         node=node, observed_at=_ago(now, spec.get("age", "1m")), controller_version="test",
         transmission=TransmissionStatus(reachable=reachable, torrents=torrents if reachable else [],
-                                        error="" if reachable else "connection refused"),
+                                        error="" if reachable else "connection refused",
+                                        session=session(spec.get("session"))),
         storage=storage, player=player, vpn=vpn, duties=list(spec.get("duties", [])),
         conditions=conditions,
     )

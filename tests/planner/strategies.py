@@ -30,6 +30,7 @@ from schemas.desired import (
 from schemas.observed import (
     NodeStatus,
     PlayerStatus,
+    SessionStatus,
     StorageStatus,
     TorrentState,
     TorrentStatus,
@@ -41,6 +42,10 @@ NOW = datetime(2025, 6, 1, 20, 0, tzinfo=UTC)
 GiB = 1 << 30
 NAMES = ["ash", "birch", "cedar", "doum", "elm", "fir"]
 CLASSES = ["server", "desktop", "laptop", "tv", "seedbox", "phone"]
+
+SAFE = SessionStatus(dht=False, pex=False, lpd=False)
+LEAKY = SessionStatus(dht=True, pex=True, lpd=False)
+"""Transmission sessions nodes report: DHT, PEX and LPD off, or some on (leaking)."""
 
 
 def item_key(i: int) -> str:
@@ -209,7 +214,9 @@ def worlds(draw: st.DrawFn, crowded: bool = False) -> World:
                   "gone": timedelta(hours=5)}[age]
         statuses.append(NodeStatus(
             node=dev.name, observed_at=NOW - offset, controller_version="gen",
-            transmission=TransmissionStatus(reachable=reachable, torrents=torrents if reachable else []),
+            transmission=TransmissionStatus(
+                reachable=reachable, torrents=torrents if reachable else [],
+                session=draw(st.sampled_from([SAFE, SAFE, SAFE, LEAKY, None]))),
             storage=[StorageStatus(path=dev.storage[0].path,
                                    free=draw(st.sampled_from([2000 * GiB, 3 * GiB])),
                                    total=dev.capacity)],

@@ -30,6 +30,9 @@ PROPS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCh
 MAX_PASSES = 12
 any_world = st.one_of(worlds(), worlds(crowded=True))
 
+SAFE_SESSION = {"dht": False, "pex": False, "lpd": False}
+"""A Transmission session that announces nothing beyond its trackers."""
+
 
 def plan_of(world: World, journal: list[JournalEntry] | None = None,
             nodes: list[str] | None = None) -> Plan:
@@ -128,7 +131,7 @@ def _placement(n_devices: int, n_items: int, minimum: int) -> dict[str, set[str]
                                            maximum=None, prune=False)], items,
                             fleet=fleet_resource(max_pins=n_items))
     statuses = [NodeStatus(node=d.name, observed_at=NOW, controller_version="t",
-                           transmission={"reachable": True, "torrents": []},
+                           transmission={"reachable": True, "torrents": [], "session": SAFE_SESSION},
                            storage=[{"path": d.storage[0].path, "free": 1 << 50, "total": 1 << 50}])
                 for d in devices]
     p = plan(desired, statuses, NOW)
@@ -161,7 +164,7 @@ def test_adding_a_device_to_a_settled_fleet_moves_nothing() -> None:
     rules = [rule("all", collections=["c1"], minimum=2, maximum=None, prune=False)]
     small = desired_state(devices[:n], rules, its, fleet=fleet_resource(max_pins=items))
     statuses = {d.name: NodeStatus(node=d.name, observed_at=NOW, controller_version="t",
-                                   transmission={"reachable": True, "torrents": []},
+                                   transmission={"reachable": True, "torrents": [], "session": SAFE_SESSION},
                                    storage=[{"path": d.storage[0].path, "free": 1 << 50,
                                              "total": 1 << 50}]) for d in devices}
     journal: list[JournalEntry] = []

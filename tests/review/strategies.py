@@ -30,6 +30,7 @@ from schemas.desired import (
 from schemas.observed import (
     NodeStatus,
     PlayerStatus,
+    SessionStatus,
     StorageStatus,
     TorrentState,
     TorrentStatus,
@@ -223,7 +224,9 @@ def _statuses(draw: st.DrawFn, devices: list[Device], items: dict[str, ResolvedI
                                                         max_size=2)))
         out.append(NodeStatus(
             node=d.name, observed_at=NOW - offset, controller_version="gen",
-            transmission=TransmissionStatus(reachable=True, torrents=torrents),
+            transmission=TransmissionStatus(
+                reachable=True, torrents=torrents,
+                session=SessionStatus(dht=False, pex=False, lpd=False)),
             storage=[StorageStatus(path=f"/srv/{d.name}",
                                    free=draw(st.sampled_from([2000 * GiB, 3 * GiB])),
                                    total=4096 * GiB)],

@@ -16,6 +16,7 @@ from controller.status import DirectoryStatusTransport
 from schemas.observed import (
     NodeStatus,
     PlayerStatus,
+    SessionStatus,
     StorageStatus,
     TorrentState,
     TorrentStatus,
@@ -76,7 +77,8 @@ def node_status(node: str, holdings: list[str], free: int) -> NodeStatus:
     return NodeStatus(
         node=node, observed_at=NOW - timedelta(minutes=1), controller_version="test",
         transmission=TransmissionStatus(reachable=True, rpc_version=16,
-                                        torrents=[torrent(node, n) for n in holdings]),
+                                        torrents=[torrent(node, n) for n in holdings],
+                                        session=SessionStatus(dht=False, pex=False, lpd=False)),
         storage=[StorageStatus(path=ROOTS[node], free=free, total=free * 2)],
         player=player,
         vpn=[VpnState(profile="home-wg", interface="wg-home", up=True)] if node == "laptop" else [],

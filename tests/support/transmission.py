@@ -66,6 +66,7 @@ class Tracker:
         self.counts: dict[str, tuple[int, int]] = {}
         self.peers: dict[str, dict[tuple[str, int], bool]] = {}
         self.announces: list[tuple[str, str]] = []  # (infohash, event)
+        self.sources: dict[str, set[str]] = {}  # infohash -> addresses that announced it
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer((host, port), self._handler())
         self._server.daemon_threads = True
@@ -88,6 +89,11 @@ class Tracker:
         with self._lock:
             return sum(1 for h, _ in self.announces if h == infohash.lower())
 
+    def announcers(self, infohash: str) -> set[str]:
+        """Every address that announced ``infohash`` (any event)."""
+        with self._lock:
+            return set(self.sources.get(infohash.lower(), ()))
+
     def start(self) -> Tracker:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
@@ -108,6 +114,7 @@ class Tracker:
         event = query.get("event", [""])[0]
         with self._lock:
             self.announces.append((infohash, event))
+            self.sources.setdefault(infohash, set()).add(client_ip)
             if infohash in self.failures:
                 return {b"failure reason": self.failures[infohash].encode()}
             swarm = self.peers.setdefault(infohash, {})

@@ -1,0 +1,66 @@
+"""Fleet-only items stay inside the fleet: no foreign tracker, no leaking session.
+
+A fleet-only item (provenance not public, ``ResolvedItem.fleet_only``) is placed only where it
+cannot leak (``gates.leak_refusal``, checked by every placement) and added with the fleet's
+tracker only (``placement.add_params``). This step repairs what is already there:
+
+- a torrent of a fleet-only item that carries a tracker outside the fleet (added by hand, or
+  committed with one before this rule) gets ``set-trackers`` with ``only_fleet``: every other
+  tracker is removed;
+- a torrent of a fleet-only item without the private flag on a node whose Transmission has DHT,
+  PEX or LPD on is stopped (label ``tva:leak-stopped``, so only those are started again) and
+  the plan says why; when the session is safe again it is started. Its data stays: a stopped
+  complete copy still counts toward floors.
+"""
+
+from __future__ import annotations
+
+from controller.announce import is_fleet
+from controller.planner.context import Context
+from controller.planner.gates import fleet_trackers, leak_refusal
+from controller.planner.labels import LEAK_STOPPED_LABEL
+from controller.planner.ledger import Ledger
+from schemas.observed import TorrentState
+from schemas.plan import ActionKind
+
+__all__ = ["plan_privacy"]
+
+
+def plan_privacy(ctx: Context, ledger: Ledger) -> None:
+    fleet = fleet_trackers(ctx)
+    for name, nf in ctx.nodes.items():
+        if not nf.actionable:
+            continue
+        for key, t in nf.torrents.items():
+            item = ctx.item(key)
+            if item is None or not item.fleet_only:
+                continue
+            subject = "privacy"
+            foreign = sorted({tr.announce for tr in t.trackers
+                              if not any(is_fleet(tr.announce, base) for base in fleet)})
+            if foreign:
+                ledger.act(name, ActionKind.set_trackers, key,
+                           f"{item.name} is fleet-only: remove the tracker"
+                           f"{'s' if len(foreign) > 1 else ''} outside the fleet "
+                           f"({', '.join(foreign)})",
+                           params={"only_fleet": True}, rule=subject)
+            leak = leak_refusal(ctx, name, item)
+            stopped_here = LEAK_STOPPED_LABEL in t.labels
+            if leak is not None and t.state is not TorrentState.stopped:
+                if name in ledger.removals.get(key, ()):
+                    continue
+                ledger.act(name, ActionKind.stop, key, f"stop it: {leak}",
+                           params={"labels_add": [LEAK_STOPPED_LABEL]}, rule=subject)
+            elif leak is not None and not stopped_here:
+                ledger.warn("leaky-session", leak, node=name, subject=key)
+            elif leak is None and stopped_here:
+                if t.state is TorrentState.stopped:
+                    ledger.act(name, ActionKind.start, key,
+                               f"{name}'s Transmission no longer leaks {item.name} (DHT, PEX and "
+                               "LPD are off): start it again",
+                               params={"labels_remove": [LEAK_STOPPED_LABEL]}, rule=subject)
+                else:
+                    labels = sorted(set(t.labels) - {LEAK_STOPPED_LABEL})
+                    ledger.act(name, ActionKind.set_labels, key,
+                               f"{item.name} runs again on {name}: drop {LEAK_STOPPED_LABEL}",
+                               params={"labels": labels}, rule=subject)
