@@ -31,8 +31,11 @@ def run(path: str, as_json: bool) -> int:
         "sources": len(d.sources),
     }
     if as_json:
-        emit_json({"valid": True, "path": path, "files": result.files, "counts": counts, "problems": []})
+        emit_json({"valid": True, "path": path, "files": result.files, "counts": counts,
+                   "problems": [], "warnings": [w.to_json() for w in result.warnings]})
     else:
+        for w in result.warnings:
+            err.print(f"warning: {w}", markup=False, style="yellow")
         detail = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items())
         out.print(f"[green]{path}: valid[/green] ({len(result.files)} files: {detail})")
     return 0

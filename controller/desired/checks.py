@@ -13,6 +13,7 @@ guessed. A check may therefore miss a problem while another is unfixed; it never
 from __future__ import annotations
 
 import io
+import ipaddress
 import posixpath
 import re
 from collections.abc import Callable, Iterable
@@ -43,6 +44,7 @@ __all__ = [
     "Origin",
     "Resources",
     "check_and_resolve",
+    "warnings",
 ]
 
 MAX_TORRENT_BYTES = 10 << 20
@@ -128,6 +130,38 @@ def _unknown(name: str, known: Iterable[str], what: str) -> tuple[str, str]:
         f"known {what}s: {', '.join(names)}" if names else f"no {what} is defined"
     )
     return f"unknown {what} {name!r}", hint
+
+
+def warnings(resources: Resources) -> list[Problem]:
+    """What is valid but will not work as the owner expects (``tva validate`` shows them; they
+    do not make a revision invalid): peer addresses the fleet's trackers cannot hand out.
+
+    Transmission drops peer addresses in 127.0.0.0/8 and ::1 that come from a tracker, and an
+    unspecified address or port 0 reaches nobody: no other node could fetch from that device.
+    """
+    out: list[Problem] = []
+    for dev, origin in resources.of(Device):
+        peer = dev.addresses.peer
+        if peer is None:
+            continue
+        host, _, port = peer.rpartition(":")
+        why = None
+        try:
+            address = ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            address = None
+        if host.lower() == "localhost" or (address is not None and address.is_loopback):
+            why = "is a loopback address, which Transmission drops when a tracker hands it out"
+        elif address is not None and address.is_unspecified:
+            why = "is the unspecified address, which reaches nobody"
+        elif int(port) == 0 or int(port) > 65535:
+            why = f"has port {port}, which reaches nobody"
+        if why is not None:
+            file, line = origin.at("addresses", "peer")
+            out.append(Problem(file, line, "addresses.peer",
+                               f"{peer} {why}: no other node can fetch from {dev.name}",
+                               "give the address other nodes reach this device's Transmission at"))
+    return sorted(out)
 
 
 def check_and_resolve(

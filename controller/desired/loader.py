@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
-from controller.desired.checks import Origin, Resources, check_and_resolve
+from controller.desired.checks import Origin, Resources, check_and_resolve, warnings
 from controller.desired.yamlsafe import (
     MAX_FILE_BYTES,
     Document,
@@ -59,6 +59,8 @@ class LoadResult:
     desired: DesiredState
     files: list[str] = field(default_factory=list)
     """The files read, relative to the repo root, sorted."""
+    warnings: list[Problem] = field(default_factory=list)
+    """Valid, but will not work as expected (``checks.warnings``); shown, never refused."""
 
 
 def discover(root: str) -> list[str]:
@@ -144,7 +146,7 @@ def load_files(
                 resources.add(model, Origin(shown, doc))
     desired = check_and_resolve(resources, problems, root=root, reader=reader, revision=revision)
     if desired is not None and not problems:
-        return LoadResult(desired=desired, files=files)
+        return LoadResult(desired=desired, files=files, warnings=warnings(resources))
     raise ValidationFailed(problems)
 
 
