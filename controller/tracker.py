@@ -42,6 +42,7 @@ from schemas.observed import NodeStatus
 __all__ = [
     "ANNOUNCE_INTERVAL",
     "ANNOUNCE_INTERVAL_FETCHING",
+    "ANNOUNCE_INTERVAL_WAITING",
     "Announce",
     "Tracker",
     "answer",
@@ -56,6 +57,9 @@ ANNOUNCE_INTERVAL = 60
 """Seconds between announces of a copy that is complete."""
 ANNOUNCE_INTERVAL_FETCHING = 15
 """A copy still fetching looks again sooner: new holders appear as the fleet converges."""
+ANNOUNCE_INTERVAL_WAITING = 5
+"""A copy fetching with no holder known yet looks again soon (Transmission 3.00 ignores a
+manual reannounce for two minutes after its first answer: the interval is what counts)."""
 MIN_INTERVAL = 10
 REFUSED = "this tracker serves its own node's Transmission only"
 
@@ -103,9 +107,12 @@ def failure(reason: str) -> bytes:
 def answer(peers: Sequence[tuple[Address, int]], left: int | None) -> bytes:
     """The answer to a good announce: interval, and the peers in compact form."""
     v4, v6 = encode_peers(peers)
-    interval = ANNOUNCE_INTERVAL if not left else ANNOUNCE_INTERVAL_FETCHING
-    data: dict[bytes, Any] = {b"interval": interval, b"min interval": MIN_INTERVAL,
-                              b"peers": v4}
+    if not left:
+        interval = ANNOUNCE_INTERVAL
+    else:
+        interval = ANNOUNCE_INTERVAL_FETCHING if peers else ANNOUNCE_INTERVAL_WAITING
+    data: dict[bytes, Any] = {b"interval": interval,
+                              b"min interval": min(MIN_INTERVAL, interval), b"peers": v4}
     if v6:
         data[b"peers6"] = v6
     encoded: bytes = bencode(data)

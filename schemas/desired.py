@@ -312,6 +312,166 @@ class StatusPolicy(Model):
     )
 
 
+class Encryption(StrEnum):
+    """Transmission's peer-connection encryption (``encryption`` in session-get)."""
+
+    required = "required"
+    preferred = "preferred"
+    tolerated = "tolerated"
+
+
+class Weekday(StrEnum):
+    sun = "sun"
+    mon = "mon"
+    tue = "tue"
+    wed = "wed"
+    thu = "thu"
+    fri = "fri"
+    sat = "sat"
+
+
+_DAY_BITS = {Weekday.sun: 1, Weekday.mon: 2, Weekday.tue: 4, Weekday.wed: 8, Weekday.thu: 16,
+             Weekday.fri: 32, Weekday.sat: 64}
+"""Transmission's ``alt-speed-time-day`` bits."""
+
+_TIME_OF_DAY = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+SessionValue = bool | int | float | str
+"""A value of Transmission's session-set/session-get."""
+
+
+def _kbps(value: int) -> int:
+    """Transmission's speed units: kB/s, with k = 1000."""
+    return value // 1000
+
+
+def _minutes(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+class SpeedLimits(Model):
+    down: ByteSize | None = Field(default=None, description="Download bytes per second; none: unlimited.")
+    up: ByteSize | None = Field(default=None, description="Upload bytes per second; none: unlimited.")
+
+
+class AltSpeed(Model):
+    """Turtle mode on a schedule: e.g. slower while the household is awake."""
+
+    down: ByteSize = Field(description="Download bytes per second inside the window.")
+    up: ByteSize = Field(description="Upload bytes per second inside the window.")
+    begin: Annotated[str, StringConstraints(pattern=_TIME_OF_DAY)] = Field(
+        description="Start of the window, HH:MM (the node's local time).")
+    end: Annotated[str, StringConstraints(pattern=_TIME_OF_DAY)] = Field(
+        description="End of the window, HH:MM.")
+    days: list[Weekday] = Field(
+        default_factory=lambda: list(Weekday), description="Days the window applies to.")
+
+
+class Queueing(Model):
+    downloads: int | None = Field(default=None, ge=1, le=1000,
+                                  description="At most this many downloads at once; none: no queue.")
+    seeds: int | None = Field(default=None, ge=1, le=100_000,
+                              description="At most this many seeding at once; none: no queue.")
+    stalled_after: Duration | None = Field(
+        default=None, description="A download idle this long leaves the queue's count.")
+
+
+class Seeding(Model):
+    ratio: float | None = Field(default=None, ge=0, le=1000,
+                                description="Stop seeding a torrent at this upload ratio.")
+    idle: Duration | None = Field(default=None, description="Stop seeding a torrent idle this long.")
+
+
+class TransmissionSession(Model):
+    """The Transmission session settings tva owns on a node (``policy.transmission`` for the
+    fleet, ``transmission`` on a device to override it). A setting left out is left alone:
+    tva neither reads it as drift nor changes it."""
+
+    dht: bool | None = Field(default=None, description="Distributed hash table.")
+    pex: bool | None = Field(default=None, description="Peer exchange.")
+    lpd: bool | None = Field(default=None, description="Local peer discovery.")
+    utp: bool | None = Field(default=None, description="The uTP transport.")
+    encryption: Encryption | None = Field(default=None, description="Peer-connection encryption.")
+    peer_port: int | None = Field(default=None, ge=1, le=65535, description="The peer port.")
+    speed: SpeedLimits | None = Field(default=None, description="Speed limits.")
+    alt_speed: AltSpeed | None = Field(default=None, description="Scheduled alternative speeds.")
+    queue: Queueing | None = Field(default=None, description="Download and seed queues.")
+    seeding: Seeding | None = Field(default=None, description="When torrents stop seeding.")
+
+    def over(self, base: TransmissionSession) -> TransmissionSession:
+        """These settings, with ``base`` filling in what they leave out (one level deep)."""
+        mine = self.model_dump(exclude_none=True)
+        merged = {**base.model_dump(exclude_none=True), **mine}
+        return TransmissionSession.model_validate(merged)
+
+    def rpc(self) -> dict[str, SessionValue]:
+        """The settings as Transmission's session-set arguments."""
+        out: dict[str, SessionValue] = {}
+        for field, key in (("dht", "dht-enabled"), ("pex", "pex-enabled"),
+                           ("lpd", "lpd-enabled"), ("utp", "utp-enabled")):
+            value = getattr(self, field)
+            if value is not None:
+                out[key] = bool(value)
+        if self.encryption is not None:
+            out["encryption"] = self.encryption.value
+        if self.peer_port is not None:
+            out["peer-port"] = self.peer_port
+        if self.speed is not None:
+            for direction in ("down", "up"):
+                limit = getattr(self.speed, direction)
+                out[f"speed-limit-{direction}-enabled"] = limit is not None
+                if limit is not None:
+                    out[f"speed-limit-{direction}"] = _kbps(limit)
+        if self.alt_speed is not None:
+            alt = self.alt_speed
+            out.update({
+                "alt-speed-down": _kbps(alt.down), "alt-speed-up": _kbps(alt.up),
+                "alt-speed-time-enabled": True,
+                "alt-speed-time-begin": _minutes(alt.begin),
+                "alt-speed-time-end": _minutes(alt.end),
+                "alt-speed-time-day": sum(_DAY_BITS[d] for d in set(alt.days)),
+            })
+        if self.queue is not None:
+            q = self.queue
+            out["download-queue-enabled"] = q.downloads is not None
+            if q.downloads is not None:
+                out["download-queue-size"] = q.downloads
+            out["seed-queue-enabled"] = q.seeds is not None
+            if q.seeds is not None:
+                out["seed-queue-size"] = q.seeds
+            out["queue-stalled-enabled"] = q.stalled_after is not None
+            if q.stalled_after is not None:
+                out["queue-stalled-minutes"] = max(1, int(q.stalled_after.total_seconds() // 60))
+        if self.seeding is not None:
+            s = self.seeding
+            out["seedRatioLimited"] = s.ratio is not None
+            if s.ratio is not None:
+                out["seedRatioLimit"] = s.ratio
+            out["idle-seeding-limit-enabled"] = s.idle is not None
+            if s.idle is not None:
+                out["idle-seeding-limit"] = max(1, int(s.idle.total_seconds() // 60))
+        return out
+
+
+SESSION_KEYS: tuple[str, ...] = (
+    "dht-enabled", "pex-enabled", "lpd-enabled", "utp-enabled", "encryption", "peer-port",
+    "speed-limit-down-enabled", "speed-limit-down", "speed-limit-up-enabled", "speed-limit-up",
+    "alt-speed-down", "alt-speed-up", "alt-speed-time-enabled", "alt-speed-time-begin",
+    "alt-speed-time-end", "alt-speed-time-day", "download-queue-enabled", "download-queue-size",
+    "seed-queue-enabled", "seed-queue-size", "queue-stalled-enabled", "queue-stalled-minutes",
+    "seedRatioLimited", "seedRatioLimit", "idle-seeding-limit-enabled", "idle-seeding-limit",
+)
+"""Every session setting tva can own (``TransmissionSession.rpc``); the observer reads these."""
+
+
+class DriftMode(StrEnum):
+    correct = "correct"
+    """Set a drifted session setting back (``set-session``)."""
+    warn = "warn"
+    """Only report it (a plan warning)."""
+
+
 class Policy(Model):
     suspend: bool = Field(
         default=False, description="When true, controllers observe and plan but apply nothing."
@@ -330,6 +490,15 @@ class Policy(Model):
     sync: SyncPolicy = Field(
         default=SyncPolicy(),
         description="How often controllers fetch the fleet repo, reconcile and observe.",
+    )
+    transmission: TransmissionSession = Field(
+        default=TransmissionSession(),
+        description="Transmission session settings tva owns on every node (a device's "
+        "transmission: overrides them); settings left out are left alone.",
+    )
+    session_drift: DriftMode = Field(
+        default=DriftMode.correct,
+        description="What to do when a node's session differs: correct it, or warn only.",
     )
 
 
@@ -511,6 +680,11 @@ class Device(Model):
         description="Credentials for its Transmission RPC and controller API, by reference only.",
     )
     vpn: Name | None = Field(default=None, description="Name of the VPN profile it uses.")
+    transmission: TransmissionSession | None = Field(
+        default=None,
+        description="Transmission session settings for this device, over the fleet's "
+        "policy.transmission.",
+    )
     player: Player | None = Field(
         default=None,
         description="mpv settings and play queue, for a device that runs the player service.",

@@ -100,6 +100,11 @@ class SessionStatus(Observed):
     utp: bool | None = None
     encryption: str | None = Field(default=None, description="required, preferred or tolerated.")
     peer_port: int | None = None
+    settings: dict[str, bool | int | float | str] = Field(
+        default_factory=dict,
+        description="Every session setting tva can own, as Transmission names and reports it "
+        "(schemas.desired.SESSION_KEYS).",
+    )
 
     @property
     def leaks(self) -> list[str]:

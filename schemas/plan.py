@@ -42,6 +42,7 @@ class ActionKind(StrEnum):
     set_location = "set-location"
     set_limits = "set-limits"
     set_trackers = "set-trackers"
+    set_session = "set-session"
     pin = "pin"
     unpin = "unpin"
     research = "research"

@@ -7,12 +7,14 @@
 - Transient faults retry with capped exponential backoff and jitter (tenacity); permanent ones
   are recorded and not retried; nothing is retried forever — the next pass plans again.
 - A stop request (SIGTERM) lets the current action finish, then returns.
-- New torrents are added ``add_spacing`` seconds apart. Transmission 3.00 closes a second
-  incoming handshake from an address that already has one in progress (``peer-mgr.c``:
-  ``incomingHandshakes`` is keyed by address, across torrents), and the side that was refused
-  marks the holder unreachable and waits up to 15 minutes before trying again. Several pins
-  fetched from one holder in the same instant would all but one stall; spaced, each torrent's
-  first connection is made before the next torrent announces.
+- New torrents fetched over the peer path alone are added ``add_spacing`` seconds apart.
+  Transmission 3.00 closes a second incoming handshake from an address that already has one in
+  progress (``peer-mgr.c``: ``incomingHandshakes`` is keyed by address, across torrents), and
+  the side that was refused marks the holder unreachable and waits up to 15 minutes before
+  trying again. Several pins fetched from one holder in the same instant would all but one
+  stall; spaced, each torrent's first connection is made before the next torrent announces.
+  An add that got web seeds (``controller.seeder``) does not wait on any handshake: the next
+  add follows at once (the backend says so with ``peer_only``).
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ class Backend(Protocol):
 
     def apply(self, action: Action) -> str: ...
 
+    def peer_only(self, action: Action) -> bool:
+        """Did this applied ``add`` start a fetch over the peer path alone?"""
+        ...
+
 
 @dataclass
 class Applied:
@@ -56,6 +62,8 @@ class Applied:
     error: str = ""
     temporary: bool = False
     """The failure may go away by itself (the daemon backs off and looks again soon)."""
+    peer_only: bool = False
+    """An add that fetches over the peer path alone: the next add waits ``add_spacing``."""
 
 
 @dataclass
@@ -119,7 +127,8 @@ class Applier:
                     report.stopped = True
                     break
             done = self._one(action)
-            added = added or (action.kind is ActionKind.add and done.result == "done")
+            added = added or (action.kind is ActionKind.add and done.result == "done"
+                              and done.peer_only)
             report.applied.append(done)
             self._record(done, plan.revision)
         return report
@@ -140,7 +149,7 @@ class Applier:
             log.warning("%s failed: %s", action.id, e, extra={"event": "action-failed", "action": action.id})
             return Applied(action, Outcome.failed, error=str(e), temporary=isinstance(e, TemporaryError))
         log.info("%s: %s", action.id, result, extra={"event": "action", "action": action.id, "result": result})
-        return Applied(action, Outcome.ok, result)
+        return Applied(action, Outcome.ok, result, peer_only=backend.peer_only(action))
 
     def _record(self, done: Applied, revision: str | None) -> None:
         if self.journal is None:

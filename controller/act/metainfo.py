@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from controller.errors import PermanentError
 
-__all__ = ["fleet_only_magnet", "fleet_only_metainfo"]
+__all__ = ["fleet_only_magnet", "fleet_only_metainfo", "magnet_with_webseeds", "with_webseeds"]
 
 MAX_DEPTH = 64
 _KEEP = frozenset({"xt", "dn", "xl"})
@@ -45,6 +45,38 @@ def fleet_only_metainfo(data: bytes, announce: str | None) -> bytes:
         url = announce.encode()
         out += b"8:announce" + str(len(url)).encode() + b":" + url
     return out + b"4:info" + info + b"e"
+
+
+def with_webseeds(data: bytes, urls: list[str]) -> bytes:
+    """``data`` with ``urls`` as its web seeds (BEP 19 ``url-list``), every other key byte for
+    byte (``url-list`` sits outside ``info``: the info-hash does not change)."""
+    if not urls:
+        return data
+    if not data.startswith(b"d"):
+        raise BadMetainfo("the .torrent is not a bencoded dictionary")
+    entries: dict[bytes, bytes] = {}
+    i = 1
+    while i < len(data) and data[i : i + 1] != b"e":
+        key, i = _string(data, i)
+        end = _skip(data, i, 1)
+        entries[key] = data[i:end]
+        i = end
+    if b"info" not in entries:
+        raise BadMetainfo("the .torrent has no info dictionary")
+    entries[b"url-list"] = b"l" + b"".join(_bstr(u.encode()) for u in urls) + b"e"
+    return b"d" + b"".join(_bstr(k) + entries[k] for k in sorted(entries)) + b"e"
+
+
+def magnet_with_webseeds(magnet: str, urls: list[str]) -> str:
+    """``magnet`` with ``ws=`` for each of ``urls``."""
+    if not urls:
+        return magnet
+    joiner = "&" if "?" in magnet else "?"
+    return magnet + joiner + urlencode([("ws", u) for u in urls])
+
+
+def _bstr(value: bytes) -> bytes:
+    return str(len(value)).encode() + b":" + value
 
 
 def fleet_only_magnet(magnet: str) -> str:

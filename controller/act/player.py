@@ -15,6 +15,10 @@ class PlayerActuator:
     def __init__(self, host: PlayerHost | None) -> None:
         self.host = host
 
+    def peer_only(self, action: Action) -> bool:
+        """Not a torrent add: nothing to space."""
+        return False
+
     def apply(self, action: Action) -> str:
         if self.host is None:
             raise PermanentError("this node hosts no player (the device has no player service)")

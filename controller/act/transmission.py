@@ -11,6 +11,11 @@ puts in the node's token (``controller.announce``) and removes stale URLs of the
 A fleet-only item (``fleet_only`` in the params) is added from metainfo whose only tracker is
 the fleet's, or from a magnet with its ``tr=`` and ``ws=`` removed
 (``controller/act/metainfo.py``), so no other tracker ever sees it.
+
+Web seeds: an ``add`` of an item live holders have is given each holder's web seed URL
+(``webseeds``, asked of the holders' controllers at the moment of the add;
+``controller.seeder``) in its metainfo's ``url-list`` or its magnet's ``ws=``, so the bytes move
+over HTTP at the speed of the link while the peer path stays the fallback.
 """
 
 from __future__ import annotations
@@ -18,9 +23,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from controller.act.metainfo import fleet_only_magnet, fleet_only_metainfo
+from controller.act.metainfo import (
+    fleet_only_magnet,
+    fleet_only_metainfo,
+    magnet_with_webseeds,
+    with_webseeds,
+)
 from controller.announce import is_fleet
 from controller.clients.transmission import Torrent, TransmissionClient, WriteRefused
+from schemas.desired import SESSION_KEYS
 from schemas.plan import Action, ActionKind
 
 __all__ = ["MetainfoSource", "TransmissionActuator"]
@@ -32,6 +43,8 @@ _LIMITS = frozenset({"upload_limit", "upload_limited", "download_limit", "downlo
 
 MetainfoSource = Callable[[Action], bytes | None]
 """Returns the .torrent bytes for an ``add`` (from the repo or a holder), or None: use the magnet."""
+WebseedSource = Callable[[Action], list[str]]
+"""Returns the web seed URLs of an ``add``'s live holders (empty: none to be had now)."""
 
 
 class TransmissionActuator:
@@ -41,14 +54,19 @@ class TransmissionActuator:
         ActionKind.add, ActionKind.start, ActionKind.stop, ActionKind.remove_torrent,
         ActionKind.remove_data, ActionKind.reannounce, ActionKind.verify, ActionKind.set_labels,
         ActionKind.set_location, ActionKind.set_limits, ActionKind.set_trackers,
+        ActionKind.set_session,
     })
 
     def __init__(self, client: TransmissionClient, metainfo: MetainfoSource | None = None, *,
-                 fleet_tracker: tuple[str, str] | None = None) -> None:
+                 fleet_tracker: tuple[str, str] | None = None,
+                 webseeds: WebseedSource | None = None) -> None:
         """``fleet_tracker``: this node's tracker as (base URL, URL with the node's token)."""
         self.client = client
         self.metainfo = metainfo
         self.fleet_tracker = fleet_tracker
+        self.webseeds = webseeds
+        self._seeded: set[str] = set()
+        """Info-hashes whose last add here carried web seeds."""
 
     def _announce_url(self, url: str) -> str:
         """The URL to give Transmission for a tracker the plan names."""
@@ -63,6 +81,10 @@ class TransmissionActuator:
     def _find(self, infohash: str) -> Torrent | None:
         found = self.client.read(lambda c: c.get_torrents([infohash], arguments=_FIELDS))
         return found[0] if found else None
+
+    def peer_only(self, action: Action) -> bool:
+        """An add fetches over the peer path alone unless its last add here had web seeds."""
+        return action.kind is ActionKind.add and action.target not in self._seeded
 
     def holds_complete(self, infohash: str) -> bool:
         """Live: does this daemon hold a complete, error-free copy right now?"""
@@ -85,6 +107,7 @@ class TransmissionActuator:
             ActionKind.set_location: self._set_location,
             ActionKind.set_limits: self._set_limits,
             ActionKind.set_trackers: self._set_trackers,
+            ActionKind.set_session: self._set_session,
         }
         return handler[action.kind](action)
 
@@ -104,6 +127,12 @@ class TransmissionActuator:
                 if data is not None:
                     data = fleet_only_metainfo(data, wanted[0] if wanted else None)
                 magnet = fleet_only_magnet(magnet)
+            seeds = self.webseeds(a) if self.webseeds is not None else []
+            (self._seeded.add if seeds else self._seeded.discard)(ih)
+            if data is not None:
+                data = with_webseeds(data, seeds)
+            else:
+                magnet = magnet_with_webseeds(magnet, seeds)
             source: Any = data if data is not None else magnet
             kwargs: dict[str, Any] = {"paused": bool(p.get("paused", False))}
             if p.get("download_dir"):
@@ -240,6 +269,15 @@ class TransmissionActuator:
             return "no-op"
         kwargs = {k: v for k, v in a.params.items() if k in _LIMITS}
         self.client.write(lambda c: c.change_torrent([a.target], **kwargs))
+        return "done"
+
+    def _set_session(self, a: Action) -> str:
+        """Set the session settings the action names that differ now (Transmission's names)."""
+        have = self.client.session_get()
+        changes = {k: v for k, v in a.params.items() if k in SESSION_KEYS and have.get(k) != v}
+        if not changes:
+            return "no-op"
+        self.client.session_set(changes)
         return "done"
 
     def _set_trackers(self, a: Action) -> str:

@@ -23,6 +23,10 @@ class VpnActuator:
     def __init__(self, desired: DesiredState) -> None:
         self.desired = desired
 
+    def peer_only(self, action: Action) -> bool:
+        """Not a torrent add: nothing to space."""
+        return False
+
     def apply(self, action: Action) -> str:
         prof = self.desired.vpn.get(action.target)
         if prof is None:

@@ -1,12 +1,15 @@
 """The client of other controllers' HTTP API (httpx): the one place tva calls a peer.
 
-Today one call: ``holds`` asks a peer's controller, live, whether it holds a complete copy of an
-item (``GET /v1/holds/{infohash}``), with the peer's API token resolved from the peer device's
-reference on this node. Failures are tva errors whose message says why in words (unreachable,
-refused, not JSON), never the token.
+``holds`` asks a peer's controller, live, whether it holds a complete copy of an item
+(``GET /v1/holds/{infohash}``); ``webseed`` asks it for the URL of its web seed for an item
+(``GET /v1/webseed/{infohash}``, ``controller.seeder``). Both send the peer's API token, resolved
+from the peer device's reference on this node. Failures are tva errors whose message says why
+in words (unreachable, refused, not JSON), never the token.
 """
 
 from __future__ import annotations
+
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -31,14 +34,33 @@ class PeerApi:
 
     def holds(self, device: Device, infohash: str) -> bool:
         """Does ``device``'s controller say it holds a complete copy of ``infohash`` now?"""
+        answer = self._get(device, f"/v1/holds/{infohash}", None)
+        return bool(answer.get("complete"))
+
+    def webseed(self, device: Device, infohash: str, *, timeout: float = 3.0) -> str | None:
+        """The web seed URL ``device`` serves ``infohash`` at, or None when it has none. A URL
+        that is not on the device's own controller address is refused: a peer cannot send this
+        node's Transmission anywhere else."""
+        try:
+            answer = self._get(device, f"/v1/webseed/{infohash}", timeout)
+        except PeerRefused:
+            return None
+        url = answer.get("url")
+        api = device.addresses.controller_api or ""
+        if not isinstance(url, str) or not _same_origin(url, api):
+            raise PeerRefused(f"offered a web seed outside its own address ({api})")
+        return url
+
+    def _get(self, device: Device, path: str, timeout: float | None) -> dict[str, object]:
         if device.addresses.controller_api is None:
             raise PermanentError("it has no controller_api address")
         if device.credentials.api_token is None:
             raise PermanentError("it has no api_token reference")
         token = resolve(device.credentials.api_token)
-        url = device.addresses.controller_api.rstrip("/") + f"/v1/holds/{infohash}"
+        url = device.addresses.controller_api.rstrip("/") + path
         try:
-            r = self.http.get(url, headers={"Authorization": f"Bearer {token}"})
+            r = self.http.get(url, headers={"Authorization": f"Bearer {token}"},
+                              timeout=timeout if timeout is not None else self.http.timeout)
         except httpx.HTTPError as e:
             raise UnreachableError(f"unreachable ({type(e).__name__})") from e
         if r.status_code != 200:
@@ -47,7 +69,15 @@ class PeerApi:
             answer = r.json()
         except ValueError as e:
             raise PeerRefused("answered something that is not JSON") from e
-        return isinstance(answer, dict) and bool(answer.get("complete"))
+        if not isinstance(answer, dict):
+            raise PeerRefused("answered JSON that is not an object")
+        return answer
 
     def close(self) -> None:
         self.http.close()
+
+
+def _same_origin(url: str, base: str) -> bool:
+    a, b = urlsplit(url), urlsplit(base)
+    return (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port) and a.scheme in (
+        "http", "https")

@@ -177,6 +177,14 @@ class TransmissionClient:
         arguments_out: _Raw = answer.get("arguments") or {}
         return arguments_out
 
+    def session_set(self, arguments: _Raw) -> None:
+        """``session-set`` with raw ``arguments`` (Transmission's own names)."""
+        self.write(lambda c: c._request(RpcMethod.SessionSet, arguments))
+
+    def session_get(self) -> _Raw:
+        """``session-get``: every session setting, by Transmission's names."""
+        return self.read(lambda c: dict(c.get_session().fields))
+
     def request(self, method: RpcMethod, arguments: _Raw,
                 ids: str | list[str | int] | None = None) -> _Raw:
         """Any other read, raw (e.g. ``free-space``, whose ``total_size`` the public call drops)."""

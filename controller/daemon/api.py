@@ -9,7 +9,11 @@
 - Everything else needs ``Authorization: Bearer <token>``, the device's ``api_token`` given by
   reference: ``/metrics``, ``/v1/status``, ``/v1/plan``, ``/v1/holds/{infohash}`` (live
   confirmation before a peer drops a copy), ``/v1/torrents/{infohash}.torrent`` (metainfo of a
-  held item), ``POST /v1/webhook`` (a git push: look again now).
+  held item), ``/v1/webseed/{infohash}`` (the URL of this node's web seed for an item it holds
+  complete: ``controller.seeder``), ``POST /v1/webhook`` (a git push: look again now).
+- ``GET|HEAD /v1/seed/{infohash}/{capability}/{file}`` (the capability in the path, handed out
+  by ``/v1/webseed``): the file of a complete copy, with ranges, for a fetching node's
+  Transmission.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any, Protocol
 
 import uvicorn
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.responses import FileResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from controller.daemon.metrics import Metrics
@@ -36,6 +41,8 @@ class ApiBackend(Protocol):
     def announce(self, query: bytes, asking: str | None, token: str | None) -> bytes: ...
     def holds(self, infohash: str) -> bool | None: ...
     def metainfo(self, infohash: str) -> bytes | None: ...
+    def webseed_url(self, infohash: str) -> str | None: ...
+    def seed_file(self, infohash: str, capability: str, relative: str) -> str | None: ...
     def wake(self, reason: str) -> None: ...
 
 
@@ -90,6 +97,20 @@ def create_app(backend: ApiBackend, token: str | None, metrics: Metrics) -> Fast
         if data is None:
             raise HTTPException(404, "this node has no metainfo for that item")
         return Response(data, media_type="application/x-bittorrent")
+
+    @app.get("/v1/webseed/{infohash}", dependencies=auth)
+    def webseed(infohash: str) -> dict[str, str]:
+        url = backend.webseed_url(_infohash(infohash))
+        if url is None:
+            raise HTTPException(404, "this node holds no complete copy of that item to serve")
+        return {"url": url}
+
+    @app.api_route("/v1/seed/{infohash}/{capability}/{relative:path}", methods=["GET", "HEAD"])
+    def seed(infohash: str, capability: str, relative: str) -> Response:
+        path = backend.seed_file(_infohash(infohash), capability, relative)
+        if path is None:
+            raise HTTPException(404)
+        return FileResponse(path, media_type="application/octet-stream")
 
     @app.post("/v1/webhook", dependencies=auth)
     def webhook() -> dict[str, str]:

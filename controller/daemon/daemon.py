@@ -29,6 +29,7 @@ from controller.daemon.wakeup import Wakeup
 from controller.desired.checks import MAX_TORRENT_BYTES
 from controller.errors import PermanentError, TemporaryError, TvaError, UnreachableError
 from controller.secrets import resolve
+from controller.seeder import Seeder
 from controller.source.git import GitSource, Revision
 from controller.status import StatusTransport, open_transport
 from controller.tracker import Tracker
@@ -90,6 +91,7 @@ class Daemon:
         self.last_error: str | None = None
         self.passes = 0
         self.tracker = Tracker(config.node, self.runtime.token)
+        self.seeder = Seeder(self.runtime.token)
         self._transport: StatusTransport | None = None
         self._transport_key: object = None
         self._published: tuple[Any, float] | None = None
@@ -206,6 +208,8 @@ class Daemon:
         with self._lock:
             self.last = outcome
         self.tracker.update(outcome.desired, outcome.statuses, outcome.now)
+        self.seeder.client = self.runtime.client
+        self.seeder.items = frozenset(outcome.desired.items)
 
     def _on_error(self, error: BaseException, failures: int) -> None:
         self.metrics.pass_errors.inc()
@@ -332,6 +336,18 @@ class Daemon:
         if item is None or item.torrent is None:
             return None
         return self._read_committed(item.torrent)
+
+    def webseed_url(self, infohash: str) -> str | None:
+        with self._lock:
+            last = self.last
+        device = last.desired.devices.get(self.config.node) if last else None
+        if device is None or device.addresses.controller_api is None:
+            return None
+        return self.seeder.url(device.addresses.controller_api, infohash)
+
+    def seed_file(self, infohash: str, capability: str, relative: str) -> str | None:
+        found = self.seeder.open(infohash, capability, relative)
+        return str(found.path) if found is not None else None
 
     def wake(self, reason: str) -> None:
         self.wakeup.notify(reason)

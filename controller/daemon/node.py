@@ -23,6 +23,7 @@ from controller.act.transmission import TransmissionActuator
 from controller.act.vpn import VpnActuator
 from controller.announce import base_url, with_token
 from controller.atomic import write_atomic
+from controller.clients.peers import PeerApi
 from controller.clients.transmission import TransmissionClient
 from controller.errors import PermanentError, Problem, TvaError
 from controller.journal import Journal
@@ -73,6 +74,9 @@ class NodeRuntime:
     journal: Journal = field(init=False)
     _device: Device | None = field(default=None, init=False)
     _client: TransmissionClient | None = field(default=None, init=False)
+    _desired: DesiredState | None = field(default=None, init=False)
+    peers: PeerApi = field(default_factory=PeerApi, init=False)
+    """Other controllers' API: live confirmations and web seed URLs."""
     _observer: TransmissionObserver | None = field(default=None, init=False)
     _actuator: TransmissionActuator | None = field(default=None, init=False)
     _previous: TransmissionStatus | None = field(default=None, init=False)
@@ -91,6 +95,7 @@ class NodeRuntime:
     # ------------------------------------------------------------------ wiring
 
     def _configure(self, desired: DesiredState) -> Device:
+        self._desired = desired
         device = desired.devices.get(self.node)
         if device is None:
             raise PermanentError(
@@ -105,7 +110,8 @@ class NodeRuntime:
             fleet = base_url(api) if api else None
             self._actuator = (
                 TransmissionActuator(self._client, metainfo=self._metainfo, fleet_tracker=(
-                    (fleet, with_token(fleet, self.token)) if fleet else None))
+                    (fleet, with_token(fleet, self.token)) if fleet else None),
+                    webseeds=self._webseeds)
                 if self._client else None)
             self._previous = None
             if self.host_player and device.player is not None and Service.player in device.services:
@@ -117,6 +123,26 @@ class NodeRuntime:
         if path and self.metainfo_reader is not None:
             return self.metainfo_reader(str(path))
         return None
+
+    def _webseeds(self, action: Action) -> list[str]:
+        """The web seed URLs of the live holders an ``add`` names, asked of them now; a holder
+        that cannot answer is left out (the peer path still works)."""
+        desired = self._desired
+        if desired is None:
+            return []
+        urls: list[str] = []
+        for source in action.params.get("sources", []):
+            device = desired.devices.get(str(source.get("node")))
+            if device is None or not source.get("complete"):
+                continue
+            try:
+                url = self.peers.webseed(device, action.target)
+            except TvaError as e:
+                log.info("no web seed from %s for %s: %s", device.name, action.target[:12], e)
+                continue
+            if url is not None:
+                urls.append(url)
+        return urls
 
     def _start_player(self, device: Device) -> None:
         assert device.player is not None and self.player_socket is not None
@@ -132,6 +158,11 @@ class NodeRuntime:
             key = attribute(path, self._previous.torrents)
             if key is not None:
                 self.watched.add(key)
+
+    @property
+    def client(self) -> TransmissionClient | None:
+        """This node's Transmission client (None when it runs none)."""
+        return self._client
 
     def close(self) -> None:
         if self._player is not None:
@@ -167,7 +198,7 @@ class NodeRuntime:
             backends.insert(0, self._actuator)
         actuator = self._actuator
         confirmer = Confirmer(
-            desired, self.node,
+            desired, self.node, peers=self.peers,
             own_holds=(actuator.holds_complete if actuator is not None else (lambda _ih: False)),
             playing=self.playing,
         )

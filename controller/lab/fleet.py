@@ -102,6 +102,7 @@ policy:
   freshness: {{stale_after: {stale_after}, grace: {grace}}}
   custody: {{prune: false, max_new_pins_per_node: 5, settle: {settle}}}
   sync: {{poll: 1s, resync: 2s}}
+  transmission: {{dht: false, pex: false, lpd: false, encryption: required}}
 status: {{ref: refs/tva/status, history: 20}}
 """
 

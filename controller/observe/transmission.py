@@ -58,6 +58,7 @@ from controller.clients.transmission import (
     TransmissionClient,
 )
 from controller.errors import PermanentError, TemporaryError, UnreachableError
+from schemas.desired import SESSION_KEYS
 from schemas.observed import (
     SessionStatus,
     StorageStatus,
@@ -535,6 +536,7 @@ def _settings(raw: Mapping[str, Any]) -> SessionStatus:
     encryption = raw.get("encryption")
     utp = raw.get("utp-enabled")
     return SessionStatus(
+        settings={k: raw[k] for k in SESSION_KEYS if isinstance(raw.get(k), bool | int | float | str)},
         dht=bool(raw.get("dht-enabled", True)),
         pex=bool(raw.get("pex-enabled", True)),
         lpd=bool(raw.get("lpd-enabled", True)),

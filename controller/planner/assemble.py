@@ -26,6 +26,7 @@ __all__ = ["KIND_ORDER", "assemble"]
 KIND_ORDER: tuple[ActionKind, ...] = (
     ActionKind.vpn_up,
     ActionKind.vpn_down,
+    ActionKind.set_session,  # before adds: DHT, PEX and LPD are off before a private item lands
     ActionKind.stop,
     ActionKind.start,
     ActionKind.set_labels,

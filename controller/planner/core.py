@@ -2,8 +2,8 @@
 
 1. index the inputs (``context``); 2. assign duties; 3. resolve watchlist buffers and player
 queues (what must be kept where); 4. custody pins and prunes; 5. prefetch pins and removals;
-6. player settings and queue; 7. VPN kill switch; 8. privacy (fleet-only items: foreign
-trackers, leaking sessions); 9. the reaper's ladder; 10. assemble. Each
+6. player settings and queue; 7. Transmission session settings; 8. VPN kill switch; 9. privacy
+(fleet-only items: foreign trackers, leaking sessions); 10. the reaper's ladder; 11. assemble. Each
 step sees what the earlier ones decided (``ledger``), so, for instance, no two removals can
 each count on the other's copy. Everything is computed for the whole fleet and filtered at the
 end: a node's own plan is exactly its share of the fleet's.
@@ -25,6 +25,7 @@ from controller.planner.player import keep_queues, plan_player, queue_keys
 from controller.planner.prefetch import Entry, plan_prefetch, prefetch_entries
 from controller.planner.privacy import plan_privacy
 from controller.planner.reaper import plan_reaper
+from controller.planner.session import plan_session
 from controller.planner.vpn import plan_vpn
 from schemas.desired import DesiredState, Duty
 from schemas.journal import JournalEntry
@@ -53,6 +54,7 @@ def run_pass(
     plan_custody(ctx, ledger)
     plan_prefetch(ctx, ledger, entries)
     plan_player(ctx, ledger)
+    plan_session(ctx, ledger)
     plan_vpn(ctx, ledger)
     plan_privacy(ctx, ledger)
     plan_reaper(ctx, ledger)

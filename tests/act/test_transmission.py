@@ -170,3 +170,16 @@ def test_foreign_trackers_found_later_are_removed_and_stale_fleet_urls_replaced(
     assert actuator.apply(only) == "done"
     assert [t["announce"] for t in fields(daemon, infohash)["trackers"]] == [FLEET_URL]  # type: ignore[attr-defined]
     assert actuator.apply(only) == "no-op"
+
+
+def test_set_session_changes_only_what_differs_and_only_owned_settings(
+    daemon: TransmissionDaemon, actuator: TransmissionActuator
+) -> None:
+    daemon.client().set_session(dht_enabled=True, encryption="preferred")
+    want = action(ActionKind.set_session, "session", **{
+        "dht-enabled": False, "encryption": "required", "download-dir": "/etc"})
+    assert actuator.apply(want) == "done"
+    got = daemon.client().get_session().fields
+    assert got["dht-enabled"] is False and got["encryption"] == "required"
+    assert got["download-dir"] != "/etc", "a setting tva does not own is never sent"
+    assert actuator.apply(want) == "no-op"

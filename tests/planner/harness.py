@@ -84,8 +84,12 @@ def session(spec: Mapping[str, Any] | str | None) -> SessionStatus | None:
     if spec == "unreported":
         return None
     given = dict(spec) if isinstance(spec, Mapping) else {}
-    return SessionStatus(dht=bool(given.get("dht", False)), pex=bool(given.get("pex", False)),
-                         lpd=bool(given.get("lpd", False)))
+    dht, pex, lpd = (bool(given.get(k, False)) for k in ("dht", "pex", "lpd"))
+    settings: dict[str, bool | int | float | str] = {
+        "dht-enabled": dht, "pex-enabled": pex, "lpd-enabled": lpd,
+        "encryption": str(given.get("encryption", "preferred")),
+    }
+    return SessionStatus(dht=dht, pex=pex, lpd=lpd, settings=settings)
 
 
 def node_status(desired: DesiredState, node: str, spec: Mapping[str, Any], now: datetime) -> NodeStatus:
