@@ -1,4 +1,10 @@
-"""Terminal and JSON output shared by the commands."""
+"""Terminal and JSON output shared by the commands.
+
+Every string a command prints, in a table cell or a line, is rendered by ``SafeConsole``, which
+passes it through ``controller.display.safe`` first: control and bidi characters from the fleet
+repo (item names, reasons) are shown escaped and URL credentials redacted, whatever the command.
+JSON output is escaped by the encoder (``ensure_ascii``).
+"""
 
 from __future__ import annotations
 
@@ -8,10 +14,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from rich.console import Console
+from rich.text import Text
 
+from controller.display import safe
 from controller.errors import Problem
 
 __all__ = [
+    "SafeConsole",
     "emit_json",
     "err",
     "format_age",
@@ -19,8 +28,17 @@ __all__ = [
     "print_problems",
 ]
 
-out = Console(soft_wrap=True, highlight=False)
-err = Console(stderr=True, soft_wrap=True, highlight=False)
+
+
+class SafeConsole(Console):
+    """A rich console that never writes a control character it did not make itself."""
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        return super().render_str(safe(text, keep_newlines=True), **kwargs)
+
+
+out = SafeConsole(soft_wrap=True, highlight=False)
+err = SafeConsole(stderr=True, soft_wrap=True, highlight=False)
 
 
 def print_problems(problems: Iterable[Problem]) -> None:

@@ -16,6 +16,7 @@ from rich.table import Table
 from controller.cli.inputs import StatusSource, load_inputs
 from controller.cli.output import emit_json, err, out
 from controller.errors import PermanentError
+from controller.review.markdown import escape
 from schemas.desired import DesiredState
 from schemas.journal import JournalEntry
 from schemas.plan import Action, Plan, Severity
@@ -123,7 +124,7 @@ def summary_line(p: Plan) -> str:
 
 
 def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return escape(text)
 
 
 def render_markdown(p: Plan, desired: DesiredState) -> str:
