@@ -155,12 +155,14 @@ class SecretRef(Model):
     model_config = ConfigDict(json_schema_extra={"minProperties": 1, "maxProperties": 1})
 
     env: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = Field(
-        default=None, description="Name of an environment variable of the controller."
+        default=None, description="Name of an environment variable of the controller; a node "
+        "resolves only names with its prefix (TVA_ unless its node.toml says otherwise)."
     )
     file: Annotated[str, StringConstraints(min_length=1)] | None = Field(
         default=None,
         description="Path of a file on the node that holds the value (a trailing newline is "
-        "ignored).",
+        "ignored); it must lie in the node's secrets directories (/etc/tva unless its node.toml "
+        "says otherwise).",
     )
     keyring: Annotated[str, StringConstraints(pattern=r"^[^/\s]+/[^/\s]+$")] | None = Field(
         default=None, description="service/username of an entry in the OS keyring."
@@ -827,17 +829,17 @@ class VpnProfile(Model):
         default_factory=list,
         description="Devices that use the profile; each must name it in its own vpn: field.",
     )
-    up: list[str] | None = Field(
-        default=None, description="Command (argument list, no shell) that brings the tunnel up."
-    )
-    down: list[str] | None = Field(default=None, description="Command that brings it down.")
 
-    @field_validator("up", "down")
+    @model_validator(mode="before")
     @classmethod
-    def _argv(cls, v: list[str] | None) -> list[str] | None:
-        if v is not None and not v:
-            raise ValueError("a command is a non-empty argument list")
-        return v
+    def _no_commands(cls, data: Any) -> Any:
+        # Whoever can push to the fleet repo must not choose a program a node runs.
+        if isinstance(data, dict) and ("up" in data or "down" in data):
+            raise ValueError(
+                "up/down commands are not taken from the fleet repo; each node's operator sets "
+                "them in the node's configuration ([vpn.NAME] in node.toml, docs/security.md)"
+            )
+        return data
 
 
 # --------------------------------------------------------------------------- sources

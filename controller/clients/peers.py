@@ -3,13 +3,15 @@
 Today one call: ``holds`` asks a peer's controller, live, whether it holds a complete copy of an
 item (``GET /v1/holds/{infohash}``), with the peer's API token resolved from the peer device's
 reference on this node. Failures are tva errors whose message says why in words (unreachable,
-refused, not JSON), never the token.
+refused, not JSON), never the token. The token goes only where the node's egress policy allows
+(``controller.egress``): loopback, private networks, or what the operator lists.
 """
 
 from __future__ import annotations
 
 import httpx
 
+from controller.egress import Secret, check
 from controller.errors import PermanentError, UnreachableError
 from controller.secrets import resolve
 from schemas.desired import Device
@@ -35,8 +37,9 @@ class PeerApi:
             raise PermanentError("it has no controller_api address")
         if device.credentials.api_token is None:
             raise PermanentError("it has no api_token reference")
-        token = resolve(device.credentials.api_token)
         url = device.addresses.controller_api.rstrip("/") + f"/v1/holds/{infohash}"
+        check(url, Secret.peer)
+        token = resolve(device.credentials.api_token)
         try:
             r = self.http.get(url, headers={"Authorization": f"Bearer {token}"})
         except httpx.HTTPError as e:

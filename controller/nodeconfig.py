@@ -1,0 +1,71 @@
+"""The node's configuration file (``node.toml``), read once when a command starts.
+
+The model is ``schemas.node.NodeConfig``. The CLI loads the file (``--node-config``, default
+``/etc/tva/node.toml``, or ``$XDG_CONFIG_HOME/tva/node.toml`` for a user) and installs it;
+the secrets resolver, the egress policy, the VPN actuator and the roots check read it with
+``current()``. It is process-wide on purpose: it describes the machine, not a fleet or a pass,
+and no value from the fleet repo can reach it. A missing default file means the defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import tomllib
+
+from pydantic import ValidationError
+
+from controller.errors import PermanentError
+from schemas.node import NodeConfig
+
+__all__ = ["NodeConfigError", "current", "default_path", "install", "load"]
+
+_lock = threading.Lock()
+_current = NodeConfig()
+
+
+class NodeConfigError(PermanentError):
+    """The node's configuration file cannot be read or is invalid (the message names it)."""
+
+
+def default_path() -> str:
+    if os.geteuid() == 0:
+        return "/etc/tva/node.toml"
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
+    return os.path.join(base, "tva", "node.toml")
+
+
+def load(path: str | None = None) -> NodeConfig:
+    """The configuration in ``path`` (the default file when None; defaults if it is missing)."""
+    explicit = path is not None
+    path = path if path is not None else default_path()
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        if explicit:
+            raise NodeConfigError(f"{path}: the node configuration file does not exist") from None
+        return NodeConfig()
+    except OSError as e:
+        raise NodeConfigError(f"{path}: cannot read the node configuration: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise NodeConfigError(f"{path}: invalid TOML: {e}") from None
+    try:
+        return NodeConfig.model_validate(data)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top)"
+        more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
+        raise NodeConfigError(f"{path}: {where}: {first['msg']}{more}") from None
+
+
+def install(config: NodeConfig) -> None:
+    """Make ``config`` the node's configuration for this process."""
+    global _current
+    with _lock:
+        _current = config
+
+
+def current() -> NodeConfig:
+    with _lock:
+        return _current
