@@ -9,16 +9,19 @@ and no value from the fleet repo can reach it. A missing default file means the 
 
 from __future__ import annotations
 
+import fnmatch
 import os
+import posixpath
 import threading
 import tomllib
+from collections.abc import Iterable
 
 from pydantic import ValidationError
 
 from controller.errors import PermanentError
 from schemas.node import NodeConfig
 
-__all__ = ["NodeConfigError", "current", "default_path", "install", "load"]
+__all__ = ["NodeConfigError", "current", "default_path", "install", "load", "refused_root"]
 
 _lock = threading.Lock()
 _current = NodeConfig()
@@ -69,3 +72,33 @@ def install(config: NodeConfig) -> None:
 def current() -> NodeConfig:
     with _lock:
         return _current
+
+
+def _inside(path: str, root: str) -> bool:
+    """Is ``path`` ``root`` or inside it? ``*`` in ``root`` matches one element; the root
+    ``/`` only matches itself (everything is inside it)."""
+    if root == "/":
+        return path == "/"
+    want = [p for p in root.split("/") if p]
+    have = [p for p in path.split("/") if p]
+    return len(have) >= len(want) and all(
+        fnmatch.fnmatchcase(h, w) for h, w in zip(have, want, strict=False))
+
+
+def refused_root(path: str, extra: Iterable[str] = ()) -> str | None:
+    """Why this node refuses ``path`` as a storage root or download dir (the fleet repo's
+    word), or None. Both the path as written and its real path (symlinks resolved) must pass:
+    the refused roots of the node's configuration (``/``, ``/etc``, ``/root``..., plus
+    ``extra``, such as the state dir), and its allowed roots when it lists any."""
+    roots = current().roots
+    refused = [*roots.refuse, *extra]
+    for candidate in dict.fromkeys((posixpath.normpath(path), os.path.realpath(path))):
+        for root in refused:
+            if _inside(candidate, posixpath.normpath(root)):
+                return (f"{path} is inside {root}, which this node never gives to Transmission "
+                        "(roots.refuse in its node.toml)")
+        if roots.allow is not None and not any(
+                _inside(candidate, posixpath.normpath(r)) for r in roots.allow):
+            return (f"{path} is outside this node's allowed roots ({', '.join(roots.allow)}; "
+                    "roots.allow in its node.toml)")
+    return None

@@ -9,10 +9,12 @@ refused credentials and refused changes are permanent.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from controller.clients.transmission import Torrent, TransmissionClient, WriteRefused
+from controller.errors import PermanentError
+from controller.nodeconfig import refused_root
 from schemas.plan import Action, ActionKind
 
 __all__ = ["MetainfoSource", "TransmissionActuator"]
@@ -35,9 +37,17 @@ class TransmissionActuator:
         ActionKind.set_location, ActionKind.set_limits, ActionKind.set_trackers,
     })
 
-    def __init__(self, client: TransmissionClient, metainfo: MetainfoSource | None = None) -> None:
+    def __init__(self, client: TransmissionClient, metainfo: MetainfoSource | None = None,
+                 *, refused_roots: Sequence[str] = ()) -> None:
         self.client = client
         self.metainfo = metainfo
+        self.refused_roots = tuple(refused_roots)
+        """Refused besides the node configuration's (the state dir)."""
+
+    def _check_dir(self, path: object) -> None:
+        """A download dir or location comes from the fleet repo: this node's roots decide."""
+        if path and (why := refused_root(str(path), self.refused_roots)) is not None:
+            raise PermanentError(f"refused: {why}")
 
     @property
     def url(self) -> str:
@@ -83,6 +93,7 @@ class TransmissionActuator:
             source: Any = data if data is not None else p.get("magnet") or f"magnet:?xt=urn:btih:{ih}"
             kwargs: dict[str, Any] = {"paused": bool(p.get("paused", False))}
             if p.get("download_dir"):
+                self._check_dir(p["download_dir"])
                 kwargs["download_dir"] = p["download_dir"]
             self.client.write(lambda c: c.add_torrent(source, **kwargs))
             changed = "done"
@@ -173,6 +184,7 @@ class TransmissionActuator:
     def _set_location(self, a: Action) -> str:
         t = self._find(a.target)
         location = a.params["location"]
+        self._check_dir(location)
         if t is None or t.fields.get("downloadDir") == location:
             return "no-op"
         self.client.write(lambda c: c.move_torrent_data([a.target], location, move=True))

@@ -23,6 +23,7 @@ from controller.act.vpn import VpnActuator
 from controller.clients.transmission import TransmissionClient
 from controller.errors import PermanentError, Problem, TvaError
 from controller.journal import Journal
+from controller.nodeconfig import refused_root
 from controller.observe.node import attribute, observe_node
 from controller.observe.transmission import TransmissionObserver
 from controller.planner import FleetView, build_fleet_view
@@ -34,7 +35,9 @@ from schemas.desired import DesiredState, Device, Service
 from schemas.observed import Condition, ConditionStatus, NodeStatus, TransmissionStatus
 from schemas.plan import Action, Plan
 
-__all__ = ["NodeRuntime", "PassOutcome", "condition", "problems_message"]
+__all__ = ["STORAGE_ALLOWED", "NodeRuntime", "PassOutcome", "condition", "problems_message"]
+
+STORAGE_ALLOWED = "StorageAllowed"
 
 log = logging.getLogger("tva.node")
 
@@ -97,7 +100,8 @@ class NodeRuntime:
             # One client per daemon, shared by the observer and the actuator.
             self._client = TransmissionClient.for_device(device)
             self._observer = TransmissionObserver(self._client) if self._client else None
-            self._actuator = (TransmissionActuator(self._client, metainfo=self._metainfo)
+            self._actuator = (TransmissionActuator(self._client, metainfo=self._metainfo,
+                                                   refused_roots=[self.state_dir])
                               if self._client else None)
             self._previous = None
             if self.host_player and device.player is not None and Service.player in device.services:
@@ -138,10 +142,23 @@ class NodeRuntime:
         obs = observe_node(
             desired, self.node, now=now, observer=self._observer, previous=self._previous,
             player_socket=self.player_socket if device.player is not None else None,
-            watched=self.watched.keys(), revision=desired.revision, conditions=conditions,
+            watched=self.watched.keys(), revision=desired.revision,
+            conditions=[*conditions, self.roots_condition(device, now)],
         )
         self._previous = obs.status.transmission if obs.status.transmission.reachable else None
         return obs.status
+
+    def roots_condition(self, device: Device, now: datetime) -> Condition:
+        """``StorageAllowed``: whether this node accepts the storage roots and download dir the
+        fleet repo gives it (its node.toml and state dir decide). Published, so every planner
+        places nothing here while it is false."""
+        paths = [r.path for r in device.storage]
+        if device.download_dir is not None:
+            paths.append(device.download_dir)
+        refused = [why for p in paths if (why := refused_root(p, [self.state_dir])) is not None]
+        if refused:
+            return condition(STORAGE_ALLOWED, False, "RootRefused", "; ".join(refused), now)
+        return condition(STORAGE_ALLOWED, True, "RootsAllowed", "", now)
 
     def plan(self, desired: DesiredState, statuses: list[NodeStatus], now: datetime) -> Plan:
         horizon = now - timedelta(days=30)
