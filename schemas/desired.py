@@ -913,6 +913,16 @@ class Indexer(Model):
         default_factory=list, description="Torznab categories to search (empty: all)."
     )
 
+    @field_validator("url")
+    @classmethod
+    def _no_credentials(cls, v: str) -> str:
+        # The URL is shown in reviews and logs; a key in it would be published with it.
+        if re.match(r"^https?://[^/?#]*@", v) or re.search(
+                r"[?&;](apikey|api_key|passkey|token|password|pass|key)=", v, re.IGNORECASE):
+            raise ValueError("credentials in the indexer URL are refused; give the key as "
+                             "api_key: {env: TVA_...} (a reference)")
+        return v
+
 
 class Source(Model):
     """``sources/NAME.yaml``: a place items come from, and the gates on it."""
