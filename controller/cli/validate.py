@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from controller.cli.output import emit_json, err, out, print_problems
+from controller.cli.output import emit_json, err, esc, out, print_problems
 from controller.desired import load_fleet
 from controller.errors import ValidationFailed
 
@@ -18,7 +18,8 @@ def run(path: str, as_json: bool) -> int:
         else:
             print_problems(e.problems)
             n = len(e.problems)
-            err.print(f"[red]{path}: invalid[/red] ({n} problem{'s' if n != 1 else ''})")
+            err.print(f"[red]{esc(path)}: invalid[/red] ({n} problem{'s' if n != 1 else ''})",
+                      markup=True)
         return 1
     d = result.desired
     counts = {
@@ -34,5 +35,6 @@ def run(path: str, as_json: bool) -> int:
         emit_json({"valid": True, "path": path, "files": result.files, "counts": counts, "problems": []})
     else:
         detail = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items())
-        out.print(f"[green]{path}: valid[/green] ({len(result.files)} files: {detail})")
+        out.print(f"[green]{esc(path)}: valid[/green] ({len(result.files)} files: {detail})",
+                  markup=True)
     return 0

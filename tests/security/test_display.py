@@ -8,6 +8,7 @@ reaches the terminal or the review comment as written.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -69,3 +70,22 @@ def test_review_comment_redacts_credentials_in_urls(tmp_path: Path, git_env: Non
 def test_one_rule_for_every_renderer() -> None:
     assert safe("a\x1bb\u2066c") == "a\\x1bb\\u2066c"
     assert safe("see http://u:p@h:1/x?apikey=K&cat=2") == "see http://***@h:1/x?apikey=***&cat=2"
+
+
+def test_rich_markup_in_names_is_shown_as_written(tmp_path: Path) -> None:
+    """A torrent named ``[conceal]...`` or ``[link=...]`` must not hide text or make a link."""
+    status = tmp_path / "status"
+    shutil.copytree(REFERENCE_FLEET / ".status", status)
+    for f in status.glob("*.json"):
+        data = json.loads(f.read_text())
+        for t in data["transmission"]["torrents"]:
+            t["name"] = "[conceal]hidden[/conceal][link=https://evil.example]x[/link]"
+        f.write_text(json.dumps(data))
+    env = {**os.environ, "FORCE_COLOR": "1", "TERM": "xterm-256color", "COLUMNS": "400"}
+    proc = subprocess.run([str(TVA), "plan", str(REFERENCE_FLEET), "--status", str(status)],
+                          capture_output=True, text=True, cwd=REPO_ROOT, timeout=120, env=env)
+    assert proc.returncode == 2, proc.stderr
+    assert "[conceal]hidden[/conceal]" in proc.stdout
+    assert "\x1b]8;" not in proc.stdout, "no hyperlink escape"
+    assert "\x1b[8m" not in proc.stdout, "no concealed text"
+    assert "\x1b[1m" in proc.stdout, "tva's own styles still apply"
