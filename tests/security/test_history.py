@@ -8,7 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -125,3 +125,20 @@ def test_a_status_dated_in_the_future_is_stale_with_a_warning(tmp_path: Path) ->
     warnings = [w for w in plan["warnings"] if w["code"] == "status-from-future"]
     assert warnings and warnings[0]["node"] == "seedbox"
     assert not [a for a in plan["actions"] if a["node"] == "seedbox"], "a stale node does nothing"
+
+
+def test_a_status_from_the_future_does_not_choose_the_plans_instant(tmp_path: Path) -> None:
+    status = tmp_path / "status"
+    shutil.copytree(REFERENCE_FLEET / ".status", status)
+    seedbox = json.loads((status / "seedbox.json").read_text())
+    newest_honest = max(
+        datetime.fromisoformat(json.loads(f.read_text())["observed_at"].replace("Z", "+00:00"))
+        for f in status.glob("*.json"))
+    seedbox["observed_at"] = (datetime.now(UTC) + timedelta(days=365)).isoformat()
+    (status / "seedbox.json").write_text(json.dumps(seedbox))
+    proc = subprocess.run([str(TVA), "plan", str(REFERENCE_FLEET), "--status", str(status),
+                           "--json"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode in (0, 2), proc.stderr
+    plan = json.loads(proc.stdout)
+    assert datetime.fromisoformat(plan["now"].replace("Z", "+00:00")) == newest_honest
+    assert [w for w in plan["warnings"] if w["code"] == "status-from-future"]
