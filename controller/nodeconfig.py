@@ -32,10 +32,14 @@ class NodeConfigError(PermanentError):
 
 
 def default_path() -> str:
+    """``~/.config/tva/node.toml`` for a user who has one (``$XDG_CONFIG_HOME``), else
+    ``/etc/tva/node.toml`` (root always reads that one)."""
+    system = "/etc/tva/node.toml"
     if os.geteuid() == 0:
-        return "/etc/tva/node.toml"
+        return system
     base = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
-    return os.path.join(base, "tva", "node.toml")
+    user = os.path.join(base, "tva", "node.toml")
+    return user if os.path.exists(user) else system
 
 
 def load(path: str | None = None) -> NodeConfig:

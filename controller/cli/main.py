@@ -149,8 +149,8 @@ StateDirOpt = Annotated[
 NodeConfigOpt = Annotated[
     str | None,
     typer.Option("--node-config", help="The node's own configuration: VPN commands, secrets "
-                 "directories, egress and storage allow-lists (default /etc/tva/node.toml as "
-                 "root, else ~/.config/tva/node.toml; see docs/security.md)."),
+                 "directories, egress and storage allow-lists (default ~/.config/tva/node.toml "
+                 "when it exists, else /etc/tva/node.toml; see docs/security.md)."),
 ]
 
 
