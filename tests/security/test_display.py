@@ -89,3 +89,27 @@ def test_rich_markup_in_names_is_shown_as_written(tmp_path: Path) -> None:
     assert "\x1b]8;" not in proc.stdout, "no hyperlink escape"
     assert "\x1b[8m" not in proc.stdout, "no concealed text"
     assert "\x1b[1m" in proc.stdout, "tva's own styles still apply"
+
+
+def test_the_daemons_logs_are_escaped_and_redacted() -> None:
+    import io
+    import logging
+
+    from controller.daemon.logs import setup
+
+    root = logging.getLogger()
+    saved, level = root.handlers[:], root.level
+    stream = io.StringIO()
+    try:
+        for as_json in (False, True):
+            setup(as_json=as_json)
+            root.handlers[0].setStream(stream)  # type: ignore[attr-defined]
+            logging.getLogger("tva.test").warning(
+                "cannot reach %s: %s", "http://u:pw@idx/api?apikey=K3Y", "name\x1b[2J\u202e")
+    finally:
+        root.handlers[:] = saved
+        root.setLevel(level)
+    text = stream.getvalue()
+    assert "K3Y" not in text and ":pw@" not in text and "\x1b" not in text
+    assert "\u202e" not in text
+    assert text.count("apikey=***") == 2
