@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from controller.errors import TvaError
 from controller.source.git import GitSource
 from tests.conftest import REFERENCE_FLEET
 from tests.support.gitrepo import clone_checkout, git
@@ -142,3 +143,17 @@ def test_a_status_from_the_future_does_not_choose_the_plans_instant(tmp_path: Pa
     plan = json.loads(proc.stdout)
     assert datetime.fromisoformat(plan["now"].replace("Z", "+00:00")) == newest_honest
     assert [w for w in plan["warnings"] if w["code"] == "status-from-future"]
+
+
+def test_a_repo_argument_that_looks_like_an_option_is_not_one(tmp_path: Path,
+                                                              git_env: None) -> None:
+    from controller.clients.git import ls_remote
+
+    marker = tmp_path / "pwned"
+    hostile = f"--upload-pack=touch {marker}"
+    source = GitSource(hostile, str(tmp_path / "node"))
+    rev = source.refresh()
+    assert rev.applied is None and rev.error
+    with pytest.raises(TvaError):
+        ls_remote(hostile, ["refs/heads/main"], timeout=30)
+    assert not marker.exists()
