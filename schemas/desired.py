@@ -30,7 +30,9 @@ __all__ = [
     "API_VERSION",
     "KINDS",
     "MPV_ALLOWED_OPTIONS",
+    "MPV_AUDIO_OUTPUTS",
     "MPV_REFUSED_OPTIONS",
+    "MPV_VIDEO_OUTPUTS",
     "SUPPORTED_API_VERSIONS",
     "AbsPath",
     "Addresses",
@@ -69,6 +71,7 @@ __all__ = [
     "WatchEntry",
     "Watchlist",
     "infohash_from_magnet",
+    "mpv_value_problem",
 ]
 
 API_VERSION = "tva/v1"
@@ -155,12 +158,14 @@ class SecretRef(Model):
     model_config = ConfigDict(json_schema_extra={"minProperties": 1, "maxProperties": 1})
 
     env: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = Field(
-        default=None, description="Name of an environment variable of the controller."
+        default=None, description="Name of an environment variable of the controller; a node "
+        "resolves only names with its prefix (TVA_ unless its node.toml says otherwise)."
     )
     file: Annotated[str, StringConstraints(min_length=1)] | None = Field(
         default=None,
         description="Path of a file on the node that holds the value (a trailing newline is "
-        "ignored).",
+        "ignored); it must lie in the node's secrets directories (/etc/tva unless its node.toml "
+        "says otherwise).",
     )
     keyring: Annotated[str, StringConstraints(pattern=r"^[^/\s]+/[^/\s]+$")] | None = Field(
         default=None, description="service/username of an entry in the OS keyring."
@@ -582,7 +587,7 @@ MPV_ALLOWED_OPTIONS = frozenset(
         "audio-delay", "deinterlace", "video-sync", "interpolation", "profile",
         "save-position-on-quit", "resume-playback", "force-window", "osd-level",
         "screenshot-format", "audio-channels", "replaygain", "cache", "cache-secs",
-        "demuxer-max-bytes", "ytdl", "pause", "start", "gapless-audio", "af", "vf",
+        "demuxer-max-bytes", "ytdl", "pause", "start", "gapless-audio",
         "contrast", "brightness", "saturation", "gamma", "panscan", "video-aspect-override",
         "hr-seek", "audio-pitch-correction", "terminal", "msg-level",
     }
@@ -599,10 +604,63 @@ MPV_REFUSED_OPTIONS = frozenset(
         "load-auto-profiles", "input-ipc-server", "input-file", "ytdl-path",
         "script-opts-append", "log-file", "dump-stats", "stream-dump", "record-file",
         "screenshot-directory", "watch-later-directory", "input-ipc-client",
+        # Filter graphs can write files (``af=ametadata=mode=print:file=PATH``, ``lavfi``).
+        "af", "vf", "lavfi-complex", "af-append", "vf-append", "af-add", "vf-add",
+        "ao-pcm-file", "vo-image-outdir", "o",
     }
 )
 
+MPV_AUDIO_OUTPUTS = frozenset({
+    "auto", "pipewire", "pulse", "alsa", "jack", "coreaudio", "audiounit", "wasapi", "sdl",
+    "openal", "oss", "sndio", "opensles", "aaudio", "null",
+})
+"""Audio output drivers the settings may choose: ``pcm`` (writes a file) is not one."""
+
+MPV_VIDEO_OUTPUTS = frozenset({
+    "auto", "gpu", "gpu-next", "xv", "x11", "wlshm", "dmabuf-wayland", "drm", "sdl", "vaapi",
+    "vdpau", "direct3d", "mediacodec_embed", "rpi", "null", "libmpv",
+})
+"""Video output drivers the settings may choose: ``image`` and ``tct``/``caca``/``sixel``
+(files, the terminal) are not."""
+
+_MPV_WORDS = r"[A-Za-z0-9_.+-]{0,64}"
+_MPV_VALUE_PATTERNS: dict[str, str] = {
+    "start": r"[+-]?[0-9:.]{1,16}%?|none",
+    "video-aspect-override": r"[0-9.:-]{1,16}|no",
+    "alang": r"[A-Za-z,-]{0,64}",
+    "slang": r"[A-Za-z,-]{0,64}",
+    "msg-level": r"[a-z0-9_/-]{1,32}=[a-z0-9]{1,8}(,[a-z0-9_/-]{1,32}=[a-z0-9]{1,8}){0,15}",
+    "audio-device": r"[a-z0-9_-]{1,16}(/[A-Za-z0-9_.:,=@-]{0,128})?",
+    "ao": r"[a-z0-9_-]{1,16}(,[a-z0-9_-]{1,16}){0,7},?",
+    "vo": r"[a-z0-9_-]{1,16}(,[a-z0-9_-]{1,16}){0,7},?",
+}
+"""The shape of a string value, per option; every other option takes short plain words. No
+value may hold a path, an option string (``:file=``) or mpv's ``%N%`` quoting."""
+
 MpvValue = str | int | float | bool
+
+
+def mpv_value_problem(name: str, value: MpvValue) -> str | None:
+    """Why ``value`` may not be given to mpv option ``name``, or None when it may.
+
+    Names are checked elsewhere (``MPV_ALLOWED_OPTIONS``); this checks what the name's value
+    can do: choose a driver that writes files, or smuggle a path or sub-options."""
+    if not isinstance(value, str):
+        return None
+    pattern = _MPV_VALUE_PATTERNS.get(name, _MPV_WORDS)
+    if not re.fullmatch(pattern, value) or "file" in value.lower():
+        return (f"mpv option {name!r}: value {value!r} is refused (a plain setting only: no "
+                "paths, sub-options or file outputs)")
+    if name in ("ao", "audio-device"):
+        drivers = [value.split("/", 1)[0]] if name == "audio-device" else value.split(",")
+        bad = [d for d in drivers if d and d not in MPV_AUDIO_OUTPUTS]
+        if bad:
+            return f"mpv option {name!r}: audio output {bad[0]!r} is not on tva's allow-list"
+    if name == "vo":
+        bad = [d for d in value.split(",") if d and d not in MPV_VIDEO_OUTPUTS]
+        if bad:
+            return f"mpv option 'vo': video output {bad[0]!r} is not on tva's allow-list"
+    return None
 
 
 class Player(Model):
@@ -620,14 +678,17 @@ class Player(Model):
     @field_validator("options")
     @classmethod
     def _allowed_options(cls, v: dict[str, MpvValue]) -> dict[str, MpvValue]:
-        for key in v:
+        for key, value in v.items():
             if key in MPV_REFUSED_OPTIONS:
-                raise ValueError(f"mpv option {key!r} is refused: it loads or runs code")
+                raise ValueError(f"mpv option {key!r} is refused: it loads or runs code "
+                                 "or writes files")
             if key not in MPV_ALLOWED_OPTIONS:
                 raise ValueError(
                     f"mpv option {key!r} is not on tva's allow-list "
                     "(see docs/reference.md#player)"
                 )
+            if (problem := mpv_value_problem(key, value)) is not None:
+                raise ValueError(problem)
         return v
 
 
@@ -1001,17 +1062,17 @@ class VpnProfile(Model):
         default_factory=list,
         description="Devices that use the profile; each must name it in its own vpn: field.",
     )
-    up: list[str] | None = Field(
-        default=None, description="Command (argument list, no shell) that brings the tunnel up."
-    )
-    down: list[str] | None = Field(default=None, description="Command that brings it down.")
 
-    @field_validator("up", "down")
+    @model_validator(mode="before")
     @classmethod
-    def _argv(cls, v: list[str] | None) -> list[str] | None:
-        if v is not None and not v:
-            raise ValueError("a command is a non-empty argument list")
-        return v
+    def _no_commands(cls, data: Any) -> Any:
+        # Whoever can push to the fleet repo must not choose a program a node runs.
+        if isinstance(data, dict) and ("up" in data or "down" in data):
+            raise ValueError(
+                "up/down commands are not taken from the fleet repo; each node's operator sets "
+                "them in the node's configuration ([vpn.NAME] in node.toml, docs/security.md)"
+            )
+        return data
 
 
 # --------------------------------------------------------------------------- sources
@@ -1025,6 +1086,16 @@ class Indexer(Model):
     categories: list[int] = Field(
         default_factory=list, description="Torznab categories to search (empty: all)."
     )
+
+    @field_validator("url")
+    @classmethod
+    def _no_credentials(cls, v: str) -> str:
+        # The URL is shown in reviews and logs; a key in it would be published with it.
+        if re.match(r"^https?://[^/?#]*@", v) or re.search(
+                r"[?&;](apikey|api_key|passkey|token|password|pass|key)=", v, re.IGNORECASE):
+            raise ValueError("credentials in the indexer URL are refused; give the key as "
+                             "api_key: {env: TVA_...} (a reference)")
+        return v
 
 
 class Source(Model):

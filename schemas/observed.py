@@ -157,6 +157,9 @@ class VpnState(Observed):
     interface: str
     up: bool
     detail: str = ""
+    managed: bool = True
+    """The node's configuration gives commands to bring the profile up (statuses written
+    before this field existed say nothing, and are taken as true)."""
 
 
 class ConditionStatus(StrEnum):

@@ -20,7 +20,7 @@ over HTTP at the speed of the link while the peer path stays the fallback.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from controller.act.metainfo import (
@@ -31,6 +31,8 @@ from controller.act.metainfo import (
 )
 from controller.announce import is_fleet
 from controller.clients.transmission import Torrent, TransmissionClient, WriteRefused
+from controller.errors import PermanentError
+from controller.nodeconfig import refused_root
 from schemas.desired import SESSION_KEYS
 from schemas.plan import Action, ActionKind
 
@@ -59,7 +61,8 @@ class TransmissionActuator:
 
     def __init__(self, client: TransmissionClient, metainfo: MetainfoSource | None = None, *,
                  fleet_tracker: tuple[str, str] | None = None,
-                 webseeds: WebseedSource | None = None) -> None:
+                 webseeds: WebseedSource | None = None,
+                 refused_roots: Sequence[str] = ()) -> None:
         """``fleet_tracker``: this node's tracker as (base URL, URL with the node's token)."""
         self.client = client
         self.metainfo = metainfo
@@ -67,12 +70,19 @@ class TransmissionActuator:
         self.webseeds = webseeds
         self._seeded: set[str] = set()
         """Info-hashes whose last add here carried web seeds."""
+        self.refused_roots = tuple(refused_roots)
+        """Refused besides the node configuration's (the state dir)."""
 
     def _announce_url(self, url: str) -> str:
         """The URL to give Transmission for a tracker the plan names."""
         if self.fleet_tracker is not None and url == self.fleet_tracker[0]:
             return self.fleet_tracker[1]
         return url
+
+    def _check_dir(self, path: object) -> None:
+        """A download dir or location comes from the fleet repo: this node's roots decide."""
+        if path and (why := refused_root(str(path), self.refused_roots)) is not None:
+            raise PermanentError(f"refused: {why}")
 
     @property
     def url(self) -> str:
@@ -136,6 +146,7 @@ class TransmissionActuator:
             source: Any = data if data is not None else magnet
             kwargs: dict[str, Any] = {"paused": bool(p.get("paused", False))}
             if p.get("download_dir"):
+                self._check_dir(p["download_dir"])
                 kwargs["download_dir"] = p["download_dir"]
             self.client.write(lambda c: c.add_torrent(source, **kwargs))
             changed = "done"
@@ -259,6 +270,7 @@ class TransmissionActuator:
     def _set_location(self, a: Action) -> str:
         t = self._find(a.target)
         location = a.params["location"]
+        self._check_dir(location)
         if t is None or t.fields.get("downloadDir") == location:
             return "no-op"
         self.client.write(lambda c: c.move_torrent_data([a.target], location, move=True))

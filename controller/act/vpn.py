@@ -1,20 +1,27 @@
-"""Bring a VPN profile up or down with the profile's own command, as an argument list.
+"""Bring a VPN profile up or down with the command the node's operator configured.
 
-Never through a shell: the command comes from the fleet repo (untrusted input) and is run as
-exactly the arguments written there, with a timeout.
+The fleet repo names the profile; it never chooses the program: the argument list comes from
+the node's configuration (``[vpn.NAME]`` in node.toml, ``controller.nodeconfig``), is run
+without a shell and with a timeout. What the program prints stays on this node: the outcome
+that reaches the journal and the published status is a fixed sentence (exit code, or timeout),
+and the last line of its error output goes to the node's own log, escaped.
 """
 
 from __future__ import annotations
 
+import logging
 import subprocess
 
 from controller.errors import PermanentError, TemporaryError
+from controller.nodeconfig import current
 from schemas.desired import DesiredState
 from schemas.plan import Action, ActionKind
 
 __all__ = ["TIMEOUT", "VpnActuator"]
 
 TIMEOUT = 60.0
+
+log = logging.getLogger("tva.vpn")
 
 
 class VpnActuator:
@@ -31,19 +38,30 @@ class VpnActuator:
         prof = self.desired.vpn.get(action.target)
         if prof is None:
             raise PermanentError(f"unknown VPN profile {action.target!r}")
-        argv = prof.up if action.kind is ActionKind.vpn_up else prof.down
+        which = "up" if action.kind is ActionKind.vpn_up else "down"
+        commands = current().vpn.get(prof.name)
+        argv = (commands.up if which == "up" else commands.down) if commands else None
         if not argv:
             raise PermanentError(
-                f"VPN profile {prof.name} has no {'up' if action.kind is ActionKind.vpn_up else 'down'} "
-                "command; add one to its file in the fleet repo"
+                f"this node has no {which} command for VPN profile {prof.name}; its operator "
+                f"sets one in node.toml ([vpn.{prof.name}] {which} = [...])"
             )
         try:
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT, check=False)
-        except FileNotFoundError as e:
-            raise PermanentError(f"VPN command {argv[0]!r} not found on this node") from e
-        except subprocess.TimeoutExpired as e:
-            raise TemporaryError(f"VPN command {argv[0]} timed out after {TIMEOUT:.0f}s") from e
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT,
+                                  check=False, stdin=subprocess.DEVNULL)
+        except OSError as e:
+            raise PermanentError(
+                f"the {which} command of VPN profile {prof.name} cannot be started "
+                f"({type(e).__name__})") from None
+        except subprocess.TimeoutExpired:
+            raise TemporaryError(
+                f"the {which} command of VPN profile {prof.name} timed out after "
+                f"{TIMEOUT:.0f}s") from None
         if done.returncode != 0:
-            tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or [""]
-            raise TemporaryError(f"VPN command {argv[0]} failed ({done.returncode}): {tail[0]}")
+            tail = (done.stderr or done.stdout or "").strip().splitlines()[-1:] or [""]
+            log.warning("VPN %s command of %s failed (exit %d): %s", which, prof.name,
+                        done.returncode, tail[0][:500])
+            raise TemporaryError(
+                f"the {which} command of VPN profile {prof.name} failed (exit "
+                f"{done.returncode}); its output is in the node's log")
         return "done"

@@ -13,7 +13,7 @@ import sys
 
 from rich.prompt import Confirm
 
-from controller.cli.output import emit_json, err, out
+from controller.cli.output import emit_json, err, esc, out
 from controller.daemon.node import NodeRuntime
 from controller.desired import load_fleet
 from controller.desired.checks import MAX_TORRENT_BYTES
@@ -62,7 +62,7 @@ def run(path: str, *, node: str, state_dir: str, status_dir: str | None, yes: bo
     if not as_json:
         for a in plan.actions:
             mark = "[red]-[/red]" if a.destructive else "[green]+[/green]"
-            out.print(f"{mark} {a.kind.value} {a.target[:12]}: ", end="")
+            out.print(f"{mark} {a.kind.value} {esc(a.target[:12])}: ", end="", markup=True)
             out.print(a.reason, markup=False)
     allow_destructive = yes
     if destructive and not yes:
@@ -90,7 +90,8 @@ def run(path: str, *, node: str, state_dir: str, status_dir: str | None, yes: bo
     else:
         for done in report.applied:
             colour = {"ok": "green", "failed": "red", "skipped": "yellow"}[done.outcome.value]
-            out.print(f"[{colour}]{done.outcome.value}[/{colour}] {done.action.id} ", end="")
+            out.print(f"[{colour}]{done.outcome.value}[/{colour}] {esc(done.action.id)} ", end="",
+                      markup=True)
             out.print(done.error or done.result, markup=False)
     if any(done.outcome is Outcome.failed for done in report.applied):
         return 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from controller.cli.output import out
+from controller.cli.output import esc, out, styled
 from controller.desired import load_fleet
 from schemas.desired import DesiredState
 from schemas.types import format_size
@@ -17,9 +17,9 @@ __all__ = ["custody_table", "devices_table", "run", "watchlist_table"]
 
 
 def run(path: str, *, lab: bool = True) -> int:
-    out.rule(f"[bold]Part 1: the fleet repo {path}")
+    out.rule(styled(f"Part 1: the fleet repo {path}", "bold"))
     desired = load_fleet(path).desired
-    out.print(f"[green]valid[/green]: fleet [bold]{desired.fleet.name}[/bold]")
+    out.print(f"[green]valid[/green]: fleet [bold]{esc(desired.fleet.name)}[/bold]", markup=True)
     out.print(devices_table(desired))
     out.print(custody_table(desired))
     out.print(watchlist_table(desired))

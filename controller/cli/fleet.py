@@ -14,7 +14,7 @@ from typing import Any
 from rich.table import Table
 
 from controller.cli.inputs import Inputs, StatusSource, load_inputs
-from controller.cli.output import emit_json, err, out
+from controller.cli.output import emit_json, err, esc, out, styled
 from controller.errors import PermanentError
 from schemas.journal import JournalEntry
 
@@ -117,7 +117,7 @@ def _show_duties(data: dict[str, Any]) -> None:
     out.print(t)
     out.print("Nodes: " + ", ".join(f"{n} ({f})" for n, f in data["nodes"].items()))
     for w in data["warnings"]:
-        out.print(f"[yellow]{w['code']}[/yellow]: ", end="")
+        out.print(f"[yellow]{esc(w['code'])}[/yellow]: ", end="", markup=True)
         out.print(w["message"], markup=False)
 
 
@@ -132,7 +132,7 @@ def _show_custody(data: dict[str, Any]) -> None:
             f"{n} (broken)" for n in r["broken"]]
         bounds = f"{len(r['counted'])}/{r['min']}" + (f"..{r['max']}" if r["max"] else "")
         st = style.get(r["state"], "white")
-        t.add_row(r["rule"], r["name"], bounds, f"[{st}]{r['state']}[/{st}]",
+        t.add_row(r["rule"], r["name"], bounds, styled(r["state"], st),
                   ", ".join(r["counted"]) or "-", ", ".join(held) or "-",
                   " > ".join(r["order"]), "\n".join(r["actions"]) or "-")
     out.print(t)
@@ -155,8 +155,8 @@ def _show_reaper(data: dict[str, Any]) -> None:
 
 def _show_peers(data: dict[str, Any]) -> None:
     it = data["item"]
-    out.print(f"[bold]{it['name']}[/bold] ({it['key']}): provenance {it['provenance']}"
-              + (", f2f_only" if it["f2f_only"] else ""))
+    out.print(f"[bold]{esc(it['name'])}[/bold] ({esc(it['key'])}): provenance {it['provenance']}"
+              + (", f2f_only" if it["f2f_only"] else ""), markup=True)
     for g in data["gates"]:
         out.print(f"  gate: {g}", markup=False)
     if not data["peers"]:

@@ -12,7 +12,7 @@ import os
 import re
 from pathlib import Path
 
-from controller.cli.output import out
+from controller.cli.output import esc, out
 from controller.clients.git import GitRepo, init_repo
 from controller.desired import load_fleet
 from controller.errors import PermanentError, TvaError, ValidationFailed
@@ -58,8 +58,8 @@ def run(directory: str, name: str | None, device: str | None) -> int:
     dev = next(iter(result.desired.devices))
     shown = sum(1 for f in files if not f.startswith(SCHEMA_DIR + "/"))
     out.print(
-        f"[green]Created fleet repo {directory}[/green] ({shown} files and the JSON Schemas "
-        f"in {SCHEMA_DIR}/; commit {sha[:12]})"
+        f"[green]Created fleet repo {esc(directory)}[/green] ({shown} files and the JSON "
+        f"Schemas in {SCHEMA_DIR}/; commit {sha[:12]})", markup=True,
     )
     out.print(
         f"Next: check devices/{dev}.yaml (storage, addresses), add items to "

@@ -4,7 +4,9 @@ Shared by ``tva plan``, ``tva fleet …``, ``tva status --fleet`` and ``tva revi
 read statuses the same way (``controller.status.open_transport``) and fix ``now`` by one rule
 (``choose_now``): ``--now`` when given; else the newest status read, so the same saved or
 published statuses give the same answer tomorrow (a note names that instant); else, with no
-status at all, the clock. The daemon always plans as of its clock.
+status at all, the clock. A status dated beyond ``FUTURE_TOLERANCE`` ahead of the clock does
+not choose ``now`` (a forged or skewed status would make every other node look gone); the
+planner reports it as stale. The daemon always plans as of its clock.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Protocol
 
 from controller.desired import load_fleet
 from controller.errors import PermanentError
+from controller.planner import FUTURE_TOLERANCE
 from controller.status import open_transport
 from schemas.desired import DesiredState
 from schemas.observed import NodeStatus
@@ -48,13 +51,16 @@ def parse_now(value: str) -> datetime:
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
-def choose_now(explicit: str | None, statuses: Sequence[NodeStatus]) -> tuple[datetime, str | None]:
+def choose_now(explicit: str | None, statuses: Sequence[NodeStatus],
+               clock: datetime | None = None) -> tuple[datetime, str | None]:
     """The instant to plan at, and a note saying how it was chosen (see the module docstring)."""
     if explicit is not None:
         return parse_now(explicit), None
-    if not statuses:
-        return datetime.now(UTC), None
-    when = max(s.observed_at for s in statuses)
+    clock = clock or datetime.now(UTC)
+    dated = [s.observed_at for s in statuses if s.observed_at <= clock + FUTURE_TOLERANCE]
+    if not dated:
+        return clock, None
+    when = max(dated)
     return when, (f"planned as of the newest status ({when.isoformat()}); "
                   "use --now to choose the instant")
 

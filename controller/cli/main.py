@@ -130,10 +130,12 @@ def status(
         str | None, typer.Option("--player-socket", help="The node's mpv IPC socket.")
     ] = None,
     as_json: JsonOpt = False,
+    node_config: NodeConfigOpt = None,
 ) -> None:
     """Observe a node, show the fleet, or publish a node's status."""
     from controller.cli import status as cmd
 
+    _install_node_config(node_config)
     raise typer.Exit(cmd.run(path, node=node, fleet=fleet, publish=publish, status_dir=status_dir,
                              player_socket=player_socket, as_json=as_json))
 
@@ -143,6 +145,19 @@ StateDirOpt = Annotated[
     typer.Option("--state-dir", help="Where the node keeps its journal, clone and lock "
                  "(default /var/lib/tva as root, else ~/.local/state/tva)."),
 ]
+
+NodeConfigOpt = Annotated[
+    str | None,
+    typer.Option("--node-config", help="The node's own configuration: VPN commands, secrets "
+                 "directories, egress and storage allow-lists (default ~/.config/tva/node.toml "
+                 "when it exists, else /etc/tva/node.toml; see docs/security.md)."),
+]
+
+
+def _install_node_config(path: str | None) -> None:
+    from controller.nodeconfig import install, load
+
+    install(load(path))
 
 
 @app.command()
@@ -166,11 +181,13 @@ def run(
         typer.Option("--allowed-signers", help="Apply only commits signed by a key in this SSH allowed-signers file."),
     ] = None,
     log_json: Annotated[bool, typer.Option("--log-json", help="One JSON object per log line.")] = False,
+    node_config: NodeConfigOpt = None,
 ) -> None:
     """Run the controller daemon of one node."""
     from controller.cli import run as cmd
     from controller.daemon.daemon import DaemonConfig
 
+    _install_node_config(node_config)
     config = DaemonConfig(
         node=node, repo=repo, state_dir=state_dir or cmd.default_state_dir(), branch=branch,
         local=local, status_dir=status_dir, listen=listen, player_socket=player_socket,
@@ -190,11 +207,13 @@ def apply(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply destructive actions without asking.")] = False,
     player_socket: Annotated[str | None, typer.Option("--player-socket")] = None,
     as_json: JsonOpt = False,
+    node_config: NodeConfigOpt = None,
 ) -> None:
     """One pass by hand: observe this node, plan, show, apply."""
     from controller.cli import apply as cmd
     from controller.cli.run import default_state_dir
 
+    _install_node_config(node_config)
     if not node:
         raise typer.BadParameter("give --node NAME", param_hint="--node")
     raise typer.Exit(cmd.run(path, node=node, state_dir=state_dir or default_state_dir(),

@@ -1,4 +1,12 @@
-"""Terminal and JSON output shared by the commands."""
+"""Terminal and JSON output shared by the commands.
+
+Every string a command prints, in a table cell or a line, is rendered by ``SafeConsole``, which
+passes it through ``controller.display.safe`` first: control and bidi characters from the fleet
+repo (item names, reasons) are shown escaped and URL credentials redacted, whatever the command.
+Rich markup is off unless a call asks for it (``markup=True``, with user values passed through
+``esc``), so a name like ``[link=...]`` or ``[conceal]`` is shown as written; a styled cell is
+``styled(text, style)``. JSON output is escaped by the encoder (``ensure_ascii``).
+"""
 
 from __future__ import annotations
 
@@ -8,19 +16,39 @@ from collections.abc import Iterable
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape as esc
+from rich.text import Text
 
+from controller.display import safe
 from controller.errors import Problem
 
 __all__ = [
+    "SafeConsole",
     "emit_json",
     "err",
+    "esc",
     "format_age",
     "out",
     "print_problems",
+    "styled",
 ]
 
-out = Console(soft_wrap=True, highlight=False)
-err = Console(stderr=True, soft_wrap=True, highlight=False)
+
+
+class SafeConsole(Console):
+    """A rich console that never writes a control character it did not make itself."""
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        return super().render_str(safe(text, keep_newlines=True), **kwargs)
+
+
+out = SafeConsole(soft_wrap=True, highlight=False, markup=False)
+err = SafeConsole(stderr=True, soft_wrap=True, highlight=False, markup=False)
+
+
+def styled(text: str, style: str) -> Text:
+    """``text`` in ``style`` (a table cell, a rule's title), made safe like any other string."""
+    return Text(safe(text), style=style)
 
 
 def print_problems(problems: Iterable[Problem]) -> None:

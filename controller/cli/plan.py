@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.table import Table
+from rich.text import Text
 
 from controller.cli.inputs import StatusSource, load_inputs
-from controller.cli.output import emit_json, err, out
+from controller.cli.output import emit_json, err, esc, out, styled
 from controller.errors import PermanentError
+from controller.review.markdown import escape
 from schemas.desired import DesiredState
 from schemas.journal import JournalEntry
 from schemas.plan import Action, Plan, Severity
@@ -74,10 +76,11 @@ def target_label(desired: DesiredState, a: Action) -> str:
 
 def render_human(p: Plan, desired: DesiredState) -> None:
     rev = p.revision or "working tree"
-    out.rule(f"[bold]tva plan[/bold] - fleet {desired.fleet.name} at {rev}, "
-             f"as of {p.now.isoformat()}")
+    out.rule(Text.assemble(styled("tva plan", "bold"), styled(
+        f" - fleet {desired.fleet.name} at {rev}, as of {p.now.isoformat()}", "")))
     if p.suspended:
-        out.print("[yellow]suspended[/yellow]: policy.suspend is set; controllers apply nothing.")
+        out.print("[yellow]suspended[/yellow]: policy.suspend is set; controllers apply nothing.",
+                  markup=True)
     t = Table(title="Duties", title_justify="left")
     for col in ("duty", "nodes", "why"):
         t.add_column(col)
@@ -93,17 +96,18 @@ def render_human(p: Plan, desired: DesiredState) -> None:
         for col in ("kind", "target", "why"):
             t.add_column(col)
         for a in acts:
-            kind = f"[red]{a.kind.value}[/red]" if a.destructive else a.kind.value
-            why = a.reason
+            kind = styled(a.kind.value, "red" if a.destructive else "")
+            why = styled(a.reason, "")
             if a.relies_on:
-                why += f" [dim](relies on {', '.join(a.relies_on)})[/dim]"
+                why.append_text(styled(f" (relies on {', '.join(a.relies_on)})", "dim"))
             t.add_row(kind, target_label(desired, a), why)
         out.print(t)
     if p.warnings:
-        out.print("[bold]Warnings[/bold]")
+        out.print("[bold]Warnings[/bold]", markup=True)
         for w in p.warnings:
             style = {Severity.error: "red", Severity.warning: "yellow", Severity.info: "dim"}[w.severity]
-            out.print(f"  [{style}]{w.severity.value}[/{style}] {w.code}: ", end="")
+            out.print(f"  [{style}]{w.severity.value}[/{style}] {esc(w.code)}: ", end="",
+                      markup=True)
             out.print(w.message, markup=False)
     out.print(summary_line(p))
 
@@ -123,7 +127,7 @@ def summary_line(p: Plan) -> str:
 
 
 def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return escape(text)
 
 
 def render_markdown(p: Plan, desired: DesiredState) -> str:

@@ -8,7 +8,7 @@ invalid HEAD still prints a comment (its problems, with file and line), so CI ca
 from __future__ import annotations
 
 from controller.cli.inputs import choose_now
-from controller.cli.output import emit_json, err, out, print_problems
+from controller.cli.output import emit_json, err, esc, out, print_problems
 from controller.errors import PermanentError, ValidationFailed
 
 __all__ = ["run"]
@@ -67,7 +67,8 @@ def _invalid(head: str, sha: str, e: ValidationFailed, *, as_json: bool, markdow
 
     print_problems(e.problems)
     n = len(e.problems)
-    err.print(f"[red]HEAD {head} ({sha[:12]}): invalid[/red] ({n} problem{'s' if n != 1 else ''})")
+    err.print(f"[red]HEAD {esc(head)} ({sha[:12]}): invalid[/red] "
+              f"({n} problem{'s' if n != 1 else ''})", markup=True)
     if as_json:
         emit_json({"format": "tva.review/v1", "valid": False,
                    "head": {"requested": head, "revision": sha},

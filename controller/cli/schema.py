@@ -18,7 +18,7 @@ from pathlib import Path
 
 import schemas
 from controller.atomic import write_atomic
-from controller.cli.output import err, out
+from controller.cli.output import err, esc, out
 from controller.errors import PermanentError
 from controller.generate.json_schema import render_all
 from controller.generate.reference import render_reference
@@ -100,12 +100,14 @@ def run(check: bool, out_dir: str | None) -> int:
 def _check(targets: Targets) -> int:
     diffs = differences(targets)
     if not diffs:
-        out.print(f"[green]up to date[/green] ({len(expected(targets))} generated files)")
+        out.print(f"[green]up to date[/green] ({len(expected(targets))} generated files)",
+                  markup=True)
         return 0
     for d in diffs:
         err.print(f"{_shown(d.path)}: {d.why}", markup=False)
     fix = "tva schema" if targets.reference is not None else f"tva schema --out {_shown(targets.schema_dir)}"
-    err.print(f"[red]{len(diffs)} generated file(s) out of date[/red]; run `{fix}` to regenerate")
+    err.print(f"[red]{len(diffs)} generated file(s) out of date[/red]; run `{esc(fix)}` to "
+              "regenerate", markup=True)
     return 1
 
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from rich.table import Table
 
 from controller.cli.inputs import choose_now, read_statuses
-from controller.cli.output import emit_json, err, format_age, out
+from controller.cli.output import emit_json, err, esc, format_age, out
 from controller.desired import load_fleet
 from controller.errors import PermanentError
 from controller.observe.node import observe_node, transmission_observer
@@ -66,9 +66,10 @@ def run(
 
 def _show_node(st: NodeStatus) -> None:
     tr = st.transmission
-    out.print(f"[bold]{st.node}[/bold] observed {st.observed_at:%Y-%m-%d %H:%M:%S}Z")
+    out.print(f"[bold]{esc(st.node)}[/bold] observed {st.observed_at:%Y-%m-%d %H:%M:%S}Z",
+              markup=True)
     if not tr.reachable:
-        out.print(f"[red]Transmission unreachable[/red]: {tr.error}", markup=True)
+        out.print(f"[red]Transmission unreachable[/red]: {esc(tr.error or '')}", markup=True)
     else:
         out.print(f"Transmission {tr.version} (RPC {tr.rpc_version}): {len(tr.torrents)} torrents")
         t = Table(title_justify="left")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from controller.cli.output import emit_json, err, out, print_problems
+from controller.cli.output import emit_json, err, esc, out, print_problems
 from controller.desired import load_fleet
 from controller.errors import ValidationFailed
 
@@ -18,7 +18,8 @@ def run(path: str, as_json: bool) -> int:
         else:
             print_problems(e.problems)
             n = len(e.problems)
-            err.print(f"[red]{path}: invalid[/red] ({n} problem{'s' if n != 1 else ''})")
+            err.print(f"[red]{esc(path)}: invalid[/red] ({n} problem{'s' if n != 1 else ''})",
+                      markup=True)
         return 1
     d = result.desired
     counts = {
@@ -37,5 +38,6 @@ def run(path: str, as_json: bool) -> int:
         for w in result.warnings:
             err.print(f"warning: {w}", markup=False, style="yellow")
         detail = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items())
-        out.print(f"[green]{path}: valid[/green] ({len(result.files)} files: {detail})")
+        out.print(f"[green]{esc(path)}: valid[/green] ({len(result.files)} files: {detail})",
+                  markup=True)
     return 0

@@ -385,17 +385,51 @@ class GitRepo:
 
     # -- trust ----------------------------------------------------------------------------------
 
+    def signature_kind(self, sha: str) -> str | None:
+        """The kind of ``sha``'s signature as written in the commit: ``ssh``, ``openpgp``,
+        ``x509`` or ``other``; None when it is not signed."""
+        try:
+            raw = str(self._repo.git.execute(["git", "cat-file", "commit", sha]))
+        except git.GitCommandError:
+            return None
+        header, _, _ = raw.partition("\n\n")
+        sig = next((ln for ln in header.splitlines() if ln.startswith("gpgsig ")), None)
+        if sig is None:
+            return None
+        armour = sig.removeprefix("gpgsig ").strip()
+        for begin, kind in _SIGNATURE_KINDS:
+            if armour.startswith(begin):
+                return kind
+        return "other"
+
     def verify_commit(self, sha: str, allowed_signers: str) -> bool:
-        """Is ``sha`` signed by a key in the SSH ``allowed_signers`` file?"""
+        """Is ``sha`` signed by a key in the SSH ``allowed_signers`` file, and by nothing else?
+
+        git verifies a signature with the program its armour names, whatever ``gpg.format``
+        says, so an OpenPGP or X.509 signature would be checked against the daemon user's
+        keyring. Only SSH signatures are looked at; the others are refused before git runs,
+        and the OpenPGP and X.509 programs are set to ``false`` for good measure.
+        """
+        if self.signature_kind(sha) != "ssh":
+            return False
         try:
             self._repo.git.execute([
                 "git", "-c", "gpg.format=ssh",
                 "-c", f"gpg.ssh.allowedSignersFile={allowed_signers}",
-                "verify-commit", sha,
+                "-c", "gpg.openpgp.program=false", "-c", "gpg.x509.program=false",
+                "verify-commit", "--", sha,
             ])
         except git.GitCommandError:
             return False
         return True
+
+
+_SIGNATURE_KINDS = (
+    ("-----BEGIN SSH SIGNATURE-----", "ssh"),
+    ("-----BEGIN PGP SIGNATURE-----", "openpgp"),
+    ("-----BEGIN PGP MESSAGE-----", "openpgp"),
+    ("-----BEGIN SIGNED MESSAGE-----", "x509"),
+)
 
 
 def _text(value: object) -> str:

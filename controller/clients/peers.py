@@ -4,7 +4,9 @@
 (``GET /v1/holds/{infohash}``); ``webseed`` asks it for the URL of its web seed for an item
 (``GET /v1/webseed/{infohash}``, ``controller.seeder``). Both send the peer's API token, resolved
 from the peer device's reference on this node. Failures are tva errors whose message says why
-in words (unreachable, refused, not JSON), never the token.
+in words (unreachable, refused, not JSON), never the token. The token goes only where the
+node's egress policy allows (``controller.egress``): loopback, private networks, or what the
+operator lists.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from controller.egress import Secret, check
 from controller.errors import PermanentError, UnreachableError
 from controller.secrets import resolve
 from schemas.desired import Device
@@ -56,8 +59,9 @@ class PeerApi:
             raise PermanentError("it has no controller_api address")
         if device.credentials.api_token is None:
             raise PermanentError("it has no api_token reference")
-        token = resolve(device.credentials.api_token)
         url = device.addresses.controller_api.rstrip("/") + path
+        check(url, Secret.peer)
+        token = resolve(device.credentials.api_token)
         try:
             r = self.http.get(url, headers={"Authorization": f"Bearer {token}"},
                               timeout=timeout if timeout is not None else self.http.timeout)

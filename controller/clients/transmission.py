@@ -11,7 +11,9 @@ translation of transmission-rpc's and requests' errors into tva's:
   daemon may be starting, a path may appear) or ``WriteRefused`` for a change (permanent: the
   same request will be refused again). Both are ``RequestRefused``.
 
-Messages never carry the password.
+Messages never carry the password. Before connecting, the node's egress policy is asked
+(``controller.egress``): never a link-local or metadata address, and the password only to
+loopback or what the node's operator allows.
 
 HTTP without compression or keep-alive. Gzip costs the daemon more than sending on the
 loopback. Transmission 3.00 writes a large answer in pieces without ``TCP_NODELAY``; on a
@@ -38,6 +40,7 @@ from pydantic_core import from_json
 from transmission_rpc.constants import RpcMethod
 from transmission_rpc.error import TransmissionAuthError, TransmissionError
 
+from controller.egress import Secret, check
 from controller.errors import AuthError, PermanentError, TemporaryError, TvaError, UnreachableError
 from controller.secrets import resolve
 from schemas.desired import Device, Service
@@ -196,6 +199,7 @@ class TransmissionClient:
     def _connect(self) -> transmission_rpc.Client:
         if self._client is None:
             e = self._endpoint
+            check(e.url, Secret.transmission if e.password is not None else Secret.none)
             client = self._guarded(
                 lambda: transmission_rpc.Client(
                     protocol=e.protocol, host=e.host, port=e.port, path=e.path,
@@ -206,6 +210,8 @@ class TransmissionClient:
             # No compression and no keep-alive: see the module docstring.
             client._http_session.headers["Accept-Encoding"] = "identity"
             client._http_session.headers["Connection"] = "close"
+            # Transmission never redirects; a redirect could lead past the egress check.
+            client._http_session.max_redirects = 0
             self._client = client
         return self._client
 

@@ -77,6 +77,7 @@ class Daemon:
         self.source = GitSource(
             config.repo, os.path.join(config.state_dir, "fleet"), branch=config.branch,
             local=config.local, allowed_signers=config.allowed_signers,
+            applied_file=os.path.join(config.state_dir, f"{config.node}.applied-revision"),
         )
         self.runtime = NodeRuntime(
             config.node, config.state_dir, clock=self.clock, player_socket=config.player_socket,
@@ -225,6 +226,8 @@ class Daemon:
                 f"revision {(rev.seen or '')[:12]} is invalid; {(rev.applied or '')[:12]} stays in force: "
                 + problems_message(rev.problems), now,
             )
+        elif rev.refused:
+            synced = condition("Synced", False, rev.refused, rev.error or "", now)
         else:
             synced = condition("Synced", False, "SourceUnavailable",
                                rev.error or "the fleet repo could not be read", now)

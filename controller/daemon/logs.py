@@ -1,7 +1,9 @@
 """Structured logs: one line per event, plain text or JSON (``--log-json``).
 
 Fields passed as ``extra={...}`` go into the JSON object. Nothing that could be a secret is
-ever passed to a log call; secret values live only inside the connections that use them.
+ever passed to a log call; secret values live only inside the connections that use them. Every
+message still goes through ``controller.display.safe`` (controls escaped, URL credentials
+redacted): messages quote names and errors that come from the fleet repo or a peer.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-__all__ = ["JsonFormatter", "setup"]
+from controller.display import safe
+
+__all__ = ["JsonFormatter", "SafeFormatter", "setup"]
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
@@ -22,7 +26,7 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": safe(record.getMessage()),
         }
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
@@ -32,12 +36,20 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, default=str)
 
 
+class SafeFormatter(logging.Formatter):
+    """The plain-text format, one safe line per record."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = safe(record.message)
+        return super().formatMessage(record)
+
+
 def setup(*, as_json: bool, level: int = logging.INFO) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if as_json:
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

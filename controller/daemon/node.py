@@ -27,6 +27,7 @@ from controller.clients.peers import PeerApi
 from controller.clients.transmission import TransmissionClient
 from controller.errors import PermanentError, Problem, TvaError
 from controller.journal import Journal
+from controller.nodeconfig import refused_root
 from controller.observe.node import attribute, observe_node
 from controller.observe.transmission import TransmissionObserver
 from controller.planner import FleetView, build_fleet_view
@@ -38,7 +39,16 @@ from schemas.desired import DesiredState, Device, Service
 from schemas.observed import Condition, ConditionStatus, NodeStatus, TransmissionStatus
 from schemas.plan import Action, Plan
 
-__all__ = ["NodeRuntime", "PassOutcome", "condition", "problems_message", "tracker_token"]
+__all__ = [
+    "STORAGE_ALLOWED",
+    "NodeRuntime",
+    "PassOutcome",
+    "condition",
+    "problems_message",
+    "tracker_token",
+]
+
+STORAGE_ALLOWED = "StorageAllowed"
 
 log = logging.getLogger("tva.node")
 
@@ -111,7 +121,7 @@ class NodeRuntime:
             self._actuator = (
                 TransmissionActuator(self._client, metainfo=self._metainfo, fleet_tracker=(
                     (fleet, with_token(fleet, self.token)) if fleet else None),
-                    webseeds=self._webseeds)
+                    webseeds=self._webseeds, refused_roots=[self.state_dir])
                 if self._client else None)
             self._previous = None
             if self.host_player and device.player is not None and Service.player in device.services:
@@ -182,10 +192,23 @@ class NodeRuntime:
         obs = observe_node(
             desired, self.node, now=now, observer=self._observer, previous=self._previous,
             player_socket=self.player_socket if device.player is not None else None,
-            watched=self.watched.keys(), revision=desired.revision, conditions=conditions,
+            watched=self.watched.keys(), revision=desired.revision,
+            conditions=[*conditions, self.roots_condition(device, now)],
         )
         self._previous = obs.status.transmission if obs.status.transmission.reachable else None
         return obs.status
+
+    def roots_condition(self, device: Device, now: datetime) -> Condition:
+        """``StorageAllowed``: whether this node accepts the storage roots and download dir the
+        fleet repo gives it (its node.toml and state dir decide). Published, so every planner
+        places nothing here while it is false."""
+        paths = [r.path for r in device.storage]
+        if device.download_dir is not None:
+            paths.append(device.download_dir)
+        refused = [why for p in paths if (why := refused_root(p, [self.state_dir])) is not None]
+        if refused:
+            return condition(STORAGE_ALLOWED, False, "RootRefused", "; ".join(refused), now)
+        return condition(STORAGE_ALLOWED, True, "RootsAllowed", "", now)
 
     def plan(self, desired: DesiredState, statuses: list[NodeStatus], now: datetime) -> Plan:
         horizon = now - timedelta(days=30)

@@ -21,6 +21,8 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from controller.display import first_control
+
 __all__ = [
     "ALLOWED_TAGS",
     "MAX_DEPTH",
@@ -288,7 +290,15 @@ class _Constructor:
                 "fleet files hold plain data: mappings, lists, strings, numbers and booleans",
             )
         if isinstance(node, ScalarNode):
-            return self.loader.construct_object(node)
+            scalar = self.loader.construct_object(node)
+            if isinstance(scalar, str) and (bad := first_control(scalar)) is not None:
+                # YAML refuses these raw, but a quoted "\e" or "\u202e" writes them anyway.
+                raise YamlProblem(
+                    f"character U+{ord(bad):04X} is not allowed in text",
+                    node.start_mark.line + 1,
+                    "fleet files are plain text: no control or bidirectional-override characters",
+                )
+            return scalar
         key = id(node)
         if key in self.built:
             return self.built[key]

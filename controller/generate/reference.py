@@ -384,6 +384,11 @@ def _mpv_options() -> list[str]:
         "",
         refused,
         "",
+        "Values are checked too (`schemas.desired.mpv_value_problem`): `ao`, `vo` and the "
+        "driver of `audio-device` must be known outputs that write no file (not `pcm`, "
+        "`image`, `tct`); every other text value is a short plain word, with no path, "
+        "sub-option (`:file=`) or `%N%` quoting. See [security](security.md).",
+        "",
     ]
 
 

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from controller.nodeconfig import current
 from schemas.desired import Device, VpnProfile
 from schemas.observed import StorageStatus, VpnState
 
@@ -115,7 +116,13 @@ def vpn_state(profile: str, interface: str) -> VpnState:
 
 
 def observe_vpn(profiles: Iterable[VpnProfile]) -> list[VpnState]:
-    return [vpn_state(p.name, p.interface) for p in profiles]
+    """Each profile's tunnel, and whether this node's configuration can bring it up."""
+    commands = current().vpn
+    return [
+        vpn_state(p.name, p.interface).model_copy(
+            update={"managed": p.name in commands and commands[p.name].up is not None})
+        for p in profiles
+    ]
 
 
 def profiles_for(device: Device, profiles: Mapping[str, VpnProfile]) -> list[VpnProfile]:

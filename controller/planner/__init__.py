@@ -8,7 +8,13 @@ docs/plan-format.md.
 """
 
 from controller.planner.core import plan
-from controller.planner.freshness import FleetView, Freshness, NodeView, build_fleet_view
+from controller.planner.freshness import (
+    FUTURE_TOLERANCE,
+    FleetView,
+    Freshness,
+    NodeView,
+    build_fleet_view,
+)
 from controller.planner.views import (
     CustodyRow,
     PeerFinder,
@@ -21,6 +27,7 @@ from controller.planner.views import (
 )
 
 __all__ = [
+    "FUTURE_TOLERANCE",
     "CustodyRow",
     "FleetView",
     "Freshness",

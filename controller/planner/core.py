@@ -26,6 +26,7 @@ from controller.planner.prefetch import Entry, plan_prefetch, prefetch_entries
 from controller.planner.privacy import plan_privacy
 from controller.planner.reaper import plan_reaper
 from controller.planner.session import plan_session
+from controller.planner.text import age
 from controller.planner.vpn import plan_vpn
 from schemas.desired import DesiredState, Duty
 from schemas.journal import JournalEntry
@@ -46,6 +47,7 @@ def run_pass(
     duties = assign_duties(ctx)
     ctx.duty_holders = duties.holders
     ledger = Ledger()
+    _future_statuses(ctx, ledger)
     for w in duties.warnings:
         ledger.warn(w.code, w.message, node=w.node, subject=w.subject, severity=w.severity)
     ctx.duty_assignments = duties.assignments
@@ -84,6 +86,16 @@ def plan(
         warnings=ledger.all_warnings(), duties=ctx.duty_assignments, deferred=ledger.deferred,
         suspended=desired.fleet.policy.suspend,
     )
+
+
+def _future_statuses(ctx: Context, ledger: Ledger) -> None:
+    """A status dated beyond the tolerance ahead of ``now`` is stale (``freshness``): say so."""
+    for name, view in ctx.fleet.nodes.items():
+        if view.ahead is not None and view.status is not None:
+            ledger.warn("status-from-future",
+                        f"{name}'s status is dated {view.status.observed_at.isoformat()}, "
+                        f"{age(view.ahead)} ahead of now: treated as stale (check its "
+                        "clock, or who wrote its status)", node=name)
 
 
 def _unmanaged(ctx: Context, ledger: Ledger, entries: list[Entry]) -> None:

@@ -14,10 +14,15 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["FleetView", "Freshness", "NodeView", "build_fleet_view"]
-
 from schemas.desired import DesiredState, TrustLevel
 from schemas.observed import NodeStatus
+
+__all__ = ["FUTURE_TOLERANCE", "FleetView", "Freshness", "NodeView", "build_fleet_view"]
+
+FUTURE_TOLERANCE = timedelta(minutes=5)
+"""How far ahead of ``now`` a status may be dated and still count (clocks drift a little). A
+status dated further ahead (a wrong clock, or a forged status ref) would otherwise stay fresh
+for as long as its date is ahead: it counts as stale instead, and the planner warns."""
 
 
 class Freshness(StrEnum):
@@ -39,6 +44,8 @@ class NodeView(BaseModel):
     age: timedelta | None
     trust: TrustLevel
     status: NodeStatus | None
+    ahead: timedelta | None = None
+    """How far beyond ``FUTURE_TOLERANCE`` ahead of ``now`` the status is dated, when it is."""
 
 
 class FleetView(BaseModel):
@@ -74,6 +81,11 @@ def build_fleet_view(
             nodes[name] = NodeView(name=name, freshness=Freshness.unknown, age=None, trust=dev.trust, status=None)
             continue
         age = max(now - st.observed_at, timedelta(0))
+        ahead = st.observed_at - now
+        if ahead > FUTURE_TOLERANCE:
+            nodes[name] = NodeView(name=name, freshness=Freshness.stale, age=age, trust=dev.trust,
+                                   status=st, ahead=ahead)
+            continue
         if age <= fresh_for:
             freshness = Freshness.fresh
         elif age <= grace:

@@ -36,6 +36,11 @@ def refusal(ctx: Context, ledger: Ledger, node: str, key: str) -> tuple[str, str
     nf = ctx.nodes[node]
     if not nf.actionable:
         return "not-live", nf.liveness() or f"{node} is not live"
+    refused = next((c for c in nf.status.conditions if c.type == "StorageAllowed"
+                    and c.status.value == "False"), None) if nf.status is not None else None
+    if refused is not None:
+        # The node's own configuration refuses the roots the fleet repo gives it.
+        return "storage-refused", f"{node} refuses its storage: {refused.message}"
     if f2f_blocked(ctx, node, key):
         return "f2f-gate", f"{node} is the public_swarm_face and the item is f2f_only"
     item = ctx.item(key)

@@ -3,7 +3,8 @@
 For a device with ``vpn:`` set whose profile's ``VpnState`` is down or not reported (fresh
 status only: a stale status says nothing about now):
 
-- ``vpn-up`` (target: the profile) when the profile has an ``up`` command;
+- ``vpn-up`` (target: the profile) when the node says it can bring the profile up
+  (``VpnState.managed``: its own configuration has the command; the fleet repo never does);
 - with ``kill_switch``, ``stop`` every running torrent on it that is public (``gates.is_public``),
   adding the label ``tva:vpn-stopped`` (params ``labels_add``); new pins of public items arrive
   paused with that label (``placement.add_params``).
@@ -61,13 +62,14 @@ def plan_vpn(ctx: Context, ledger: Ledger) -> None:
                                f"{VPN_STOPPED_LABEL}", params={"labels": labels}, rule=subject)
             continue
         detail = " (not reported)" if state is None else (f" ({state.detail})" if state.detail else "")
-        if prof.up is not None:
+        if state is None or state.managed:
             ledger.act(name, ActionKind.vpn_up, prof.name,
                        f"{subject} is down on {name}{detail}; bring it up",
                        params={"interface": prof.interface}, rule=subject)
         else:
-            ledger.warn("vpn-down", f"{subject} is down on {name}{detail} and has no up "
-                        "command; bring it up by hand", node=name, subject=subject)
+            ledger.warn("vpn-down", f"{subject} is down on {name}{detail} and the node has no "
+                        "up command for it; bring it up by hand, or configure one in its "
+                        "node.toml", node=name, subject=subject)
         if not prof.kill_switch or not nf.actionable:
             continue
         for key, t in nf.torrents.items():

@@ -33,7 +33,7 @@ import mpv
 
 from controller.errors import PermanentError, UnreachableError
 from controller.waiting import poll
-from schemas.desired import MPV_ALLOWED_OPTIONS, MPV_REFUSED_OPTIONS, MpvValue
+from schemas.desired import MPV_ALLOWED_OPTIONS, MPV_REFUSED_OPTIONS, MpvValue, mpv_value_problem
 
 __all__ = ["HEADLESS", "PlayerError", "PlayerHost", "RefusedOption", "check_option"]
 
@@ -66,8 +66,9 @@ class RefusedOption(PlayerError):
     """An option that is not on tva's allow-list (or that could run code)."""
 
 
-def check_option(name: str) -> None:
-    """Raise ``RefusedOption`` unless ``name`` is an option the player settings may set."""
+def check_option(name: str, value: MpvValue | None = None) -> None:
+    """Raise ``RefusedOption`` unless ``name`` is an option the player settings may set, to
+    ``value`` when given (``schemas.desired.mpv_value_problem``: no file outputs, no paths)."""
     if name in MPV_REFUSED_OPTIONS:
         raise RefusedOption(f"mpv option {name!r} is refused: it loads or runs code")
     if name in _HOST_OWNED:
@@ -76,6 +77,8 @@ def check_option(name: str) -> None:
         raise RefusedOption(
             f"mpv option {name!r} is not on tva's allow-list (see docs/reference.md#player)"
         )
+    if value is not None and (problem := mpv_value_problem(name, value)) is not None:
+        raise RefusedOption(problem)
 
 
 class PlayerHost:
@@ -101,8 +104,8 @@ class PlayerHost:
                 "bytes, the limit for a unix socket; choose a shorter path"
             )
         self.options = dict(options or {})
-        for name in self.options:
-            check_option(name)
+        for name, value in self.options.items():
+            check_option(name, value)
         self.headless = headless
         self.on_watched = on_watched
         self._mpv: Any = None
@@ -172,7 +175,7 @@ class PlayerHost:
 
     def set_option(self, name: str, value: MpvValue) -> None:
         """Change one option of the running player (allow-listed options only)."""
-        check_option(name)
+        check_option(name, value)
         self._command(lambda p: p.__setitem__(name, value), f"set {name}={value!r}")
         self.options[name] = value
 

@@ -8,11 +8,13 @@ computed from the full data (``sections``), so shortening never changes a number
 
 The comment starts with a hidden marker (``<!-- tva-review -->``) so CI can find and update
 its previous comment instead of adding a new one on every push. User text (item and device
-names, reasons) is escaped: it cannot close a ``<details>``, break a table, or mention people.
+names, reasons) is escaped: it cannot close a ``<details>``, break a table, or mention people,
+and goes through ``controller.display.safe`` first (controls escaped, URL credentials redacted).
 """
 
 from __future__ import annotations
 
+from controller.display import safe
 from controller.review.model import Review
 from controller.review.sections import (
     Block,
@@ -47,7 +49,7 @@ def render_markdown(r: Review, names: dict[str, str] | None = None, *,
 
 def escape(text: str) -> str:
     """User text safe inside Markdown tables, lists and ``<details>``."""
-    return (text.replace("&", "&amp;").replace("<", "&lt;")
+    return (safe(text).replace("&", "&amp;").replace("<", "&lt;")
             .replace("|", "\\|").replace("[", "\\[").replace("]", "\\]")
             .replace("@", "@\u200b").replace("\r", " ").replace("\n", " "))
 

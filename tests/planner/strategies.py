@@ -124,8 +124,7 @@ def desired_state(
         if watch else {},
         vpn={"wg": VpnProfile.model_validate({
             "apiVersion": "tva/v1", "kind": "VpnProfile", "name": "wg", "type": "wireguard",
-            "interface": "wg0", "config": {"file": "/etc/wg.conf"}, "devices": vpn_devices,
-            "up": ["wg-quick", "up", "wg0"]})} if vpn_devices else {},
+            "interface": "wg0", "config": {"file": "/etc/wg.conf"}, "devices": vpn_devices})} if vpn_devices else {},
         sources={
             "pub": Source.model_validate({"apiVersion": "tva/v1", "kind": "Source", "name": "pub",
                                          "provenance": "public"}),

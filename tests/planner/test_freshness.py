@@ -92,11 +92,19 @@ def test_statuses_of_nodes_that_are_not_devices_are_ignored(desired: DesiredStat
     assert view.nodes["tv"].freshness is Freshness.fresh
 
 
-def test_a_status_from_the_future_counts_as_age_zero(desired: DesiredState) -> None:
-    ahead = status("laptop", -timedelta(hours=3))  # the laptop's clock runs 3 hours fast
+def test_a_status_slightly_in_the_future_counts_as_age_zero(desired: DesiredState) -> None:
+    ahead = status("laptop", -timedelta(minutes=4))  # the laptop's clock runs 4 minutes fast
     view = build_fleet_view(desired, [ahead], NOW)
     assert view.nodes["laptop"].age == timedelta(0)
     assert view.nodes["laptop"].freshness is Freshness.fresh
+    assert view.nodes["laptop"].ahead is None
+
+
+def test_a_status_far_in_the_future_is_stale(desired: DesiredState) -> None:
+    ahead = status("laptop", -timedelta(hours=3))  # 3 hours fast, or a forged status
+    view = build_fleet_view(desired, [ahead], NOW)
+    assert view.nodes["laptop"].freshness is Freshness.stale
+    assert view.nodes["laptop"].ahead == timedelta(hours=3)
 
 
 def test_ages_compare_instants_across_time_zones(desired: DesiredState) -> None:

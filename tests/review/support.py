@@ -52,7 +52,7 @@ HOLDINGS: dict[str, list[str]] = {
 }
 FREE: dict[str, int] = {"nas": 3072 * GiB, "tv": 800 * GiB, "laptop": 300 * GiB,
                         "seedbox": 900 * GiB}
-ROOTS = {"nas": "/srv/media", "tv": "/var/lib/tva/media", "laptop": "/home/sam/Media",
+ROOTS = {"nas": "/srv/media", "tv": "/srv/tv-media", "laptop": "/home/sam/Media",
          "seedbox": "/data"}
 
 

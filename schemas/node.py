@@ -1,0 +1,125 @@
+"""The node's own configuration: what the operator of one machine allows, never the fleet repo.
+
+Everything in the fleet repo is written by whoever can push to it. What must not be steered
+from there lives in a file the node's operator owns (``/etc/tva/node.toml`` by default, see
+docs/security.md): which programs bring a VPN profile up or down, where secret references may
+point, where resolved secrets may be sent, and which filesystem roots Transmission may write
+into. A node without the file gets the safe defaults below.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import posixpath
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+__all__ = [
+    "DEFAULT_REFUSED_ROOTS",
+    "EgressConfig",
+    "NodeConfig",
+    "RootsConfig",
+    "SecretsConfig",
+    "VpnCommands",
+]
+
+DEFAULT_REFUSED_ROOTS = (
+    "/", "/etc", "/root", "/boot", "/proc", "/sys", "/dev", "/usr", "/bin", "/sbin", "/lib",
+    "/var/lib/tva", "/home/*/.ssh", "/root/.ssh",
+)
+"""Roots a device may never use for storage or downloads, whatever the fleet repo says. A root
+is refused when it is one of these or lies inside one, except ``/``, which only refuses itself
+(``*`` matches one path element)."""
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _argv(v: list[str] | None) -> list[str] | None:
+    if v is None:
+        return v
+    if not v:
+        raise ValueError("a command is a non-empty argument list")
+    if not v[0].startswith("/"):
+        raise ValueError(f"{v[0]!r}: give the program by its absolute path")
+    return v
+
+
+class VpnCommands(_Config):
+    """The programs that bring one VPN profile up and down on this node (argument lists)."""
+
+    up: list[str] | None = Field(default=None, description="e.g. [/usr/bin/wg-quick, up, wg0]")
+    down: list[str] | None = Field(default=None, description="e.g. [/usr/bin/wg-quick, down, wg0]")
+
+    _check = field_validator("up", "down")(_argv)
+
+
+class SecretsConfig(_Config):
+    """Where the fleet repo's secret references may point on this node."""
+
+    env_prefix: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = Field(
+        default="TVA_", description="{env: X} resolves only when X starts with this prefix."
+    )
+    dirs: list[str] = Field(
+        default_factory=lambda: ["/etc/tva"],
+        description="{file: P} resolves only when P, symlinks resolved, is inside one of these.",
+    )
+
+    @field_validator("dirs")
+    @classmethod
+    def _absolute(cls, v: list[str]) -> list[str]:
+        for d in v:
+            if not posixpath.isabs(posixpath.expanduser(d)):
+                raise ValueError(f"{d!r} is not an absolute path")
+        return v
+
+
+class EgressConfig(_Config):
+    """Where tva may connect, and where it may send a resolved secret."""
+
+    allow: list[str] = Field(
+        default_factory=list,
+        description="Host names and addresses or networks (CIDR) the operator allows: secrets "
+        "may be sent there, and link-local or metadata addresses listed here are reachable.",
+    )
+    peers_on_private_networks: bool = Field(
+        default=True,
+        description="Send peers' API tokens to controllers on loopback and private networks "
+        "(10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7) without listing them.",
+    )
+
+    @field_validator("allow")
+    @classmethod
+    def _entries(cls, v: list[str]) -> list[str]:
+        for entry in v:
+            if "/" in entry:
+                ipaddress.ip_network(entry, strict=False)  # ValueError names the entry
+            elif not entry or any(c.isspace() for c in entry):
+                raise ValueError(f"{entry!r} is not a host name, address or network")
+        return v
+
+
+class RootsConfig(_Config):
+    """The filesystem roots the fleet repo may give Transmission on this node."""
+
+    allow: list[str] | None = Field(
+        default=None,
+        description="When set, storage roots and download dirs must lie inside one of these.",
+    )
+    refuse: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_REFUSED_ROOTS),
+        description="Never these, nor anything inside them ('/' refuses only itself).",
+    )
+
+
+class NodeConfig(_Config):
+    """``node.toml``: the operator's word on this node; the fleet repo cannot change it."""
+
+    vpn: dict[str, VpnCommands] = Field(
+        default_factory=dict, description="Commands per VPN profile name."
+    )
+    secrets: SecretsConfig = Field(default_factory=SecretsConfig)
+    egress: EgressConfig = Field(default_factory=EgressConfig)
+    roots: RootsConfig = Field(default_factory=RootsConfig)
