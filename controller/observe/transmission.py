@@ -34,7 +34,9 @@ docs/performance.md):
   node's ``TransmissionClient`` (``controller.clients.transmission``), shared with the actuator.
 - **Free space** comes from the RPC ``free-space`` method, i.e. from the daemon's host. RPC 16
   (Transmission 3.00) reports no total size: the total is then the capacity the caller declares
-  for the root (``StorageRoot.capacity``), else 0 (unknown). RPC 17+ ``total_size`` wins.
+  for the root (``StorageRoot.capacity``), else 0 (unknown). RPC 17+ ``total_size`` wins. A
+  path the daemon cannot measure is unreachable storage: 3.00 refuses the request, 4.x answers
+  "success" with ``size-bytes`` -1.
 """
 
 from __future__ import annotations
@@ -323,15 +325,17 @@ class TransmissionObserver:
                 except UnreachableError:
                     lost = True
                 else:
+                    free = int(answer.get("size-bytes", -1))
                     reported = int(answer.get("total_size") or 0)
-                    out.append(
-                        StorageStatus(
-                            path=path,
-                            free=int(answer["size-bytes"]),
-                            total=reported if reported > 0 else total,
+                    if free >= 0:  # 4.x answers a missing path with success and -1
+                        out.append(
+                            StorageStatus(
+                                path=path,
+                                free=free,
+                                total=reported if reported > 0 else total,
+                            )
                         )
-                    )
-                    continue
+                        continue
             out.append(StorageStatus(path=path, free=0, total=total, reachable=False))
         return out
 
