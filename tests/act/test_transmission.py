@@ -1,4 +1,4 @@
-"""The Transmission actuator against a real transmission-daemon: every verb does what it says,
+"""The Transmission actuator against a real transmission-daemon (3.00 and 4.1): every verb does what it says,
 applying it again changes nothing, and a refused change is permanent.
 
 Shares the node's ``TransmissionClient`` with an observer, as the daemon does.
@@ -16,6 +16,8 @@ from controller.clients.transmission import TransmissionClient, WriteRefused
 from controller.errors import PermanentError
 from schemas.plan import Action, ActionKind, action_id
 from tests.support.transmission import TransmissionDaemon, make_payload_torrent, wait_for
+
+pytestmark = pytest.mark.transmission_versions  # each daemon test runs on 3.00 and 4.1
 
 WAIT = 60.0
 
