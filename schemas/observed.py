@@ -15,6 +15,7 @@ from typing import Final, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "KNOWN_RPC_VERSIONS",
     "STATUS_FORMAT",
     "Condition",
     "ConditionStatus",
@@ -88,6 +89,10 @@ class TorrentStatus(Observed):
     @property
     def errored(self) -> bool:
         return self.error != 0
+
+
+KNOWN_RPC_VERSIONS: frozenset[int] = frozenset({15, 16, 17, 18})
+"""Transmission RPC versions tva knows: 15 (2.9x), 16 (3.00), 17 (4.0), 18 (4.1)."""
 
 
 class TransmissionStatus(Observed):

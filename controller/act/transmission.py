@@ -5,6 +5,13 @@ The plan says what; this module only speaks Transmission's verbs through the nod
 applying the same plan twice changes nothing the second time. The client translates errors: a
 daemon that cannot be reached is a ``TemporaryError`` (retried with backoff by the applier),
 refused credentials and refused changes are permanent.
+
+Each verb uses the daemon's best way, by its capabilities (``TransmissionClient.capabilities``,
+from the RPC version): labels go with ``torrent-add`` where it honours them (RPC 17+) and are
+checked, and set if missing, afterwards on every version; new trackers are written in one
+``trackerList`` (the torrent's tiers kept, a new tier per new URL) where there is one (RPC 17+;
+4.x deprecates ``trackerAdd``), and one ``trackerAdd`` per URL on 3.00. (4.x files URLs of one
+host into one tier whichever way they come.)
 """
 
 from __future__ import annotations
@@ -84,11 +91,14 @@ class TransmissionActuator:
             kwargs: dict[str, Any] = {"paused": bool(p.get("paused", False))}
             if p.get("download_dir"):
                 kwargs["download_dir"] = p["download_dir"]
+            if labels and self.client.capabilities().labels_on_add:
+                kwargs["labels"] = labels
             self.client.write(lambda c: c.add_torrent(source, **kwargs))
             changed = "done"
         else:
             changed = "no-op"
-        # Labels and trackers are set after adding: Transmission 3.00 ignores labels on add.
+        # Labels are checked after adding (3.00 ignores them on add; a torrent may be there
+        # without them), and trackers are set after adding on every version.
         current = self._find(ih)
         if current is not None:
             if self._add_labels(current, labels):
@@ -98,11 +108,22 @@ class TransmissionActuator:
         return changed
 
     def _add_trackers(self, t: Torrent, urls: list[str]) -> bool:
-        have = {tr.get("announce") for tr in t.fields.get("trackers") or []}
-        missing = [u for u in urls if u not in have]
-        for url in missing:  # one per call: RPC 16 refuses a batch holding an existing one
-            self._tracker_add(t.hash_string, url)
-        return bool(missing)
+        trackers = t.fields.get("trackers") or []
+        have = {tr.get("announce") for tr in trackers}
+        missing = [u for u in dict.fromkeys(urls) if u not in have]
+        if not missing:
+            return False
+        if self.client.capabilities().tracker_list:
+            tiers: dict[int, list[str]] = {}
+            for tr in sorted(trackers, key=lambda x: (x.get("tier", 0), x.get("id", 0))):
+                tiers.setdefault(int(tr.get("tier", 0)), []).append(str(tr.get("announce")))
+            tier_list = [*tiers.values(), *([url] for url in missing)]
+            self.client.write(
+                lambda c: c.change_torrent([t.hash_string], tracker_list=tier_list))
+        else:
+            for url in missing:  # one per call: a refusal then names the URL it is about
+                self._tracker_add(t.hash_string, url)
+        return True
 
     def _tracker_add(self, infohash: str, url: str) -> None:
         self.client.write(lambda c: c.change_torrent([infohash], tracker_add=[url]))

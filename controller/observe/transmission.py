@@ -5,7 +5,10 @@ The only module that reads from Transmission (the actuator writes). It asks, con
 docs/performance.md):
 
 - **One ``torrent-get`` with only ``TORRENT_FIELDS``, in RPC 16's ``table`` format** (field
-  names once, not once per torrent: a third of the bytes). Tracker details (``trackerStats``,
+  names once, not once per torrent: a third of the bytes). The answer's shape says whether the
+  daemon honoured it (an older one sends objects), and its header row, not the order asked for,
+  says which column is which: Transmission 4.x leaves out a field it does not know, 3.00 sends 0
+  for it; a missing field reads as empty. 4.x sends ``percentDone`` as a float (``1.0``). Tracker details (``trackerStats``,
   about 600 bytes per tracker, more than all other fields together) come from a second, small
   ``torrent-get`` for the torrents whose tracker reported an error or a warning (``error`` 1 or
   2) only: what the reaper reads (an "unregistered" answer, an outage, and from which tracker).
@@ -58,6 +61,7 @@ from controller.clients.transmission import (
 )
 from controller.errors import PermanentError, TemporaryError, UnreachableError
 from schemas.observed import (
+    KNOWN_RPC_VERSIONS,
     StorageStatus,
     TorrentState,
     TorrentStatus,
@@ -475,7 +479,7 @@ class TransmissionObserver:
 
     def _session(self) -> _Session:
         """The daemon's session id (new on every start), version and rates: two small requests."""
-        session = self.client.read(lambda c: c.get_session())
+        session = self.client.session()
         stats = self.client.read(lambda c: c.session_stats())
         return _Session(
             id=str(session.fields.get("session-id", "")),
@@ -496,7 +500,7 @@ def _torrent(raw: Mapping[str, Any]) -> TorrentStatus:
     if not isinstance(code, int) or not 0 <= code < len(_STATES):
         raise PermanentError(
             f"Transmission reported status {code!r} for torrent {raw['hashString']}, which tva "
-            "does not know (it reads RPC versions 15 to 17)"
+            f"does not know (it reads RPC versions {_known_versions()})"
         )
     return TorrentStatus(
         infohash=raw["hashString"].lower(),
@@ -519,6 +523,10 @@ def _torrent(raw: Mapping[str, Any]) -> TorrentStatus:
         added_date=_when(raw.get("addedDate")),
         trackers=[_tracker(t) for t in raw.get("trackerStats") or ()],
     )
+
+
+def _known_versions() -> str:
+    return f"{min(KNOWN_RPC_VERSIONS)} to {max(KNOWN_RPC_VERSIONS)}"
 
 
 def _tracker(raw: Mapping[str, Any]) -> TrackerResult:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
@@ -20,6 +21,7 @@ from tests.support.transmission import TransmissionDaemon, make_payload_torrent,
 pytestmark = pytest.mark.transmission_versions  # each daemon test runs on 3.00 and 4.1
 
 WAIT = 60.0
+T = TypeVar("T")
 
 
 def action(kind: ActionKind, target: str, **params: object) -> Action:
@@ -48,13 +50,59 @@ def test_add_is_idempotent_and_sets_labels_and_trackers(
 ) -> None:
     torrent, infohash, _ = make_payload_torrent(tmp_path / "payload", 64 * 1024)
     actuator.metainfo = lambda a: torrent.read_bytes()
+    urls = ["http://127.0.0.1:9/announce", "http://127.0.0.2:9/announce"]
     add = action(ActionKind.add, infohash, paused=True, labels=["tva", "tva:custody/films"],
-                 trackers=["http://127.0.0.1:9/announce"])
+                 trackers=urls)
     assert actuator.apply(add) == "done"
     assert actuator.apply(add) == "no-op"
     got = fields(daemon, infohash)
     assert sorted(got["labels"]) == ["tva", "tva:custody/films"]  # type: ignore[arg-type]
-    assert [t["announce"] for t in got["trackers"]] == ["http://127.0.0.1:9/announce"]  # type: ignore[attr-defined]
+    trackers: list[dict[str, object]] = got["trackers"]  # type: ignore[assignment]
+    assert [t["announce"] for t in trackers] == urls
+    assert len({t["tier"] for t in trackers}) == len(urls)  # a tier each: each is announced to
+
+
+class CountingClient(TransmissionClient):
+    """The node's client, counting the changes it sends."""
+
+    writes = 0
+
+    def write(self, call: Callable[[Any], T]) -> T:
+        self.writes += 1
+        return super().write(call)
+
+
+def test_labels_go_with_the_add_where_the_daemon_honours_them(
+    daemon: TransmissionDaemon, tmp_path: Path
+) -> None:
+    client = CountingClient(daemon.url, timeout=10)
+    actuator = TransmissionActuator(client)
+    torrent, infohash, _ = make_payload_torrent(tmp_path / "payload", 64 * 1024)
+    actuator.metainfo = lambda a: torrent.read_bytes()
+    assert actuator.apply(action(ActionKind.add, infohash, paused=True, labels=["tva"])) == "done"
+    assert fields(daemon, infohash)["labels"] == ["tva"]
+    honoured = client.capabilities().labels_on_add
+    assert honoured == (client.capabilities().rpc_version >= 17)
+    assert client.writes == (1 if honoured else 2)  # 3.00: the add, then the label edit
+
+
+def test_set_trackers_keeps_the_torrents_own_trackers(
+    daemon: TransmissionDaemon, tmp_path: Path
+) -> None:
+    client = CountingClient(daemon.url, timeout=10)
+    actuator = TransmissionActuator(client)
+    own = "http://127.0.0.1:7/announce"
+    torrent, infohash, _ = make_payload_torrent(tmp_path / "payload", 64 * 1024, trackers=[own])
+    daemon.client().add_torrent(torrent.read_bytes(), paused=True)
+    fleet = ["http://127.0.0.2:8/announce", "http://127.0.0.3:8/announce"]
+    edit = action(ActionKind.set_trackers, infohash, add=[*fleet, own])
+    assert actuator.apply(edit) == "done"
+    # RPC 17+: one trackerList with the whole list; 3.00: one trackerAdd per new URL.
+    assert client.writes == (1 if client.capabilities().tracker_list else 2)
+    assert actuator.apply(edit) == "no-op"
+    trackers: list[dict[str, object]] = fields(daemon, infohash)["trackers"]  # type: ignore[assignment]
+    assert [t["announce"] for t in trackers] == [own, *fleet]
+    assert len({t["tier"] for t in trackers}) == 3
 
 
 def test_labels_lost_after_an_add_are_set_again_by_the_same_add(
