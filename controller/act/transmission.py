@@ -8,16 +8,23 @@ refused credentials and refused changes are permanent.
 
 Each verb uses the daemon's best way, by its capabilities (``TransmissionClient.capabilities``,
 from the RPC version): labels go with ``torrent-add`` where it honours them (RPC 17+) and are
-checked, and set if missing, afterwards on every version; new trackers are written in one
-``trackerList`` (the torrent's tiers kept, a new tier per new URL) where there is one (RPC 17+;
-4.x deprecates ``trackerAdd``), and one ``trackerAdd`` per URL on 3.00. (4.x files URLs of one
-host into one tier whichever way they come.)
+checked, and set if missing, afterwards on every version. A new torrent's trackers go in with
+it, in the metainfo's announce list (outside the info dict, so the info-hash is unchanged) or
+as ``tr=`` in a magnet link: Transmission 4.1 does not announce to a tracker added to a running
+torrent, and did not connect to the peers that a tracker added over RPC returned, so a fleet
+tracker set after the add would never bring a 4.x node its sources. Trackers for a torrent
+already there are written in one ``trackerList`` (the torrent's tiers kept, a new tier per new
+URL) where there is one (RPC 17+; 4.x deprecates ``trackerAdd``), one ``trackerAdd`` per URL on
+3.00. (4.x files URLs of one host into one tier whichever way they come.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import quote
+
+from fastbencode import bdecode, bencode  # type: ignore[attr-defined]
 
 from controller.clients.transmission import Torrent, TransmissionClient, WriteRefused
 from schemas.plan import Action, ActionKind
@@ -84,11 +91,24 @@ class TransmissionActuator:
         p = a.params
         ih = a.target
         labels = sorted(set(p.get("labels", [])))
+        trackers = list(p.get("trackers", []))
+        paused = bool(p.get("paused", False))
+        start = False
         existing = self._find(ih)
         if existing is None:
             data = self.metainfo(a) if self.metainfo is not None else None
-            source: Any = data if data is not None else p.get("magnet") or f"magnet:?xt=urn:btih:{ih}"
-            kwargs: dict[str, Any] = {"paused": bool(p.get("paused", False))}
+            # The trackers go in with the torrent: Transmission 4.x neither announces to a
+            # tracker added to a running torrent nor connects to the peers a tracker added
+            # over RPC returns (seen with 4.1), so the fleet's tracker must be in the metainfo
+            # (outside the info dict: the info-hash is unchanged) or in the magnet link.
+            source: Any = (
+                _with_trackers(data, trackers) if data is not None
+                else _magnet_with_trackers(p.get("magnet") or f"magnet:?xt=urn:btih:{ih}", trackers)
+            )
+            # Metainfo tva cannot read goes in as it is, paused, and is started once the
+            # trackers are set after the add (Transmission refuses it if it is not metainfo).
+            start = not paused and bool(trackers) and source is data
+            kwargs: dict[str, Any] = {"paused": paused or start}
             if p.get("download_dir"):
                 kwargs["download_dir"] = p["download_dir"]
             if labels and self.client.capabilities().labels_on_add:
@@ -103,8 +123,10 @@ class TransmissionActuator:
         if current is not None:
             if self._add_labels(current, labels):
                 changed = "done"
-            if self._add_trackers(current, p.get("trackers", [])):
+            if self._add_trackers(current, trackers):
                 changed = "done"
+            if start:
+                self.client.write(lambda c: c.start_torrent([ih]))
         return changed
 
     def _add_trackers(self, t: Torrent, urls: list[str]) -> bool:
@@ -211,3 +233,38 @@ class TransmissionActuator:
         if t is None:
             return "no-op"
         return "done" if self._add_trackers(t, list(a.params.get("add", []))) else "no-op"
+
+
+def _with_trackers(metainfo: bytes, urls: Sequence[str]) -> bytes:
+    """``metainfo`` with ``urls`` added to its announce list, a tier each (the info dict, and so
+    the info-hash, untouched); unchanged when it is not a bencoded dict or has them already."""
+    try:
+        meta = bdecode(metainfo)
+    except Exception:  # hostile or broken input: Transmission will judge it
+        return metainfo
+    if not isinstance(meta, dict) or not urls:
+        return metainfo
+    listed = meta.get(b"announce-list")
+    tiers: list[list[bytes]] = [
+        [u for u in tier if isinstance(u, bytes)]
+        for tier in (listed if isinstance(listed, list) else []) if isinstance(tier, list)
+    ]
+    tiers = [tier for tier in tiers if tier]
+    announce = meta.get(b"announce")
+    if not tiers and isinstance(announce, bytes):
+        tiers = [[announce]]  # BEP 12: an announce-list replaces announce, so keep it in
+    have = {u for tier in tiers for u in tier}
+    missing = [u.encode() for u in dict.fromkeys(urls) if u.encode() not in have]
+    if not missing:
+        return metainfo
+    meta[b"announce-list"] = [*tiers, *([u] for u in missing)]
+    if not isinstance(announce, bytes):
+        meta[b"announce"] = meta[b"announce-list"][0][0]
+    out: bytes = bencode(meta)
+    return out
+
+
+def _magnet_with_trackers(magnet: str, urls: Sequence[str]) -> str:
+    """A magnet link with a ``tr=`` parameter for each of ``urls`` it lacks."""
+    missing = [u for u in dict.fromkeys(urls) if f"tr={quote(u, safe='')}" not in magnet]
+    return magnet + "".join(f"&tr={quote(u, safe='')}" for u in missing)

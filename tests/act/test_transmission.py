@@ -6,17 +6,23 @@ Shares the node's ``TransmissionClient`` with an observer, as the daemon does.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from fastbencode import bdecode, bencode  # type: ignore[attr-defined]
 
-from controller.act.transmission import TransmissionActuator
+from controller.act.transmission import (
+    TransmissionActuator,
+    _magnet_with_trackers,
+    _with_trackers,
+)
 from controller.clients.transmission import TransmissionClient, WriteRefused
 from controller.errors import PermanentError
 from schemas.plan import Action, ActionKind, action_id
-from tests.support.transmission import TransmissionDaemon, make_payload_torrent, wait_for
+from tests.support.transmission import Tracker, TransmissionDaemon, make_payload_torrent, wait_for
 
 pytestmark = pytest.mark.transmission_versions  # each daemon test runs on 3.00 and 4.1
 
@@ -171,3 +177,42 @@ def test_a_refused_change_is_permanent(actuator: TransmissionActuator) -> None:
     with pytest.raises(WriteRefused) as refused:
         actuator.apply(action(ActionKind.start, "ab" * 20))
     assert isinstance(refused.value, PermanentError)
+
+
+def test_an_added_torrent_announces_to_the_trackers_it_is_given(
+    daemon: TransmissionDaemon, actuator: TransmissionActuator, tracker: Tracker, tmp_path: Path
+) -> None:
+    """The metainfo carries no tracker; the fleet's tracker goes in with the add, so every
+    version announces to it (4.x would not announce to one added to a running torrent)."""
+    torrent, infohash, _ = make_payload_torrent(tmp_path / "payload", 64 * 1024)
+    actuator.metainfo = lambda a: torrent.read_bytes()
+    assert actuator.apply(action(ActionKind.add, infohash, trackers=[tracker.announce_url])) == "done"
+    wait_for(lambda: tracker.announced(infohash) > 0, WAIT, what="an announce")
+    got = fields(daemon, infohash)
+    assert got["hashString"] == infohash
+    assert [t["announce"] for t in got["trackers"]] == [tracker.announce_url]  # type: ignore[attr-defined]
+
+
+def test_trackers_go_into_the_metainfo_outside_the_info_dict(tmp_path: Path) -> None:
+    own = "http://127.0.0.1:7/announce"
+    torrent, infohash, _ = make_payload_torrent(tmp_path / "payload", 20_000, trackers=[own])
+    original = torrent.read_bytes()
+    fleet = "http://10.0.0.1:8/announce"
+    changed = _with_trackers(original, [fleet, own])
+    meta = bdecode(changed)
+    assert hashlib.sha1(bencode(meta[b"info"])).hexdigest() == infohash
+    assert meta[b"announce-list"] == [[own.encode()], [fleet.encode()]]
+    assert meta[b"announce"] == own.encode()
+    assert _with_trackers(changed, [fleet]) == changed  # already there
+    assert _with_trackers(b"not bencode", [fleet]) == b"not bencode"
+    assert _with_trackers(b"li1ee", [fleet]) == b"li1ee"
+    bare = bdecode(_with_trackers(bencode({b"info": meta[b"info"]}), [fleet]))
+    assert bare[b"announce"] == fleet.encode() and bare[b"announce-list"] == [[fleet.encode()]]
+
+
+def test_trackers_go_into_a_magnet_link() -> None:
+    magnet = "magnet:?xt=urn:btih:" + "ab" * 20
+    fleet = "http://10.0.0.1:8/announce"
+    once = _magnet_with_trackers(magnet, [fleet])
+    assert once == magnet + "&tr=http%3A%2F%2F10.0.0.1%3A8%2Fannounce"
+    assert _magnet_with_trackers(once, [fleet]) == once
