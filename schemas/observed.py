@@ -15,6 +15,7 @@ from typing import Final, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "KNOWN_RPC_VERSIONS",
     "STATUS_FORMAT",
     "Condition",
     "ConditionStatus",
@@ -112,6 +113,10 @@ class SessionStatus(Observed):
         unless the torrent carries the private flag (BEP 27)."""
         return [name for name, on in (("DHT", self.dht), ("PEX", self.pex), ("LPD", self.lpd))
                 if on]
+
+
+KNOWN_RPC_VERSIONS: frozenset[int] = frozenset({15, 16, 17, 18})
+"""Transmission RPC versions tva knows: 15 (2.9x), 16 (3.00), 17 (4.0), 18 (4.1)."""
 
 
 class TransmissionStatus(Observed):

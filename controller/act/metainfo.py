@@ -13,9 +13,19 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlencode
 
+from fastbencode import bdecode, bencode  # type: ignore[attr-defined]
+
 from controller.errors import PermanentError
 
-__all__ = ["fleet_only_magnet", "fleet_only_metainfo", "magnet_with_webseeds", "with_webseeds"]
+__all__ = [
+    "BadMetainfo",
+    "fleet_only_magnet",
+    "fleet_only_metainfo",
+    "magnet_with_trackers",
+    "magnet_with_webseeds",
+    "with_trackers",
+    "with_webseeds",
+]
 
 MAX_DEPTH = 64
 _KEEP = frozenset({"xt", "dn", "xl"})
@@ -47,11 +57,8 @@ def fleet_only_metainfo(data: bytes, announce: str | None) -> bytes:
     return out + b"4:info" + info + b"e"
 
 
-def with_webseeds(data: bytes, urls: list[str]) -> bytes:
-    """``data`` with ``urls`` as its web seeds (BEP 19 ``url-list``), every other key byte for
-    byte (``url-list`` sits outside ``info``: the info-hash does not change)."""
-    if not urls:
-        return data
+def _entries(data: bytes) -> dict[bytes, bytes]:
+    """The top-level keys of metainfo and the raw bytes of each value."""
     if not data.startswith(b"d"):
         raise BadMetainfo("the .torrent is not a bencoded dictionary")
     entries: dict[bytes, bytes] = {}
@@ -61,10 +68,61 @@ def with_webseeds(data: bytes, urls: list[str]) -> bytes:
         end = _skip(data, i, 1)
         entries[key] = data[i:end]
         i = end
-    if b"info" not in entries:
+    if b"info" not in entries or not entries[b"info"].startswith(b"d"):
         raise BadMetainfo("the .torrent has no info dictionary")
-    entries[b"url-list"] = b"l" + b"".join(_bstr(u.encode()) for u in urls) + b"e"
+    return entries
+
+
+def _encode(entries: dict[bytes, bytes]) -> bytes:
     return b"d" + b"".join(_bstr(k) + entries[k] for k in sorted(entries)) + b"e"
+
+
+def with_trackers(data: bytes, urls: list[str]) -> bytes:
+    """``data`` with ``urls`` added to its announce list, a tier each (BEP 12; the announce
+    list replaces ``announce``, so a lone ``announce`` becomes its first tier), every other key
+    byte for byte. Transmission 4.x announces only to the trackers a torrent came in with."""
+    if not urls:
+        return data
+    entries = _entries(data)
+    tiers: list[list[bytes]] = []
+    if b"announce-list" in entries:
+        listed = bdecode(entries[b"announce-list"])
+        if isinstance(listed, list):
+            tiers = [[u for u in tier if isinstance(u, bytes)] for tier in listed
+                     if isinstance(tier, list)]
+            tiers = [tier for tier in tiers if tier]
+    announce = bdecode(entries[b"announce"]) if b"announce" in entries else None
+    if not tiers and isinstance(announce, bytes):
+        tiers = [[announce]]
+    have = {u for tier in tiers for u in tier}
+    missing = [u.encode() for u in dict.fromkeys(urls) if u.encode() not in have]
+    if not missing:
+        return data
+    tiers += [[u] for u in missing]
+    entries[b"announce-list"] = bencode(tiers)
+    if not isinstance(announce, bytes):
+        entries[b"announce"] = _bstr(tiers[0][0])
+    return _encode(entries)
+
+
+def magnet_with_trackers(magnet: str, urls: list[str]) -> str:
+    """``magnet`` with a ``tr=`` for each of ``urls`` it lacks."""
+    have = {v for k, v in parse_qsl(magnet.partition("?")[2]) if k == "tr"}
+    missing = [u for u in dict.fromkeys(urls) if u not in have]
+    if not missing:
+        return magnet
+    joiner = "&" if "?" in magnet else "?"
+    return magnet + joiner + urlencode([("tr", u) for u in missing])
+
+
+def with_webseeds(data: bytes, urls: list[str]) -> bytes:
+    """``data`` with ``urls`` as its web seeds (BEP 19 ``url-list``), every other key byte for
+    byte (``url-list`` sits outside ``info``: the info-hash does not change)."""
+    if not urls:
+        return data
+    entries = _entries(data)
+    entries[b"url-list"] = b"l" + b"".join(_bstr(u.encode()) for u in urls) + b"e"
+    return _encode(entries)
 
 
 def magnet_with_webseeds(magnet: str, urls: list[str]) -> str:

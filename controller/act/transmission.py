@@ -12,6 +12,17 @@ A fleet-only item (``fleet_only`` in the params) is added from metainfo whose on
 the fleet's, or from a magnet with its ``tr=`` and ``ws=`` removed
 (``controller/act/metainfo.py``), so no other tracker ever sees it.
 
+Each verb uses the daemon's best way, by its capabilities (``TransmissionClient.capabilities``,
+from the RPC version): labels go with ``torrent-add`` where it honours them (RPC 17+) and are
+checked, and set if missing, afterwards on every version. A new torrent's trackers go in with
+it, in the metainfo's announce list (outside the info dict, so the info-hash is unchanged) or
+as ``tr=`` in a magnet link: Transmission 4.1 does not announce to a tracker added to a running
+torrent, and did not connect to the peers that a tracker added over RPC returned, so a fleet
+tracker set after the add would never bring a 4.x node its sources. Trackers for a torrent
+already there are written in one ``trackerList`` (the torrent's tiers kept, a new tier per new
+URL) where there is one (RPC 17+; 4.x deprecates ``trackerAdd``), one ``trackerAdd`` per URL on
+3.00. (4.x files URLs of one host into one tier whichever way they come.)
+
 Web seeds: an ``add`` of an item live holders have is given each holder's web seed URL
 (``webseeds``, asked of the holders' controllers at the moment of the add;
 ``controller.seeder``) in its metainfo's ``url-list`` or its magnet's ``ws=``, so the bytes move
@@ -24,9 +35,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from controller.act.metainfo import (
+    BadMetainfo,
     fleet_only_magnet,
     fleet_only_metainfo,
+    magnet_with_trackers,
     magnet_with_webseeds,
+    with_trackers,
     with_webseeds,
 )
 from controller.announce import is_fleet
@@ -127,50 +141,74 @@ class TransmissionActuator:
         p = a.params
         ih = a.target
         labels = sorted(set(p.get("labels", [])))
+        trackers = [self._announce_url(u) for u in p.get("trackers", [])]
+        paused = bool(p.get("paused", False))
+        start = False
         existing = self._find(ih)
         fleet_only = bool(p.get("fleet_only"))
         if existing is None:
             data = self.metainfo(a) if self.metainfo is not None else None
             magnet = str(p.get("magnet") or f"magnet:?xt=urn:btih:{ih}")
-            if fleet_only:
-                wanted = [self._announce_url(u) for u in p.get("trackers", [])]
+            if fleet_only:  # never anything but the fleet's trackers (a refusal is permanent)
                 if data is not None:
-                    data = fleet_only_metainfo(data, wanted[0] if wanted else None)
+                    data = fleet_only_metainfo(data, trackers[0] if trackers else None)
                 magnet = fleet_only_magnet(magnet)
             seeds = self.webseeds(a) if self.webseeds is not None else []
             (self._seeded.add if seeds else self._seeded.discard)(ih)
+            source: Any
             if data is not None:
-                data = with_webseeds(data, seeds)
+                # The trackers go in with the torrent: Transmission 4.x neither announces to a
+                # tracker added to a running torrent nor connects to the peers a tracker added
+                # over RPC returns (seen with 4.1).
+                try:
+                    source = with_webseeds(with_trackers(data, trackers), seeds)
+                except BadMetainfo:
+                    # Metainfo tva cannot read goes in as it is, paused, and is started once
+                    # the trackers are set after the add (Transmission judges the bytes).
+                    source, start = data, not paused and bool(trackers)
             else:
-                magnet = magnet_with_webseeds(magnet, seeds)
-            source: Any = data if data is not None else magnet
-            kwargs: dict[str, Any] = {"paused": bool(p.get("paused", False))}
+                source = magnet_with_webseeds(magnet_with_trackers(magnet, trackers), seeds)
+            kwargs: dict[str, Any] = {"paused": paused or start}
             if p.get("download_dir"):
                 self._check_dir(p["download_dir"])
                 kwargs["download_dir"] = p["download_dir"]
+            if labels and self.client.capabilities().labels_on_add:
+                kwargs["labels"] = labels
             self.client.write(lambda c: c.add_torrent(source, **kwargs))
             changed = "done"
         else:
             changed = "no-op"
-        # Labels and trackers are set after adding: Transmission 3.00 ignores labels on add.
+        # Labels are checked after adding (3.00 ignores them on add; a torrent may be there
+        # without them), and trackers are set after adding on every version.
         current = self._find(ih)
         if current is not None:
             if self._add_labels(current, labels):
                 changed = "done"
-            if self._add_trackers(current, p.get("trackers", [])):
+            if self._add_trackers(current, trackers):
                 changed = "done"
             current = self._find(ih) if fleet_only else None
             if current is not None and self._remove_trackers(current, keep_fleet=True):
                 changed = "done"
+            if start:
+                self.client.write(lambda c: c.start_torrent([ih]))
         return changed
 
     def _add_trackers(self, t: Torrent, urls: list[str]) -> bool:
         """Add the trackers the plan names that are missing; replace stale URLs of this node's
         own tracker (an old token, or none)."""
-        have = {tr.get("announce") for tr in t.fields.get("trackers") or []}
-        missing = [u for u in (self._announce_url(u) for u in urls) if u not in have]
-        for url in missing:  # one per call: RPC 16 refuses a batch holding an existing one
-            self._tracker_add(t.hash_string, url)
+        trackers = t.fields.get("trackers") or []
+        have = {tr.get("announce") for tr in trackers}
+        missing = [u for u in dict.fromkeys(self._announce_url(u) for u in urls) if u not in have]
+        if missing and self.client.capabilities().tracker_list:
+            tiers: dict[int, list[str]] = {}
+            for tr in sorted(trackers, key=lambda x: (x.get("tier", 0), x.get("id", 0))):
+                tiers.setdefault(int(tr.get("tier", 0)), []).append(str(tr.get("announce")))
+            tier_list = [*tiers.values(), *([url] for url in missing)]
+            self.client.write(
+                lambda c: c.change_torrent([t.hash_string], tracker_list=tier_list))
+        else:
+            for url in missing:  # one per call: a refusal then names the URL it is about
+                self._tracker_add(t.hash_string, url)
         if missing:  # re-read: tracker ids are what a removal names
             t = self._find(t.hash_string) or t
         stale = self._stale_fleet(t)

@@ -2,8 +2,8 @@
 
 - ``--node NAME``: observe the node (its Transmission, host and player) and print its NodeStatus.
 - ``--node NAME --publish``: observe and publish it through the fleet repo's status ref.
-- ``--fleet``: every node's latest status with its freshness, from the status ref (the fleet repo
-  checkout at PATH and its remote) or from ``--status DIR``.
+- ``--fleet``: every node's latest status with its freshness and Transmission version, from the
+  status ref (the fleet repo checkout at PATH and its remote) or from ``--status DIR``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from controller.observe.node import observe_node, transmission_observer
 from controller.planner import FleetView, build_fleet_view
 from controller.status import open_transport
 from schemas.desired import DesiredState
-from schemas.observed import NodeStatus
+from schemas.observed import NodeStatus, TransmissionStatus
 from schemas.types import format_size
 
 __all__ = ["run"]
@@ -118,7 +118,7 @@ def _fleet(path: str, desired: DesiredState, status_dir: str | None, as_json: bo
         free = st.free_bytes()
         t.add_row(
             name, nv.freshness.value, format_age(nv.age.total_seconds()) if nv.age is not None else "-",
-            nv.trust.value, "reachable" if tr.reachable else "unreachable",
+            nv.trust.value, _transmission(tr),
             str(len(tr.torrents)) if tr.reachable else "?",
             str(sum(1 for x in tr.torrents if x.complete)) if tr.reachable else "?",
             format_size(free) if free is not None else "?",
@@ -127,6 +127,15 @@ def _fleet(path: str, desired: DesiredState, status_dir: str | None, as_json: bo
     for s in skipped:
         err.print(f"skipped a status: {s}", markup=False)
     return 0
+
+
+def _transmission(tr: TransmissionStatus) -> str:
+    """Its version and RPC version (each node's may differ), or "unreachable"."""
+    if not tr.reachable:
+        return "unreachable"
+    if tr.version is None:
+        return "reachable"
+    return f"{tr.version} (RPC {tr.rpc_version})"
 
 
 def _node_json(view: FleetView, name: str) -> dict[str, object]:

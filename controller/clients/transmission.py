@@ -15,6 +15,13 @@ Messages never carry the password. Before connecting, the node's egress policy i
 (``controller.egress``): never a link-local or metadata address, and the password only to
 loopback or what the node's operator allows.
 
+Versions: the client negotiates by the daemon's ``rpc-version``, never by its version string.
+:class:`Capabilities` names what tva uses that a version offers (labels honoured on
+``torrent-add``, ``trackerList``, ``total_size`` in ``free-space`` from RPC 17; the ``table``
+format from 16), learned from ``session-get`` on each connection and on every
+:meth:`TransmissionClient.session` (the observer's, every pass), so a daemon upgraded in place
+is seen at the next pass. :data:`KNOWN_RPC_VERSIONS` are those tva is tested against.
+
 HTTP without compression or keep-alive. Gzip costs the daemon more than sending on the
 loopback. Transmission 3.00 writes a large answer in pieces without ``TCP_NODELAY``; on a
 kept-alive connection Nagle's algorithm and the client's delayed ACK stall most answers over
@@ -44,9 +51,12 @@ from controller.egress import Secret, check
 from controller.errors import AuthError, PermanentError, TemporaryError, TvaError, UnreachableError
 from controller.secrets import resolve
 from schemas.desired import Device, Service
+from schemas.observed import KNOWN_RPC_VERSIONS
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "KNOWN_RPC_VERSIONS",
+    "Capabilities",
     "ReadRefused",
     "RequestRefused",
     "RpcMethod",
@@ -75,6 +85,34 @@ class ReadRefused(RequestRefused, TemporaryError):
 
 class WriteRefused(RequestRefused, PermanentError):
     """A change was refused: the same request would be refused again."""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What one daemon's RPC offers tva, decided by its ``rpc-version`` alone."""
+
+    rpc_version: int
+
+    @property
+    def labels_on_add(self) -> bool:
+        """``torrent-add`` honours ``labels`` (RPC 17, Transmission 4.0; 3.00 ignores them)."""
+        return self.rpc_version >= 17
+
+    @property
+    def tracker_list(self) -> bool:
+        """``torrent-set`` takes ``trackerList``, the whole list in tiers (RPC 17; 3.00 ignores
+        it and answers success)."""
+        return self.rpc_version >= 17
+
+    @property
+    def table_format(self) -> bool:
+        """``torrent-get`` answers ``format: "table"`` (RPC 16)."""
+        return self.rpc_version >= 16
+
+    @property
+    def known(self) -> bool:
+        """Is this an RPC version tva is tested against?"""
+        return self.rpc_version in KNOWN_RPC_VERSIONS
 
 
 def runs_transmission(device: Device) -> bool:
@@ -130,6 +168,7 @@ class TransmissionClient:
         self._endpoint = _endpoint(url, username, password)
         self.timeout = timeout
         self._client: transmission_rpc.Client | None = None
+        self._capabilities: Capabilities | None = None
         self._lock = threading.RLock()
 
     @classmethod
@@ -151,6 +190,21 @@ class TransmissionClient:
     def reset(self) -> None:
         """Drop the connection: the next call reconnects (and learns a new session id)."""
         self._client = None
+        self._capabilities = None
+
+    def session(self) -> transmission_rpc.Session:
+        """``session-get`` (version, settings, session id); refreshes :meth:`capabilities`."""
+        session: transmission_rpc.Session = self.read(lambda c: c.get_session())
+        self._capabilities = Capabilities(int(session.fields.get("rpc-version", 0)))
+        return session
+
+    def capabilities(self) -> Capabilities:
+        """What the daemon offers, from its ``rpc-version`` (asked once per connection)."""
+        with self._lock:
+            if self._capabilities is None:
+                self.session()
+            assert self._capabilities is not None
+            return self._capabilities
 
     # -- calls ----------------------------------------------------------------------------------
 

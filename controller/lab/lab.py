@@ -20,7 +20,7 @@ from controller.act.metainfo import fleet_only_metainfo
 from controller.announce import base_url, with_token
 from controller.daemon.daemon import Daemon, DaemonConfig
 from controller.lab.fleet import LabRepo, Payload, device_yaml, fleet_yaml
-from controller.lab.transmission import TransmissionDaemon, free_port
+from controller.lab.transmission import TRANSMISSION_3, TransmissionDaemon, free_port
 from controller.waiting import wait_for
 
 __all__ = [
@@ -41,6 +41,8 @@ class NodeSpec:
     name: str
     cls: str
     labels: list[str] = field(default_factory=list)
+    transmission: str = TRANSMISSION_3
+    """The node's Transmission version (``controller.lab.transmission.VERSIONS``)."""
 
 
 @dataclass
@@ -53,7 +55,8 @@ class LabNode:
     daemon: Daemon | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        self.transmission = TransmissionDaemon(root=self.root / "transmission", bind_ip=self.ip)
+        self.transmission = TransmissionDaemon(root=self.root / "transmission", bind_ip=self.ip,
+                                               version=self.spec.transmission)
         self.api_port = free_port(self.ip)
 
     @property
@@ -162,7 +165,8 @@ class Lab:
         """Every node's holdings and last plan, in words (for failures and the demo's -v)."""
         lines = []
         for name, node in self.nodes.items():
-            lines.append(f"{name} ({node.ip}): {'up' if node.up else 'down'}")
+            lines.append(f"{name} ({node.ip}, Transmission {node.spec.transmission}): "
+                         f"{'up' if node.up else 'down'}")
             for ih, t in node.torrents().items():
                 lines.append(f"  holds {ih[:8]} {float(t['percentDone']):.0%} status={t['status']} "
                              f"error={t['error']} trackers={[x['announce'] for x in t['trackers']]}")

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from controller.lab.fleet import Payload, collection_yaml, duties_yaml, rule_yaml
 from controller.lab.lab import Lab, NodeSpec, wait
+from controller.lab.transmission import TRANSMISSION_3
 
 __all__ = ["Lab", "NodeSpec", "Story", "raise_floors", "set_up", "wait", "wait_copies", "wait_gone"]
 from controller.planner.hashing import hrw_order
@@ -50,9 +51,12 @@ class Story:
 
 
 def set_up(root: Path, *, film_sizes: tuple[int, ...] = (6 * MiB, 4 * MiB), private_size: int = 3 * MiB,
-           grace: str = "20s", stale_after: str = "8s") -> Story:
-    """Write the lab fleet (no custody rules yet), start every node, seed ``nas`` by hand."""
-    lab = Lab(root, SPECS, grace=grace, stale_after=stale_after)
+           grace: str = "20s", stale_after: str = "8s", transmission: str = TRANSMISSION_3) -> Story:
+    """Write the lab fleet (no custody rules yet), start every node, seed ``nas`` by hand.
+
+    Every node runs the ``transmission`` version (``controller.lab.transmission.VERSIONS``)."""
+    specs = [replace(spec, transmission=transmission) for spec in SPECS]
+    lab = Lab(root, specs, grace=grace, stale_after=stale_after)
     story = Story(lab)
     story.films = [lab.repo.payload(f"film-{i + 1}.bin", size) for i, size in enumerate(film_sizes)]
     story.private = lab.repo.payload("home-video.bin", private_size)

@@ -3,6 +3,16 @@
 Each :class:`TransmissionDaemon` gets its own config dir, download dir and ports, runs in the
 foreground (``-f``) and is stopped with SIGTERM. Settings follow ../shared/LAB.md: DHT, LPD, PEX,
 uTP and port forwarding off, so a daemon only ever talks to what it is pointed at.
+
+Two versions: 3.00 is the host's (Debian 12); 4.1 runs from a Debian 13 root that
+``scripts/setup`` builds with debootstrap (:data:`TRANSMISSION4_ROOT`). The 4.1 daemon is
+started in a private mount namespace of its own (``unshare -m``): the daemon's directory is
+bind-mounted at the same path inside the root, so every path under it (config, downloads, a
+free-space probe) means the same file inside and out, and the mounts vanish with the process.
+Then ``chroot ROOT /usr/bin/transmission-daemon`` (an absolute path: a wrapper on ``PATH`` would
+be found again inside the root). Each ``exec`` keeps the pid, so the ``Popen`` pid is the daemon
+itself and SIGTERM reaches it. Started inside a network namespace, it stays in it. This needs
+root (mount, chroot): :func:`unavailable` says why a version cannot run here.
 """
 
 from __future__ import annotations
@@ -12,6 +22,7 @@ import http.client
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -32,15 +43,62 @@ RPC_PATH = "/transmission/rpc"
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 30.0
 
+TRANSMISSION_3 = "3.00"
+TRANSMISSION_4 = "4.1"
+VERSIONS: tuple[str, ...] = (TRANSMISSION_3, TRANSMISSION_4)
+"""The Transmission versions the lab can start: the host's, and the Debian 13 root's."""
+
+TRANSMISSION4_ROOT = Path(
+    os.environ.get("TVA_TRANSMISSION4_ROOT", "/var/cache/tva/trixie-transmission")
+)
+"""The Debian 13 root holding Transmission 4.1 (``scripts/setup`` builds it; same variable)."""
+
+_CHROOTED = (
+    'R=$1; D=$2; shift 2; mkdir -p "$R$D" && mount --bind "$D" "$R$D" || exit 125; '
+    '(mountpoint -q "$R/proc" || mount -t proc proc "$R/proc") 2>/dev/null; '
+    'exec chroot "$R" /usr/bin/transmission-daemon "$@"'
+)
+"""Run by ``unshare -m``: bind the daemon's directory into the root, /proc if it can, chroot."""
+
 _T = TypeVar("_T")
 
 __all__ = [
+    "TRANSMISSION4_ROOT",
+    "TRANSMISSION_3",
+    "TRANSMISSION_4",
+    "VERSIONS",
     "TransmissionDaemon",
     "free_port",
     "make_payload_torrent",
     "payload_metainfo",
     "piece_size",
+    "system_root",
+    "unavailable",
 ]
+
+
+def system_root(version: str) -> Path | None:
+    """The root a ``version`` daemon runs in: None for the host's (3.00)."""
+    if version == TRANSMISSION_3:
+        return None
+    if version == TRANSMISSION_4:
+        return TRANSMISSION4_ROOT
+    raise ValueError(f"unknown Transmission version {version!r}; the lab has {', '.join(VERSIONS)}")
+
+
+def unavailable(version: str) -> str | None:
+    """None when a ``version`` daemon can start on this machine; else why not (for a skip)."""
+    root = system_root(version)
+    if root is None:
+        return None if shutil.which(DAEMON) else f"{DAEMON} is not installed (scripts/setup)"
+    if not (root / "usr/bin" / DAEMON).exists():
+        return (f"no Debian 13 root with Transmission {version} at {root}: run scripts/setup "
+                "as root (it builds one with debootstrap)")
+    if os.geteuid() != 0:
+        return f"Transmission {version} runs chrooted in {root}, which needs root"
+    if shutil.which("unshare") is None:
+        return "unshare (util-linux) is not installed"
+    return None
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -56,10 +114,12 @@ class TransmissionDaemon:
     """One ``transmission-daemon`` with its own directory, ports and (optional) RPC auth.
 
     ``root`` holds ``config/`` (settings.json, resume files, a log) and ``downloads/``.
-    Ports are picked once, so a restarted daemon answers on the same URL.
+    Ports are picked once, so a restarted daemon answers on the same URL. ``version`` is one of
+    :data:`VERSIONS` (see the module docstring for how 4.1 runs).
     """
 
     root: Path
+    version: str = TRANSMISSION_3
     bind_ip: str = "127.0.0.1"
     username: str | None = None
     password: str | None = None
@@ -70,7 +130,8 @@ class TransmissionDaemon:
     process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.root = Path(self.root)
+        self.root = Path(self.root).absolute()
+        system_root(self.version)  # an unknown version fails here, not at start
         self.config_dir.mkdir(parents=True, exist_ok=True)
         self.download_dir.mkdir(parents=True, exist_ok=True)
         if not self.rpc_port:
@@ -142,7 +203,7 @@ class TransmissionDaemon:
         log = self.log_path.open("ab")
         try:
             self.process = subprocess.Popen(
-                [DAEMON, "-f", "-g", str(self.config_dir), "--log-error"],
+                self.command(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -155,6 +216,20 @@ class TransmissionDaemon:
             self.stop()
             raise
         return self
+
+    def command(self) -> list[str]:
+        """The daemon's command line (``--log-error``: 3.00 knows no ``--log-level``)."""
+        args = ["-f", "-g", str(self.config_dir), "--log-error"]
+        root = system_root(self.version)
+        if root is None:
+            return [DAEMON, *args]
+        return ["unshare", "-m", "--propagation", "private", "sh", "-c", _CHROOTED, "sh",
+                str(root), str(self.root), *args]
+
+    def tool(self, name: str) -> list[str]:
+        """The command prefix for one of this version's tools, e.g. ``transmission-remote``."""
+        root = system_root(self.version)
+        return [name] if root is None else ["chroot", str(root), f"/usr/bin/{name}"]
 
     def _rpc_answers(self) -> bool:
         if self.process is None or self.process.poll() is not None:
@@ -183,6 +258,20 @@ class TransmissionDaemon:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        self._remove_mount_point()
+
+    def _remove_mount_point(self) -> None:
+        """Remove the empty directories ``start`` made inside the root for the bind mount."""
+        root = system_root(self.version)
+        if root is None:
+            return
+        inside = root / self.root.relative_to("/")
+        while inside != root and inside.parent != root:  # keep the root's own top-level dirs
+            try:
+                inside.rmdir()
+            except OSError:  # not empty, or still a mount point of a daemon that runs
+                return
+            inside = inside.parent
 
     def client(self, timeout: float = START_TIMEOUT) -> transmission_rpc.Client:
         """A transmission-rpc client; retried until the daemon answers (it connects eagerly)."""

@@ -5,7 +5,10 @@ The only module that reads from Transmission (the actuator writes). It asks, con
 docs/performance.md):
 
 - **One ``torrent-get`` with only ``TORRENT_FIELDS``, in RPC 16's ``table`` format** (field
-  names once, not once per torrent: a third of the bytes). Tracker details (``trackerStats``,
+  names once, not once per torrent: a third of the bytes). The answer's shape says whether the
+  daemon honoured it (an older one sends objects), and its header row, not the order asked for,
+  says which column is which: Transmission 4.x leaves out a field it does not know, 3.00 sends 0
+  for it; a missing field reads as empty. 4.x sends ``percentDone`` as a float (``1.0``). Tracker details (``trackerStats``,
   about 600 bytes per tracker, more than all other fields together) come from a second, small
   ``torrent-get`` for the torrents whose tracker reported an error or a warning (``error`` 1 or
   2) only: what the reaper reads (an "unregistered" answer, an outage, and from which tracker).
@@ -36,7 +39,9 @@ docs/performance.md):
   node's ``TransmissionClient`` (``controller.clients.transmission``), shared with the actuator.
 - **Free space** comes from the RPC ``free-space`` method, i.e. from the daemon's host. RPC 16
   (Transmission 3.00) reports no total size: the total is then the capacity the caller declares
-  for the root (``StorageRoot.capacity``), else 0 (unknown). RPC 17+ ``total_size`` wins.
+  for the root (``StorageRoot.capacity``), else 0 (unknown). RPC 17+ ``total_size`` wins. A
+  path the daemon cannot measure is unreachable storage: 3.00 refuses the request, 4.x answers
+  "success" with ``size-bytes`` -1.
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ from controller.clients.transmission import (
 from controller.errors import PermanentError, TemporaryError, UnreachableError
 from schemas.desired import SESSION_KEYS
 from schemas.observed import (
+    KNOWN_RPC_VERSIONS,
     SessionStatus,
     StorageStatus,
     TorrentState,
@@ -331,15 +337,17 @@ class TransmissionObserver:
                 except UnreachableError:
                     lost = True
                 else:
+                    free = int(answer.get("size-bytes", -1))
                     reported = int(answer.get("total_size") or 0)
-                    out.append(
-                        StorageStatus(
-                            path=path,
-                            free=int(answer["size-bytes"]),
-                            total=reported if reported > 0 else total,
+                    if free >= 0:  # 4.x answers a missing path with success and -1
+                        out.append(
+                            StorageStatus(
+                                path=path,
+                                free=free,
+                                total=reported if reported > 0 else total,
+                            )
                         )
-                    )
-                    continue
+                        continue
             out.append(StorageStatus(path=path, free=0, total=total, reachable=False))
         return out
 
@@ -483,7 +491,7 @@ class TransmissionObserver:
 
     def _session(self) -> _Session:
         """The daemon's session id (new on every start), version and rates: two small requests."""
-        session = self.client.read(lambda c: c.get_session())
+        session = self.client.session()
         stats = self.client.read(lambda c: c.session_stats())
         return _Session(
             id=str(session.fields.get("session-id", "")),
@@ -505,7 +513,7 @@ def _torrent(raw: Mapping[str, Any]) -> TorrentStatus:
     if not isinstance(code, int) or not 0 <= code < len(_STATES):
         raise PermanentError(
             f"Transmission reported status {code!r} for torrent {raw['hashString']}, which tva "
-            "does not know (it reads RPC versions 15 to 17)"
+            f"does not know (it reads RPC versions {_known_versions()})"
         )
     return TorrentStatus(
         infohash=raw["hashString"].lower(),
@@ -544,6 +552,10 @@ def _settings(raw: Mapping[str, Any]) -> SessionStatus:
         encryption=str(encryption) if encryption is not None else None,
         peer_port=int(port) if isinstance(port, int) else None,
     )
+
+
+def _known_versions() -> str:
+    return f"{min(KNOWN_RPC_VERSIONS)} to {max(KNOWN_RPC_VERSIONS)}"
 
 
 def _tracker(raw: Mapping[str, Any]) -> TrackerResult:

@@ -30,7 +30,7 @@ from controller.planner.text import age
 from controller.planner.vpn import plan_vpn
 from schemas.desired import DesiredState, Duty
 from schemas.journal import JournalEntry
-from schemas.observed import NodeStatus
+from schemas.observed import KNOWN_RPC_VERSIONS, NodeStatus
 from schemas.plan import Plan, Severity
 
 __all__ = ["plan", "run_pass"]
@@ -61,6 +61,7 @@ def run_pass(
     plan_privacy(ctx, ledger)
     plan_reaper(ctx, ledger)
     _unmanaged(ctx, ledger, entries)
+    _unknown_versions(ctx, ledger)
     if desired.fleet.policy.suspend:
         ledger.warn("suspended", "policy.suspend is set: controllers observe and plan but apply "
                     "nothing", severity=Severity.info)
@@ -114,3 +115,21 @@ def _unmanaged(ctx: Context, ledger: Ledger, entries: list[Entry]) -> None:
                 ledger.tally("unmanaged", f"{node}: {{n}} tva-managed torrent{{s}} no rule, "
                              "watchlist or queue wants any more; left in place: {items}",
                              t.name, node=node, severity=Severity.info)
+
+
+def _unknown_versions(ctx: Context, ledger: Ledger) -> None:
+    """A Transmission whose RPC version tva is not tested against is reported (it is still used:
+    the client checks capabilities, and the version may well work)."""
+    known = f"RPC {min(KNOWN_RPC_VERSIONS)} to {max(KNOWN_RPC_VERSIONS)}"
+    for node, nf in sorted(ctx.nodes.items()):
+        tr = nf.status.transmission if nf.status is not None else None
+        if tr is None or not tr.reachable or tr.rpc_version is None:
+            continue
+        if tr.rpc_version not in KNOWN_RPC_VERSIONS:
+            ledger.warn(
+                "transmission-version-unknown",
+                f"{node} runs Transmission {tr.version or '?'} (RPC {tr.rpc_version}), which tva "
+                f"does not know ({known}: Transmission 2.80 to 4.1); check docs/operations.md "
+                "(Transmission versions) before relying on it",
+                node=node, subject=str(tr.rpc_version),
+            )

@@ -1,4 +1,4 @@
-"""The Transmission actuator against a real transmission-daemon: every verb does what it says,
+"""The Transmission actuator against a real transmission-daemon (3.00 and 4.1): every verb does what it says,
 applying it again changes nothing, and a refused change is permanent.
 
 Shares the node's ``TransmissionClient`` with an observer, as the daemon does.
@@ -6,18 +6,27 @@ Shares the node's ``TransmissionClient`` with an observer, as the daemon does.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
+from fastbencode import bdecode, bencode  # type: ignore[attr-defined]
 
+from controller.act.metainfo import BadMetainfo
+from controller.act.metainfo import magnet_with_trackers as _magnet_with_trackers
+from controller.act.metainfo import with_trackers as _with_trackers
 from controller.act.transmission import TransmissionActuator
 from controller.clients.transmission import TransmissionClient, WriteRefused
 from controller.errors import PermanentError
 from schemas.plan import Action, ActionKind, action_id
 from tests.support.transmission import Tracker, TransmissionDaemon, make_payload_torrent, wait_for
 
+pytestmark = pytest.mark.transmission_versions  # each daemon test runs on 3.00 and 4.1
+
 WAIT = 60.0
+T = TypeVar("T")
 
 
 def action(kind: ActionKind, target: str, **params: object) -> Action:
@@ -46,13 +55,59 @@ def test_add_is_idempotent_and_sets_labels_and_trackers(
 ) -> None:
     torrent, infohash, _ = make_payload_torrent(tmp_path / "payload", 64 * 1024)
     actuator.metainfo = lambda a: torrent.read_bytes()
+    urls = ["http://127.0.0.1:9/announce", "http://127.0.0.2:9/announce"]
     add = action(ActionKind.add, infohash, paused=True, labels=["tva", "tva:custody/films"],
-                 trackers=["http://127.0.0.1:9/announce"])
+                 trackers=urls)
     assert actuator.apply(add) == "done"
     assert actuator.apply(add) == "no-op"
     got = fields(daemon, infohash)
     assert sorted(got["labels"]) == ["tva", "tva:custody/films"]  # type: ignore[arg-type]
-    assert [t["announce"] for t in got["trackers"]] == ["http://127.0.0.1:9/announce"]  # type: ignore[attr-defined]
+    trackers: list[dict[str, object]] = got["trackers"]  # type: ignore[assignment]
+    assert [t["announce"] for t in trackers] == urls
+    assert len({t["tier"] for t in trackers}) == len(urls)  # a tier each: each is announced to
+
+
+class CountingClient(TransmissionClient):
+    """The node's client, counting the changes it sends."""
+
+    writes = 0
+
+    def write(self, call: Callable[[Any], T]) -> T:
+        self.writes += 1
+        return super().write(call)
+
+
+def test_labels_go_with_the_add_where_the_daemon_honours_them(
+    daemon: TransmissionDaemon, tmp_path: Path
+) -> None:
+    client = CountingClient(daemon.url, timeout=10)
+    actuator = TransmissionActuator(client)
+    torrent, infohash, _ = make_payload_torrent(tmp_path / "payload", 64 * 1024)
+    actuator.metainfo = lambda a: torrent.read_bytes()
+    assert actuator.apply(action(ActionKind.add, infohash, paused=True, labels=["tva"])) == "done"
+    assert fields(daemon, infohash)["labels"] == ["tva"]
+    honoured = client.capabilities().labels_on_add
+    assert honoured == (client.capabilities().rpc_version >= 17)
+    assert client.writes == (1 if honoured else 2)  # 3.00: the add, then the label edit
+
+
+def test_set_trackers_keeps_the_torrents_own_trackers(
+    daemon: TransmissionDaemon, tmp_path: Path
+) -> None:
+    client = CountingClient(daemon.url, timeout=10)
+    actuator = TransmissionActuator(client)
+    own = "http://127.0.0.1:7/announce"
+    torrent, infohash, _ = make_payload_torrent(tmp_path / "payload", 64 * 1024, trackers=[own])
+    daemon.client().add_torrent(torrent.read_bytes(), paused=True)
+    fleet = ["http://127.0.0.2:8/announce", "http://127.0.0.3:8/announce"]
+    edit = action(ActionKind.set_trackers, infohash, add=[*fleet, own])
+    assert actuator.apply(edit) == "done"
+    # RPC 17+: one trackerList with the whole list; 3.00: one trackerAdd per new URL.
+    assert client.writes == (1 if client.capabilities().tracker_list else 2)
+    assert actuator.apply(edit) == "no-op"
+    trackers: list[dict[str, object]] = fields(daemon, infohash)["trackers"]  # type: ignore[assignment]
+    assert [t["announce"] for t in trackers] == [own, *fleet]
+    assert len({t["tier"] for t in trackers}) == 3
 
 
 def test_labels_lost_after_an_add_are_set_again_by_the_same_add(
@@ -183,3 +238,43 @@ def test_set_session_changes_only_what_differs_and_only_owned_settings(
     assert got["dht-enabled"] is False and got["encryption"] == "required"
     assert got["download-dir"] != "/etc", "a setting tva does not own is never sent"
     assert actuator.apply(want) == "no-op"
+
+
+def test_an_added_torrent_announces_to_the_trackers_it_is_given(
+    daemon: TransmissionDaemon, actuator: TransmissionActuator, tracker: Tracker, tmp_path: Path
+) -> None:
+    """The metainfo carries no tracker; the fleet's tracker goes in with the add, so every
+    version announces to it (4.x would not announce to one added to a running torrent)."""
+    torrent, infohash, _ = make_payload_torrent(tmp_path / "payload", 64 * 1024)
+    actuator.metainfo = lambda a: torrent.read_bytes()
+    assert actuator.apply(action(ActionKind.add, infohash, trackers=[tracker.announce_url])) == "done"
+    wait_for(lambda: tracker.announced(infohash) > 0, WAIT, what="an announce")
+    got = fields(daemon, infohash)
+    assert got["hashString"] == infohash
+    assert [t["announce"] for t in got["trackers"]] == [tracker.announce_url]  # type: ignore[attr-defined]
+
+
+def test_trackers_go_into_the_metainfo_outside_the_info_dict(tmp_path: Path) -> None:
+    own = "http://127.0.0.1:7/announce"
+    torrent, infohash, _ = make_payload_torrent(tmp_path / "payload", 20_000, trackers=[own])
+    original = torrent.read_bytes()
+    fleet = "http://10.0.0.1:8/announce"
+    changed = _with_trackers(original, [fleet, own])
+    meta = bdecode(changed)
+    assert hashlib.sha1(bencode(meta[b"info"])).hexdigest() == infohash
+    assert meta[b"announce-list"] == [[own.encode()], [fleet.encode()]]
+    assert meta[b"announce"] == own.encode()
+    assert _with_trackers(changed, [fleet]) == changed  # already there
+    for broken in (b"not bencode", b"li1ee"):
+        with pytest.raises(BadMetainfo):
+            _with_trackers(broken, [fleet])
+    bare = bdecode(_with_trackers(bencode({b"info": meta[b"info"]}), [fleet]))
+    assert bare[b"announce"] == fleet.encode() and bare[b"announce-list"] == [[fleet.encode()]]
+
+
+def test_trackers_go_into_a_magnet_link() -> None:
+    magnet = "magnet:?xt=urn:btih:" + "ab" * 20
+    fleet = "http://10.0.0.1:8/announce"
+    once = _magnet_with_trackers(magnet, [fleet])
+    assert once == magnet + "&tr=http%3A%2F%2F10.0.0.1%3A8%2Fannounce"
+    assert _magnet_with_trackers(once, [fleet]) == once

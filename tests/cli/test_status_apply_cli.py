@@ -18,8 +18,10 @@ from tests.conftest import REPO_ROOT
 FLEET = "apiVersion: tva/v1\nkind: Fleet\nname: one\n"
 
 
-def tva(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def tva(*args: str, cwd: Path, columns: int | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    if columns is not None:  # rich wraps tables to the terminal's width
+        env["COLUMNS"] = str(columns)
     return subprocess.run([sys.executable, "-m", "controller.cli.main", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=120)
 
@@ -64,6 +66,26 @@ def test_status_publish_then_fleet_view(one: tuple[Path, TransmissionDaemon, str
     assert r.returncode == 0, r.stderr
     nodes = json.loads(r.stdout)["nodes"]
     assert [(n["node"], n["freshness"]) for n in nodes] == [("one", "fresh")]
+
+
+@pytest.mark.transmission_versions
+def test_status_shows_the_transmission_version(
+    one: tuple[Path, TransmissionDaemon, str], tmp_path: Path
+) -> None:
+    fleet, tr, _ = one
+    session = tr.client().get_session()
+    shown = f"{session.version} (RPC {session.rpc_version})"
+    assert session.rpc_version == (16 if tr.version == "3.00" else 18)
+    r = tva("status", str(fleet), "--node", "one", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert f"Transmission {shown}" in r.stdout
+    shared = tmp_path / "statuses"
+    r = tva("status", str(fleet), "--node", "one", "--publish", "--status", str(shared), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = tva("status", str(fleet), "--fleet", "--status", str(shared), cwd=tmp_path,
+            columns=200)
+    assert r.returncode == 0, r.stderr
+    assert shown in r.stdout, r.stdout
 
 
 def test_status_of_a_stopped_daemon_says_unreachable(one: tuple[Path, TransmissionDaemon, str], tmp_path: Path) -> None:

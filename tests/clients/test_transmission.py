@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from controller.clients.transmission import (
+    Capabilities,
     ReadRefused,
     RequestRefused,
     RpcMethod,
@@ -18,6 +19,8 @@ from controller.clients.transmission import (
 from controller.errors import PermanentError, TemporaryError, UnreachableError
 from schemas.desired import Device
 from tests.support.transmission import TransmissionDaemon, free_port
+
+pytestmark = pytest.mark.transmission_versions  # each daemon test runs on 3.00 and 4.1
 
 
 @pytest.fixture
@@ -58,3 +61,23 @@ def test_one_rule_decides_whether_a_device_runs_transmission() -> None:
     assert runs_transmission(runs)
     assert not runs_transmission(player_only) and TransmissionClient.for_device(player_only) is None
     assert not runs_transmission(no_url)
+
+
+def test_capabilities_follow_the_rpc_version_alone() -> None:
+    old, new = Capabilities(16), Capabilities(18)
+    assert old.table_format and not old.labels_on_add and not old.tracker_list
+    assert new.table_format and new.labels_on_add and new.tracker_list
+    assert not Capabilities(14).table_format
+    assert old.known and new.known and Capabilities(17).known
+    assert not Capabilities(19).known and not Capabilities(14).known
+
+
+def test_capabilities_are_learned_from_the_daemon(daemon: TransmissionDaemon) -> None:
+    client = TransmissionClient(daemon.url, timeout=10)
+    session = client.session()
+    caps = client.capabilities()
+    assert caps.rpc_version == session.rpc_version == daemon.client().get_session().rpc_version
+    assert caps.rpc_version == (16 if daemon.version == "3.00" else 18)
+    assert caps.known
+    client.reset()
+    assert client.capabilities() == caps  # asked again after a reconnect

@@ -1,4 +1,5 @@
-"""Re-pins end to end: three real nodes in a private network moving real data (issue 6).
+"""Re-pins end to end: three real nodes in a private network moving real data (issue 6); the
+main story once with every node on Transmission 3.00 and once on 4.1.
 
 Each test runs its whole story inside a network namespace made for it (``run_isolated``) and
 returns plain facts, which are asserted here. Waits are generous; nothing is timed.
@@ -16,6 +17,7 @@ from controller.lab import scenario as story_mod
 from controller.lab.lab import wait
 from controller.lab.netns import NamespaceRefused, available, run_isolated
 from schemas.plan import ActionKind
+from tests.support.transmission import VERSIONS, require_version
 
 WHY = available()
 pytestmark = pytest.mark.skipif(WHY is not None, reason=f"no private network namespace: {WHY}")
@@ -25,8 +27,8 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def repin_story(root: str) -> dict[str, Any]:
-    s = story_mod.set_up(Path(root))
+def repin_story(root: str, transmission: str) -> dict[str, Any]:
+    s = story_mod.set_up(Path(root), transmission=transmission)
     lab = s.lab
     film, video = s.films[0], s.private
     assert video is not None
@@ -76,9 +78,12 @@ def repin_story(root: str) -> dict[str, Any]:
     return out
 
 
-def test_repin_baton_and_no_thrash(tmp_path: Path) -> None:
+@pytest.mark.parametrize("transmission", VERSIONS, ids=[f"tr{v}" for v in VERSIONS])
+def test_repin_baton_and_no_thrash(tmp_path: Path, transmission: str) -> None:
+    require_version(transmission)
     try:
-        r = run_isolated(repin_story, story_mod.Lab.addresses(3), str(tmp_path), timeout=600)
+        r = run_isolated(repin_story, story_mod.Lab.addresses(3), str(tmp_path), transmission,
+                         timeout=600)
     except NamespaceRefused as e:  # pragma: no cover - depends on the kernel
         pytest.skip(str(e))
     # Floor 2 on an item only nas held: the next node in its order (other than nas) fetched it.

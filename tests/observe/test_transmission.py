@@ -1,4 +1,5 @@
-"""The Transmission observer against a real transmission-daemon (issue 3 acceptance).
+"""The Transmission observer against a real transmission-daemon (issue 3 acceptance), on
+each supported version (3.00 and 4.1: the ``transmission_versions`` matrix).
 
 Every test starts its own daemon on free ports, adds real torrents made from random bytes and
 waits (polling, generous timeouts) for the daemon to reach a state before asserting on what the
@@ -26,6 +27,8 @@ from tests.support.transmission import (
     make_payload_torrent,
     wait_for,
 )
+
+pytestmark = pytest.mark.transmission_versions  # each daemon test runs on 3.00 and 4.1
 
 WAIT = 60.0
 SETTLED = {TorrentState.stopped, TorrentState.downloading, TorrentState.seeding}
@@ -458,9 +461,15 @@ def test_free_space_per_storage_root(
 
     assert found.path == root and found.reachable
     assert 0 < found.free <= shutil.disk_usage(root).total
-    assert found.total == 2 * 10**12  # RPC 16 reports no total: the declared capacity
+    rpc_version = observer.full().rpc_version
+    assert rpc_version is not None
+    if rpc_version >= 17:  # 4.x measures the total itself
+        assert found.total == shutil.disk_usage(root).total
+    else:  # RPC 16 reports no total: the declared capacity
+        assert found.total == 2 * 10**12
+    # 3.00 refuses a missing path; 4.1 answers "success" with -1 bytes: unreachable either way.
     assert absent.path == missing
-    assert absent.reachable is False and absent.total == 10**12
+    assert absent.reachable is False and absent.total == 10**12 and absent.free == 0
 
 
 def test_url_must_be_http() -> None:

@@ -122,7 +122,9 @@ def node_status(desired: DesiredState, node: str, spec: Mapping[str, Any], now: 
         node=node, observed_at=_ago(now, spec.get("age", "1m")), controller_version="test",
         transmission=TransmissionStatus(reachable=reachable, torrents=torrents if reachable else [],
                                         error="" if reachable else "connection refused",
-                                        session=session(spec.get("session"))),
+                                        session=session(spec.get("session")),
+                                        rpc_version=spec.get("rpc"),
+                                        version=spec.get("version")),
         storage=storage, player=player, vpn=vpn, duties=list(spec.get("duties", [])),
         conditions=conditions,
     )

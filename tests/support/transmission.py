@@ -15,10 +15,17 @@ benchmarks.
 The daemon and torrent helpers live in ``controller/lab/transmission.py`` (the demo and the lab
 use them too) and are re-exported here; the fake HTTP :class:`Tracker` and the pytest fixtures,
 which only add cleanup, are test-only.
+
+The version matrix: a module marked ``pytest.mark.transmission_versions`` runs each test that
+starts a daemon (through ``transmission_daemon`` or ``transmission_version``) once per version in
+:data:`VERSIONS` (ids ``tr3.00``, ``tr4.1``). Other tests use 3.00. A version this machine
+cannot start (no Debian 13 root, no root privileges) skips with the reason, except in CI (the
+``CI`` variable set), where it fails: CI runs as root and builds the root in ``scripts/setup``.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -31,23 +38,51 @@ import pytest
 from fastbencode import bencode  # type: ignore[attr-defined]
 
 from controller.lab.transmission import (
+    TRANSMISSION_3,
+    TRANSMISSION_4,
+    VERSIONS,
     TransmissionDaemon,
     free_port,
     make_payload_torrent,
     payload_metainfo,
+    unavailable,
 )
 from controller.waiting import wait_for
 
 __all__ = [
+    "TRANSMISSION_3",
+    "TRANSMISSION_4",
+    "VERSIONS",
     "Tracker",
     "TransmissionDaemon",
     "free_port",
     "make_payload_torrent",
     "payload_metainfo",
+    "pytest_generate_tests",
+    "require_version",
     "tracker",
     "transmission_daemon",
+    "transmission_version",
     "wait_for",
 ]
+
+
+def require_version(version: str) -> str:
+    """``version`` if this machine can start it; else skip saying why (fail in CI)."""
+    why = unavailable(version)
+    if why is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"Transmission {version} is required in CI: {why}")
+        pytest.skip(f"Transmission {version}: {why}")
+    return version
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """The version matrix of modules marked ``transmission_versions``."""
+    if (metafunc.definition.get_closest_marker("transmission_versions") is not None
+            and "transmission_version" in metafunc.fixturenames):
+        metafunc.parametrize("transmission_version", VERSIONS, indirect=True,
+                             ids=[f"tr{v}" for v in VERSIONS])
 
 
 class Tracker:
@@ -162,15 +197,26 @@ class Tracker:
 
 
 @pytest.fixture
-def transmission_daemon(tmp_path: Path) -> Iterator[Callable[..., TransmissionDaemon]]:
+def transmission_version(request: pytest.FixtureRequest) -> str:
+    """The Transmission version this test runs against: 3.00, or each of the matrix."""
+    return require_version(getattr(request, "param", TRANSMISSION_3))
+
+
+@pytest.fixture
+def transmission_daemon(
+    tmp_path: Path, transmission_version: str
+) -> Iterator[Callable[..., TransmissionDaemon]]:
     """A factory: ``transmission_daemon(name="a", **options)`` starts a daemon; all stop at teardown.
 
     Options are those of :class:`TransmissionDaemon` (``bind_ip``, ``username``/``password``,
-    ``rpc_whitelist``, extra ``settings``); ``start=False`` returns it unstarted.
+    ``rpc_whitelist``, extra ``settings``, ``version``, by default ``transmission_version``);
+    ``start=False`` returns it unstarted.
     """
     started: list[TransmissionDaemon] = []
 
     def make(name: str = "tr", *, start: bool = True, **options: Any) -> TransmissionDaemon:
+        options.setdefault("version", transmission_version)
+        require_version(options["version"])
         daemon = TransmissionDaemon(root=tmp_path / name, **options)
         started.append(daemon)
         return daemon.start() if start else daemon
