@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from schemas.repopath import repo_path_problem
 from schemas.types import ByteSize, Duration, InfoHash, Label, Name, parse_duration
 
 __all__ = [
@@ -701,8 +702,9 @@ class Item(Model):
     @field_validator("torrent")
     @classmethod
     def _torrent(cls, v: str | None) -> str | None:
-        if v is not None and ".." in v.split("/"):
-            raise ValueError("a .torrent path must stay inside the repo (no '..')")
+        why = None if v is None else repo_path_problem(v)
+        if why is not None:
+            raise ValueError(f"a .torrent path names a file in the repo: {why}")
         return v
 
     @model_validator(mode="after")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rich.text import Text
+
 from controller.cli.output import emit_json, err, out, print_problems
 from controller.desired import load_fleet
 from controller.errors import ValidationFailed
@@ -18,7 +20,8 @@ def run(path: str, as_json: bool) -> int:
         else:
             print_problems(e.problems)
             n = len(e.problems)
-            err.print(f"[red]{path}: invalid[/red] ({n} problem{'s' if n != 1 else ''})")
+            # Text, not markup: the path is the user's and may hold '[' or a trailing '\\'.
+            err.print(Text.assemble((f"{path}: invalid", "red"), f" ({n} problem{'s' if n != 1 else ''})"))
         return 1
     d = result.desired
     counts = {
@@ -34,5 +37,5 @@ def run(path: str, as_json: bool) -> int:
         emit_json({"valid": True, "path": path, "files": result.files, "counts": counts, "problems": []})
     else:
         detail = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items())
-        out.print(f"[green]{path}: valid[/green] ({len(result.files)} files: {detail})")
+        out.print(Text.assemble((f"{path}: valid", "green"), f" ({len(result.files)} files: {detail})"))
     return 0

@@ -76,6 +76,7 @@ class Daemon:
         self.source = GitSource(
             config.repo, os.path.join(config.state_dir, "fleet"), branch=config.branch,
             local=config.local, allowed_signers=config.allowed_signers,
+            on_validated=lambda: self.wakeup.notify("validated"),
         )
         self.runtime = NodeRuntime(
             config.node, config.state_dir, clock=self.clock, player_socket=config.player_socket,
@@ -132,6 +133,7 @@ class Daemon:
             self._api.stop()
             self._api = None
         self.runtime.close()
+        self.source.close()
         if self._transport is not None:
             self._transport.close()
         log.info("stopped", extra={"event": "stopped", "node": self.config.node})
@@ -215,6 +217,12 @@ class Daemon:
     def _conditions(self, rev: Revision, desired: DesiredState, now: datetime) -> list[Condition]:
         if rev.current:
             synced = condition("Synced", True, "RevisionApplied", f"revision {rev.applied}", now)
+        elif rev.validating:
+            synced = condition(
+                "Synced", False, "Validating",
+                f"revision {(rev.seen or '')[:12]} is being validated; "
+                f"{(rev.applied or '')[:12]} stays in force meanwhile", now,
+            )
         elif rev.problems:
             synced = condition(
                 "Synced", False, "InvalidRevision",
@@ -235,7 +243,7 @@ class Daemon:
     # ------------------------------------------------------------------ status transport
 
     def _status_transport(self, desired: DesiredState) -> StatusTransport:
-        key = (self.config.status_dir, desired.fleet.status)
+        key = (self.config.status_dir, desired.fleet.status, self.source.generation)
         if self._transport is None or key != self._transport_key:
             if self._transport is not None:
                 self._transport.close()

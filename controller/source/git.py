@@ -4,19 +4,34 @@ An invalid revision is never applied: the last good revision stays in force and 
 kept for status and logs (as Flux keeps the last applied revision and reports the failure).
 Optionally only commits signed by a key the node trusts are accepted (``git verify-commit``
 with an SSH allowed-signers file or the node's GnuPG keyring).
+
+The fleet repo is attacker-controlled, so validating a revision runs in a worker thread within
+the loader's budget (``controller.desired.loader.Budget``): a pass waits for it at most
+``wait`` seconds, then goes on with the last good revision (status keeps being published) and
+the next pass picks up the verdict. Any failure of the loader makes the revision invalid.
+
+The clone in the state dir is the node's own: when it is damaged (it no longer opens, or the
+remote answers but the clone cannot fetch from it), it is moved aside and cloned again.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import logging
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from controller.clients.git import GitRepo, RetryPolicy, clone, with_retries
+from controller.clients.git import GitRepo, RetryPolicy, clone, ls_remote, with_retries
+from controller.desired.loader import INTERNAL, Budget
 from controller.errors import PermanentError, Problem, TemporaryError, ValidationFailed
 from controller.source.gittree import load_revision
+from schemas.desired import DesiredState
 
 __all__ = ["GitSource", "Revision", "UnsignedRevision"]
-from schemas.desired import DesiredState
+
+log = logging.getLogger("tva.source")
 
 _RETRY = RetryPolicy(attempts=3, initial=0.2, max_wait=5.0)
 """Clone and fetch: a few quick tries; the daemon's own backoff takes over after that."""
@@ -40,6 +55,8 @@ class Revision:
     """Why ``seen`` is not in force, when it is not."""
     error: str | None = None
     """A fetch or signature error, when there was one."""
+    validating: bool = False
+    """``seen`` is still being validated (the last good revision stays in force meanwhile)."""
 
     @property
     def current(self) -> bool:
@@ -62,15 +79,27 @@ class GitSource:
         branch: str = "main",
         local: bool = False,
         allowed_signers: str | None = None,
+        budget: Budget | None = None,
+        wait: float = 10.0,
+        on_validated: Callable[[], None] | None = None,
     ) -> None:
         self.url = url
         self.workdir = workdir
         self.branch = branch
         self.local = local
         self.allowed_signers = allowed_signers
+        self.budget = budget or Budget()
+        self.wait = wait
+        """Seconds a refresh waits for a new revision's validation before going on without it."""
+        self.on_validated = on_validated
+        """Called from the worker when a validation ends (the daemon looks again then)."""
+        self.generation = 0
+        """Grows each time the clone is replaced (users of ``checkout`` reopen it then)."""
         self._repo: GitRepo | None = None
         self._last_good: tuple[str, DesiredState] | None = None
         self._last_checked: tuple[str, list[Problem], str | None] | None = None
+        self._validating: tuple[str, concurrent.futures.Future[DesiredState]] | None = None
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="tva-validate")
 
     @property
     def repo(self) -> GitRepo:
@@ -86,19 +115,49 @@ class GitSource:
     def _open(self) -> GitRepo:
         if self.local:
             return GitRepo.open(self.url)
-        if os.path.isdir(os.path.join(self.workdir, ".git")):
-            return GitRepo.open(self.workdir)
+        if os.path.lexists(self.workdir):
+            try:
+                repo = GitRepo.open(self.workdir)
+                repo.resolve("HEAD")
+                return repo
+            except (PermanentError, TemporaryError) as e:
+                self._move_aside(str(e))
         os.makedirs(os.path.dirname(os.path.abspath(self.workdir)), exist_ok=True)
         return clone(self.url, self.workdir, policy=_RETRY, no_checkout=True)
+
+    def _move_aside(self, why: str) -> None:
+        """Keep a damaged clone for inspection (``<workdir>.damaged-<time>``); the next open
+        clones again."""
+        if self._repo is not None:
+            self._repo.close()
+            self._repo = None
+        aside = f"{self.workdir}.damaged-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+        os.replace(self.workdir, aside)
+        self.generation += 1
+        log.warning("the clone of the fleet repo is damaged (%s); moved to %s, cloning again", why,
+                    aside, extra={"event": "clone-damaged", "aside": aside})
 
     def _fetch(self) -> None:
         if self.local:
             return
         what = f"fetching the fleet repo {self.url}"
         refspec = f"+refs/heads/{self.branch}:refs/remotes/origin/{self.branch}"
-        with_retries(_RETRY, lambda: self.repo.run(
-            "fetch", "--quiet", "--prune", "origin", refspec, what=what, timeout=_RETRY.timeout),
-            what=what)
+
+        def fetch() -> None:
+            with_retries(_RETRY, lambda: self.repo.run(
+                "fetch", "--quiet", "--prune", "origin", refspec, what=what, timeout=_RETRY.timeout),
+                what=what)
+
+        try:
+            fetch()
+        except PermanentError as e:
+            # The remote answers but this clone cannot fetch from it: the clone is the problem.
+            try:
+                ls_remote(self.url, [f"refs/heads/{self.branch}"], timeout=_RETRY.timeout)
+            except (PermanentError, TemporaryError):
+                raise e from None
+            self._move_aside(str(e))
+            fetch()
 
     def head(self) -> str:
         ref = self.branch if self.local else f"refs/remotes/origin/{self.branch}"
@@ -121,18 +180,49 @@ class GitSource:
             return self._keep(seen, self._last_checked[1], self._last_checked[2])
         try:
             self._verify_signature(seen)
-            desired = load_revision(self.repo, seen).desired
-        except ValidationFailed as e:
-            self._last_checked = (seen, e.problems, None)
-            return self._keep(seen, e.problems, None)
         except UnsignedRevision as e:
             self._last_checked = (seen, [], str(e))
             return self._keep(seen, [], str(e))
+        if self._validating is None or self._validating[0] != seen:
+            self._validating = (seen, self._pool.submit(self._validate, seen))
+        future = self._validating[1]
+        try:
+            desired = future.result(timeout=self.wait)
+        except concurrent.futures.TimeoutError:
+            return self._keep(seen, [], None, validating=True)
+        except ValidationFailed as e:
+            self._validating = None
+            self._last_checked = (seen, e.problems, None)
+            return self._keep(seen, e.problems, None)
+        self._validating = None
         self._last_good = (seen, desired)
         self._last_checked = None
         return Revision(seen=seen, desired=desired, applied=seen)
 
-    def _keep(self, seen: str | None, problems: list[Problem], error: str | None) -> Revision:
+    def _validate(self, sha: str) -> DesiredState:
+        """Load ``sha`` in the worker, through a repository object of its own (gitpython's
+        is not shared across threads). Raises ValidationFailed, and only that."""
+        try:
+            with GitRepo.open(self.checkout) as repo:
+                return load_revision(repo, sha, budget=self.budget).desired
+        except ValidationFailed:
+            raise
+        except RecursionError:
+            raise ValidationFailed([Problem(".", 0, "", "a file is nested too deeply to read")]) from None
+        except Exception as e:  # anything else still only makes the revision invalid
+            raise ValidationFailed([Problem(".", 0, "", f"{INTERNAL}: {type(e).__name__}: {e}",
+                                            "this is a bug in tva; please report it")]) from None
+        finally:
+            if self.on_validated is not None:
+                self.on_validated()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._repo is not None:
+            self._repo.close()
+
+    def _keep(self, seen: str | None, problems: list[Problem], error: str | None, *,
+              validating: bool = False) -> Revision:
         good = self._last_good
         return Revision(
             seen=seen,
@@ -140,6 +230,7 @@ class GitSource:
             applied=good[0] if good else None,
             problems=problems,
             error=error,
+            validating=validating,
         )
 
     def _verify_signature(self, sha: str) -> None:
