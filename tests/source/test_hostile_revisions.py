@@ -152,3 +152,33 @@ def test_one_path_rule_for_every_reader(fleet_remote: Path, tmp_path: Path, path
     seen = [(p.line, p.field, p.message) for p in checkout.value.problems]
     assert seen == [(p.line, p.field, p.message) for p in committed.value.problems]
     assert seen and seen[0][:2] == (6, "items[0].torrent"), seen
+
+
+def _garbage_head(clone: Path) -> None:
+    (clone / ".git" / "HEAD").write_text("garbage\n")
+
+
+def _lost_objects(clone: Path) -> None:
+    for p in (clone / ".git" / "objects").rglob("*"):
+        if p.is_file():  # unlinked, not emptied: a local clone shares its files with the remote
+            p.unlink()
+
+
+@pytest.mark.parametrize("damage", [_garbage_head, _lost_objects], ids=["head", "objects"])
+def test_a_damaged_clone_is_moved_aside_and_cloned_again(
+    fleet_remote: Path, tmp_path: Path, damage: Any
+) -> None:
+    owner = clone_checkout(fleet_remote, tmp_path / "owner", "owner")
+    workdir = tmp_path / "state" / "fleet"
+    source = GitSource(str(fleet_remote), str(workdir))
+    assert source.refresh().current
+    source.close()
+    damage(workdir)
+    new = commit_files(owner, {"README": "after the damage\n"}, "a revision after the damage")
+
+    source = GitSource(str(fleet_remote), str(workdir))  # a restart, or the next pass
+    rev = source.refresh()
+    assert rev.current and rev.applied == new and rev.error is None
+    aside = [p.name for p in workdir.parent.iterdir() if p.name.startswith("fleet.damaged-")]
+    assert len(aside) == 1 and source.generation == 1
+    source.close()
