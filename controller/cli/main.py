@@ -166,6 +166,10 @@ def run(
         typer.Option("--allowed-signers", help="Apply only commits signed by a key in this SSH allowed-signers file."),
     ] = None,
     log_json: Annotated[bool, typer.Option("--log-json", help="One JSON object per log line.")] = False,
+    tls_cert: Annotated[
+        str | None, typer.Option("--tls-cert", help="Serve the API over TLS with this certificate (PEM).")
+    ] = None,
+    tls_key: Annotated[str | None, typer.Option("--tls-key", help="The private key of --tls-cert (PEM).")] = None,
 ) -> None:
     """Run the controller daemon of one node."""
     from controller.cli import run as cmd
@@ -174,7 +178,7 @@ def run(
     config = DaemonConfig(
         node=node, repo=repo, state_dir=state_dir or cmd.default_state_dir(), branch=branch,
         local=local, status_dir=status_dir, listen=listen, player_socket=player_socket,
-        allowed_signers=allowed_signers,
+        allowed_signers=allowed_signers, tls_cert=tls_cert, tls_key=tls_key,
     )
     raise typer.Exit(cmd.run(config, log_json=log_json))
 

@@ -13,13 +13,13 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from controller.clients.transmission import runs_transmission
-from controller.daemon.api import ApiServer, create_app
+from controller.daemon.api import ApiServer, ConnectionLimits, TlsFiles, create_app
 from controller.daemon.lock import NodeLock
 from controller.daemon.metrics import Metrics
 from controller.daemon.node import NodeRuntime, PassOutcome, condition, problems_message
@@ -63,6 +63,10 @@ class DaemonConfig:
     host_player: bool = True
     poll: float | None = None
     """Seconds between remote polls; default: the fleet's policy.sync.poll."""
+    tls_cert: str | None = None
+    """Certificate (chain) for the API; with ``tls_key``, the API is served over TLS."""
+    tls_key: str | None = None
+    api_limits: ConnectionLimits = field(default_factory=ConnectionLimits)
 
 
 class Daemon:
@@ -95,6 +99,8 @@ class Daemon:
         self._transport_key: object = None
         self._published: tuple[Any, float] | None = None
         self._api: ApiServer | None = None
+        self._api_token: str | None = None
+        self._api_refused: str | None = None
         self._threads: list[threading.Thread] = []
         self._checkout_watcher: CheckoutWatcher | None = None
         self._thread: threading.Thread | None = None
@@ -238,6 +244,8 @@ class Daemon:
         with self._lock:
             err = self.last_error
         out.append(condition("Ready", err is None, "PassFailed" if err else "PassSucceeded", err or "", now))
+        if self._api_refused is not None:
+            out.append(condition("ApiServed", False, "TlsNotConfigured", self._api_refused, now))
         return out
 
     # ------------------------------------------------------------------ status transport
@@ -283,27 +291,46 @@ class Daemon:
     # ------------------------------------------------------------------ API
 
     def _ensure_api(self, desired: DesiredState) -> None:
-        if self._api is not None or self.config.listen == "off":
-            return
+        """Start the API once; resolve its token again on every pass (rotation, revocation)."""
         device = desired.devices.get(self.config.node)
-        if device is None:
+        if device is None or self.config.listen == "off":
             return
-        address = self.config.listen
-        if address is None:
-            if device.addresses.controller_api is None:
-                return
-            parts = urlsplit(device.addresses.controller_api)
-            address = f"{parts.hostname}:{parts.port or 80}"
-        host, _, port = address.rpartition(":")
         token = None
         if device.credentials.api_token is not None:
             try:
                 token = resolve(device.credentials.api_token)
             except TvaError as e:
                 log.warning("API token unavailable (%s): the API serves only /healthz and /announce", e)
-        self._api = ApiServer(create_app(self, token, self.metrics), host.strip("[]") or "127.0.0.1", int(port))
+        with self._lock:
+            self._api_token = token
+        if self._api is not None or self._api_refused is not None:
+            return
+        address = self.config.listen
+        url = device.addresses.controller_api
+        tls = (TlsFiles(self.config.tls_cert, self.config.tls_key)
+               if self.config.tls_cert and self.config.tls_key else None)
+        if address is None:
+            if url is None:
+                return
+            parts = urlsplit(url)
+            if parts.scheme == "https" and tls is None:
+                # Serving plain HTTP where peers expect TLS would send their token in clear.
+                self._api_refused = (f"controller_api {url} is https but this node has no TLS "
+                                     "certificate (--tls-cert/--tls-key): the API is not served")
+                log.error("%s", self._api_refused, extra={"event": "api-refused"})
+                return
+            address = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+        host, _, port = address.rpartition(":")
+        self._api = ApiServer(create_app(self, self._current_token, self.metrics),
+                              host.strip("[]") or "127.0.0.1", int(port),
+                              limits=self.config.api_limits, tls=tls)
         self._api.start()
-        log.info("API listening on %s", address, extra={"event": "api", "listen": address})
+        log.info("API listening on %s%s", address, " (TLS)" if tls else "",
+                 extra={"event": "api", "listen": address})
+
+    def _current_token(self) -> str | None:
+        with self._lock:
+            return self._api_token
 
     def _metrics(self, outcome: PassOutcome, rev: Revision, seconds: float) -> None:
         self.metrics.pass_duration.observe(seconds)
