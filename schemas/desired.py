@@ -55,6 +55,7 @@ __all__ = [
     "Policy",
     "Provenance",
     "ReaperPolicy",
+    "RemovalPolicy",
     "ResolvedItem",
     "Resource",
     "SecretRef",
@@ -313,6 +314,25 @@ class StatusPolicy(Model):
     )
 
 
+class RemovalPolicy(Model):
+    """How many copies may go at once: a bad commit must not empty the fleet in one pass."""
+
+    per_pass: int = Field(
+        default=10, ge=1, le=100_000,
+        description="Removals one node applies in one pass; the rest wait for the next pass.",
+    )
+    per_revision: int = Field(
+        default=20, ge=1, le=100_000,
+        description="When the fleet's plan holds more removals than this, none is applied (the "
+        "revision is held) until the owner sets acknowledge to at least that number.",
+    )
+    acknowledge: int = Field(
+        default=0, ge=0, le=1_000_000,
+        description="The owner's consent to a larger removal: plans with at most this many "
+        "removals are not held. Set it to the number a held plan names; reset it afterwards.",
+    )
+
+
 class Policy(Model):
     suspend: bool = Field(
         default=False, description="When true, controllers observe and plan but apply nothing."
@@ -331,6 +351,10 @@ class Policy(Model):
     sync: SyncPolicy = Field(
         default=SyncPolicy(),
         description="How often controllers fetch the fleet repo, reconcile and observe.",
+    )
+    removals: RemovalPolicy = Field(
+        default=RemovalPolicy(),
+        description="Budgets of removals per pass and per revision, and the owner's acknowledgement.",
     )
 
 

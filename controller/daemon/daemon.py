@@ -28,6 +28,7 @@ from controller.daemon.triggers import CheckoutWatcher, Poller, remote_heads
 from controller.daemon.wakeup import Wakeup
 from controller.desired.checks import MAX_TORRENT_BYTES
 from controller.errors import PermanentError, TemporaryError, TvaError, UnreachableError
+from controller.planner.removals import HOLD_CODE
 from controller.secrets import resolve
 from controller.source.git import GitSource, Revision
 from controller.status import StatusTransport, open_transport
@@ -244,6 +245,11 @@ class Daemon:
         with self._lock:
             err = self.last_error
         out.append(condition("Ready", err is None, "PassFailed" if err else "PassSucceeded", err or "", now))
+        with self._lock:
+            last = self.last
+        held = [w for w in last.plan.warnings if w.code == HOLD_CODE] if last is not None else []
+        if held:  # from the previous pass's plan: this pass's is computed after observing
+            out.append(condition("RemovalsHeld", True, "RemovalBudget", held[0].message, now))
         if self._api_refused is not None:
             out.append(condition("ApiServed", False, "TlsNotConfigured", self._api_refused, now))
         return out
