@@ -118,7 +118,7 @@ class GitSource:
         if os.path.lexists(self.workdir):
             try:
                 repo = GitRepo.open(self.workdir)
-                repo.resolve("HEAD")
+                repo.run("rev-parse", "--git-dir", what=f"opening {self.workdir}", timeout=_RETRY.timeout)
                 return repo
             except (PermanentError, TemporaryError) as e:
                 self._move_aside(str(e))
@@ -153,9 +153,11 @@ class GitSource:
         except PermanentError as e:
             # The remote answers but this clone cannot fetch from it: the clone is the problem.
             try:
-                ls_remote(self.url, [f"refs/heads/{self.branch}"], timeout=_RETRY.timeout)
+                offered = ls_remote(self.url, [f"refs/heads/{self.branch}"], timeout=_RETRY.timeout)
             except (PermanentError, TemporaryError):
                 raise e from None
+            if not offered.strip():
+                raise e from None  # the remote has no such branch: nothing wrong with the clone
             self._move_aside(str(e))
             fetch()
 
