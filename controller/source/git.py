@@ -98,7 +98,7 @@ class GitSource:
         self._repo: GitRepo | None = None
         self._last_good: tuple[str, DesiredState] | None = None
         self._last_checked: tuple[str, list[Problem], str | None] | None = None
-        self._validating: tuple[str, concurrent.futures.Future[DesiredState]] | None = None
+        self._validating: tuple[str, int, concurrent.futures.Future[DesiredState]] | None = None
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="tva-validate")
 
     @property
@@ -185,9 +185,10 @@ class GitSource:
         except UnsignedRevision as e:
             self._last_checked = (seen, [], str(e))
             return self._keep(seen, [], str(e))
-        if self._validating is None or self._validating[0] != seen:
-            self._validating = (seen, self._pool.submit(self._validate, seen))
-        future = self._validating[1]
+        if self._validating is None or self._validating[:2] != (seen, self.generation):
+            # (A clone replaced meanwhile may have failed the worker: validate again.)
+            self._validating = (seen, self.generation, self._pool.submit(self._validate, seen))
+        future = self._validating[2]
         try:
             desired = future.result(timeout=self.wait)
         except concurrent.futures.TimeoutError:
