@@ -122,14 +122,12 @@ class Applier:
                     report.stopped = True
                     break
             try:
-                if action.kind is not ActionKind.record_strike:  # a strike is only a record
-                    self._write(action, Outcome.started, "", plan.revision)
+                done = self._one(action, plan.revision)
             except JournalUnwritable as e:
                 log.error("%s not run: %s", action.id, e, extra={"event": "journal-unwritable"})
                 report.applied.append(Applied(action, Outcome.failed, error=f"not run: {e}", temporary=True))
                 report.stopped = True
                 break
-            done = self._one(action)
             added = added or (action.kind is ActionKind.add and done.result == "done")
             report.applied.append(done)
             try:
@@ -143,9 +141,11 @@ class Applier:
                 break
         return report
 
-    def _one(self, action: Action) -> Applied:
+    def _one(self, action: Action, revision: str | None) -> Applied:
+        """Carry out one action; its intent is journalled right before it runs (raises
+        ``JournalUnwritable``, and runs nothing, when that fails)."""
         if action.kind is ActionKind.record_strike:
-            return Applied(action, Outcome.ok, "recorded")
+            return Applied(action, Outcome.ok, "recorded")  # only a record: nothing runs
         if action.destructive and self.confirmer is not None:
             why = self.confirmer.unconfirmed(action.target, list(action.relies_on))
             if why is not None:
@@ -153,6 +153,7 @@ class Applier:
         backend = next((b for b in self.backends if action.kind in b.KINDS), None)
         if backend is None:
             return Applied(action, Outcome.skipped, error=f"no actuator for {action.kind.value} on this node")
+        self._write(action, Outcome.started, "", revision)
         try:
             result = self._retry(backend.apply)(action)
         except TvaError as e:
