@@ -222,6 +222,7 @@ def _load(
     resources = Resources()
     parsed: dict[bytes, list[Document] | YamlProblem] = {}
     """Parsed once per distinct content: one blob behind N paths costs one parse."""
+    validated: dict[int, Model | Exception] = {}
     for rel in files:
         shown = _shown(root, rel)
         try:
@@ -244,7 +245,7 @@ def _load(
             continue
         for doc in docs:
             reader.check_time()
-            model = _validate(doc, shown, problems, resources)
+            model = _validate(doc, shown, problems, resources, validated)
             if model is not None:
                 resources.add(model, Origin(shown, doc))
     return check_and_resolve(resources, problems, root=root, reader=reader, revision=revision)
@@ -255,7 +256,8 @@ def _shown(root: str, rel: str) -> str:
 
 
 def _validate(
-    doc: Document, file: str, problems: list[Problem], resources: Resources
+    doc: Document, file: str, problems: list[Problem], resources: Resources,
+    memo: dict[int, Model | Exception] | None = None,
 ) -> Model | None:
     data = doc.data
     if data is None:
@@ -293,7 +295,18 @@ def _validate(
             resources.add_broken(close[0], name)
         return None
     try:
-        return model_cls.model_validate(data)
+        # A document shared by several paths (one blob, parsed once) is validated once too.
+        known = memo.get(id(data)) if memo is not None else None
+        if known is None:
+            try:
+                known = model_cls.model_validate(data)
+            except Exception as e:  # kept, then raised again for each path that holds it
+                known = e
+            if memo is not None:
+                memo[id(data)] = known
+        if isinstance(known, Exception):
+            raise known
+        return known
     except ValidationError as e:
         problems.extend(_merge_alternatives([_problem_from(err, doc, file) for err in e.errors()]))
     except Exception as e:  # a validator bug must not become a traceback for the user
