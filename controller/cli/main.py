@@ -174,7 +174,10 @@ def run(
     """Run the controller daemon of one node."""
     from controller.cli import run as cmd
     from controller.daemon.daemon import DaemonConfig
+    from controller.errors import PermanentError
 
+    if bool(tls_cert) != bool(tls_key):
+        raise PermanentError("--tls-cert and --tls-key go together: give both, or neither")
     config = DaemonConfig(
         node=node, repo=repo, state_dir=state_dir or cmd.default_state_dir(), branch=branch,
         local=local, status_dir=status_dir, listen=listen, player_socket=player_socket,

@@ -180,3 +180,16 @@ def test_a_damaged_clone_is_moved_aside_and_cloned_again(
     aside = [p.name for p in workdir.parent.iterdir() if p.name.startswith("fleet.damaged-")]
     assert len(aside) == 1 and source.generation == 1
     source.close()
+
+
+def test_a_remote_without_the_branch_is_not_blamed_on_the_clone(tmp_path: Path, git_env: None) -> None:
+    remote = tmp_path / "empty.git"
+    git(tmp_path, "init", "--quiet", "--bare", "-b", "main", str(remote))
+    workdir = tmp_path / "state" / "fleet"
+    source = GitSource(str(remote), str(workdir))
+    for _ in range(2):
+        rev = source.refresh()
+        assert rev.desired is None and rev.error is not None
+    assert [p.name for p in workdir.parent.iterdir()] == ["fleet"], "nothing moved aside"
+    assert source.generation == 0
+    source.close()
