@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from schemas.repopath import repo_path_problem
 from schemas.types import ByteSize, Duration, InfoHash, Label, Name, parse_duration
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "Policy",
     "Provenance",
     "ReaperPolicy",
+    "RemovalPolicy",
     "ResolvedItem",
     "Resource",
     "SecretRef",
@@ -476,6 +478,26 @@ class DriftMode(StrEnum):
     warn = "warn"
     """Only report it (a plan warning)."""
 
+class RemovalPolicy(Model):
+    """How many copies may go at once: a bad commit must not empty the fleet in one pass."""
+
+    per_pass: int = Field(
+        default=10, ge=1, le=100_000,
+        description="Removals one node applies in one pass; the rest wait for the next pass.",
+    )
+    per_revision: int = Field(
+        default=20, ge=1, le=100_000,
+        description="When the fleet's plan holds more removals than this, none is applied (the "
+        "revision is held) until the owner sets acknowledge to at least that number.",
+    )
+    acknowledge: int = Field(
+        default=0, ge=0, le=1_000_000,
+        description="The owner's consent to a larger removal: plans with at most this many "
+        "removals are not held. Set it to the number a held plan names; reset it afterwards.",
+    )
+
+
+
 
 class Policy(Model):
     suspend: bool = Field(
@@ -504,6 +526,10 @@ class Policy(Model):
     session_drift: DriftMode = Field(
         default=DriftMode.correct,
         description="What to do when a node's session differs: correct it, or warn only.",
+    )
+    removals: RemovalPolicy = Field(
+        default=RemovalPolicy(),
+        description="Budgets of removals per pass and per revision, and the owner's acknowledgement.",
     )
 
 
@@ -936,8 +962,9 @@ class Item(Model):
     @field_validator("torrent")
     @classmethod
     def _torrent(cls, v: str | None) -> str | None:
-        if v is not None and ".." in v.split("/"):
-            raise ValueError("a .torrent path must stay inside the repo (no '..')")
+        why = None if v is None else repo_path_problem(v)
+        if why is not None:
+            raise ValueError(f"a .torrent path names a file in the repo: {why}")
         return v
 
     @model_validator(mode="after")

@@ -42,6 +42,9 @@ class Outcome(StrEnum):
     """It was tried and failed (``error`` says why). Counts as tried for rate limits."""
     skipped = "skipped"
     """Not tried (suspended, a live check refused a removal...). Does not count as tried."""
+    started = "started"
+    """Written before the action runs (intent). Counts as tried: an action that was started
+    and never finished (a crash, a full disk) still counts for rate limits."""
 
 
 class JournalEntry(BaseModel):

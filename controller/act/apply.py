@@ -7,6 +7,9 @@
 - Transient faults retry with capped exponential backoff and jitter (tenacity); permanent ones
   are recorded and not retried; nothing is retried forever — the next pass plans again.
 - A stop request (SIGTERM) lets the current action finish, then returns.
+- Intent first: each action is journalled as ``started`` before it runs, and its outcome after.
+  When the journal cannot be written (a full disk), the action does not run and the pass stops
+  there, failed for now: rate limits read the journal, so acting unrecorded would bypass them.
 - New torrents fetched over the peer path alone are added ``add_spacing`` seconds apart.
   Transmission 3.00 closes a second incoming handshake from an address that already has one in
   progress (``peer-mgr.c``: ``incomingHandshakes`` is keyed by address, across torrents), and
@@ -30,7 +33,7 @@ from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_ex
 
 from controller.act.confirm import Confirmer
 from controller.errors import PermanentError, TemporaryError, TvaError
-from controller.journal import Journal
+from controller.journal import Journal, JournalUnwritable
 from schemas.journal import JournalEntry, Outcome
 from schemas.plan import Action, ActionKind, Plan
 
@@ -126,16 +129,32 @@ class Applier:
                 if self.should_stop():
                     report.stopped = True
                     break
-            done = self._one(action)
+            try:
+                done = self._one(action, plan.revision)
+            except JournalUnwritable as e:
+                log.error("%s not run: %s", action.id, e, extra={"event": "journal-unwritable"})
+                report.applied.append(Applied(action, Outcome.failed, error=f"not run: {e}", temporary=True))
+                report.stopped = True
+                break
             added = added or (action.kind is ActionKind.add and done.result == "done"
                               and done.peer_only)
             report.applied.append(done)
-            self._record(done, plan.revision)
+            try:
+                self._record(done, plan.revision)
+            except JournalUnwritable as e:
+                log.error("%s: outcome not journalled: %s", action.id, e,
+                          extra={"event": "journal-unwritable"})
+                if done.outcome is Outcome.ok and action.kind is ActionKind.record_strike:
+                    report.applied[-1] = Applied(action, Outcome.failed, error=str(e), temporary=True)
+                report.stopped = True
+                break
         return report
 
-    def _one(self, action: Action) -> Applied:
+    def _one(self, action: Action, revision: str | None) -> Applied:
+        """Carry out one action; its intent is journalled right before it runs (raises
+        ``JournalUnwritable``, and runs nothing, when that fails)."""
         if action.kind is ActionKind.record_strike:
-            return Applied(action, Outcome.ok, "recorded")
+            return Applied(action, Outcome.ok, "recorded")  # only a record: nothing runs
         if action.destructive and self.confirmer is not None:
             why = self.confirmer.unconfirmed(action.target, list(action.relies_on))
             if why is not None:
@@ -143,6 +162,7 @@ class Applier:
         backend = next((b for b in self.backends if action.kind in b.KINDS), None)
         if backend is None:
             return Applied(action, Outcome.skipped, error=f"no actuator for {action.kind.value} on this node")
+        self._write(action, Outcome.started, "", revision)
         try:
             result = self._retry(backend.apply)(action)
         except TvaError as e:
@@ -152,9 +172,11 @@ class Applier:
         return Applied(action, Outcome.ok, result, peer_only=backend.peer_only(action))
 
     def _record(self, done: Applied, revision: str | None) -> None:
+        self._write(done.action, done.outcome, done.error, revision)
+
+    def _write(self, a: Action, outcome: Outcome, error: str, revision: str | None) -> None:
         if self.journal is None:
             return
-        a = done.action
         extra: dict[str, object] = {}
         if a.kind is ActionKind.record_strike:
             progress = a.params.get("progress")
@@ -163,6 +185,6 @@ class Applier:
         self.journal.append([
             JournalEntry(
                 at=self.clock(), node=self.node, action_id=a.id, kind=a.kind, target=a.target,
-                outcome=done.outcome, error=done.error, revision=revision, **extra,
+                outcome=outcome, error=error, revision=revision, **extra,
             )
         ])

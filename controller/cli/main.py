@@ -182,16 +182,23 @@ def run(
     ] = None,
     log_json: Annotated[bool, typer.Option("--log-json", help="One JSON object per log line.")] = False,
     node_config: NodeConfigOpt = None,
+    tls_cert: Annotated[
+        str | None, typer.Option("--tls-cert", help="Serve the API over TLS with this certificate (PEM).")
+    ] = None,
+    tls_key: Annotated[str | None, typer.Option("--tls-key", help="The private key of --tls-cert (PEM).")] = None,
 ) -> None:
     """Run the controller daemon of one node."""
     from controller.cli import run as cmd
     from controller.daemon.daemon import DaemonConfig
+    from controller.errors import PermanentError
 
     _install_node_config(node_config)
+    if bool(tls_cert) != bool(tls_key):
+        raise PermanentError("--tls-cert and --tls-key go together: give both, or neither")
     config = DaemonConfig(
         node=node, repo=repo, state_dir=state_dir or cmd.default_state_dir(), branch=branch,
         local=local, status_dir=status_dir, listen=listen, player_socket=player_socket,
-        allowed_signers=allowed_signers,
+        allowed_signers=allowed_signers, tls_cert=tls_cert, tls_key=tls_key,
     )
     raise typer.Exit(cmd.run(config, log_json=log_json))
 

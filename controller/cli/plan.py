@@ -122,7 +122,7 @@ def summary_line(p: Plan) -> str:
             f"{len(s.by_node)} node{'s' if len(s.by_node) != 1 else ''}; {s.destructive} "
             f"destructive; {format_size(s.bytes_to_move)} to move")
     if s.deferred:
-        line += f"; {s.deferred} pins deferred by the rate limit"
+        line += f"; {s.deferred} deferred to later passes (rate limits and removal budgets)"
     return line + "."
 
 

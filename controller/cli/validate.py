@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from controller.cli.output import emit_json, err, esc, out, print_problems
+from rich.text import Text
+
+from controller.cli.output import emit_json, err, out, print_problems
 from controller.desired import load_fleet
+from controller.display import safe
 from controller.errors import ValidationFailed
 
 __all__ = ["run"]
@@ -18,8 +21,9 @@ def run(path: str, as_json: bool) -> int:
         else:
             print_problems(e.problems)
             n = len(e.problems)
-            err.print(f"[red]{esc(path)}: invalid[/red] ({n} problem{'s' if n != 1 else ''})",
-                      markup=True)
+            # Text, not markup: the path is the user's and may hold '[' or a trailing '\\'.
+            err.print(Text.assemble((f"{safe(path)}: invalid", "red"),
+                                    f" ({n} problem{'s' if n != 1 else ''})"))
         return 1
     d = result.desired
     counts = {
@@ -38,6 +42,6 @@ def run(path: str, as_json: bool) -> int:
         for w in result.warnings:
             err.print(f"warning: {w}", markup=False, style="yellow")
         detail = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items())
-        out.print(f"[green]{esc(path)}: valid[/green] ({len(result.files)} files: {detail})",
-                  markup=True)
+        out.print(Text.assemble((f"{safe(path)}: valid", "green"),
+                                f" ({len(result.files)} files: {detail})"))
     return 0

@@ -14,23 +14,36 @@
 - ``GET|HEAD /v1/seed/{infohash}/{capability}/{file}`` (the capability in the path, handed out
   by ``/v1/webseed``): the file of a complete copy, with ranges, for a fetching node's
   Transmission.
+
+The token is asked for on every request (``token`` is a callable): the daemon resolves the
+reference again each pass, so a rotated or revoked token takes effect without a restart.
+
+Anyone who can reach the port can open connections, so the server bounds them
+(``ConnectionLimits``): beyond ``max_connections`` a new connection is closed as soon as it is
+accepted, a connection gets ``header_timeout`` seconds to send each request's headers, idle
+keep-alive connections close after ``keep_alive`` seconds, and headers are capped in size. The
+daemon's descriptors (and so its passes) are never exhausted by a flood of idle sockets.
+With a certificate and key the API is served over TLS (for an ``https://`` controller_api).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import uvicorn
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.responses import FileResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from controller.daemon.metrics import Metrics
 
-__all__ = ["ApiBackend", "ApiServer", "create_app"]
+__all__ = ["ApiBackend", "ApiServer", "ConnectionLimits", "TlsFiles", "create_app"]
 
 
 class ApiBackend(Protocol):
@@ -46,15 +59,18 @@ class ApiBackend(Protocol):
     def wake(self, reason: str) -> None: ...
 
 
-def create_app(backend: ApiBackend, token: str | None, metrics: Metrics) -> FastAPI:
+def create_app(backend: ApiBackend, token: Callable[[], str | None], metrics: Metrics) -> FastAPI:
+    """The app; ``token()`` is the current token (None: the API is closed but for the open
+    endpoints)."""
     app = FastAPI(title="tva controller", docs_url=None, redoc_url=None, openapi_url=None)
 
     def require_token(request: Request) -> None:
-        if token is None:
+        expected = token()
+        if expected is None:
             raise HTTPException(403, "this device has no api_token configured; the API is closed")
         given = request.headers.get("authorization", "")
         scheme, _, value = given.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(value.encode(), token.encode()):
+        if scheme.lower() != "bearer" or not hmac.compare_digest(value.encode(), expected.encode()):
             raise HTTPException(401, "missing or wrong token", headers={"WWW-Authenticate": "Bearer"})
 
     auth = [Depends(require_token)]
@@ -144,6 +160,64 @@ def _infohash(value: str) -> str:
     return v
 
 
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """Bounds on what one client (or many) can hold open; see the module docstring."""
+
+    max_connections: int = 128
+    header_timeout: float = 10.0
+    keep_alive: float = 5.0
+    max_header_bytes: int = 16 * 1024
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """A certificate (chain) and its private key, from the node's own configuration."""
+
+    cert: str
+    key: str
+
+
+def _bounded_protocol(limits: ConnectionLimits) -> type[H11Protocol]:
+    class Bounded(H11Protocol):
+        """uvicorn's h11 protocol, closing connections over the limit at once and those that
+        do not send a request's headers in time (uvicorn bounds neither)."""
+
+        _header_timer: asyncio.TimerHandle | None = None
+        _refused = False
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            if len(self.connections) >= limits.max_connections:
+                self._refused = True
+                transport.abort()  # frees the descriptor now; the client sees a reset
+                return
+            super().connection_made(transport)
+            self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._refused:
+                return  # never counted, nothing to end
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+            super().connection_lost(exc)
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._arm()
+
+        def _arm(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+            self._header_timer = self.loop.call_later(limits.header_timeout, self._headers_due)
+
+        def _headers_due(self) -> None:
+            self._header_timer = None
+            if self.cycle is None or self.cycle.response_complete:  # no request under way
+                self.transport.abort()
+
+    return Bounded
+
+
 @dataclass
 class ApiServer:
     """Serves the app on ``host:port`` in a background thread; ``stop()`` shuts it down."""
@@ -151,10 +225,22 @@ class ApiServer:
     app: FastAPI
     host: str
     port: int
+    limits: ConnectionLimits = field(default_factory=ConnectionLimits)
+    tls: TlsFiles | None = None
 
     def start(self) -> None:
-        config = uvicorn.Config(self.app, host=self.host, port=self.port, log_level="warning",
-                                access_log=False, lifespan="off")
+        config = uvicorn.Config(
+            self.app, host=self.host, port=self.port, log_level="warning", access_log=False,
+            lifespan="off", http=_bounded_protocol(self.limits),
+            limit_concurrency=self.limits.max_connections + 1,  # the cap is ours (connection_made)
+            # asyncio accepts up to ``backlog`` sockets in one burst before any protocol runs:
+            # a small backlog keeps that burst (and its descriptors) small too.
+            backlog=self.limits.max_connections,
+            timeout_keep_alive=int(max(self.limits.keep_alive, 1)),
+            h11_max_incomplete_event_size=self.limits.max_header_bytes,
+            ssl_certfile=self.tls.cert if self.tls else None,
+            ssl_keyfile=self.tls.key if self.tls else None,
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="tva-api", daemon=True)
         self._thread.start()

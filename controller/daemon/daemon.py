@@ -13,13 +13,13 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from controller.clients.transmission import runs_transmission
-from controller.daemon.api import ApiServer, create_app
+from controller.daemon.api import ApiServer, ConnectionLimits, TlsFiles, create_app
 from controller.daemon.lock import NodeLock
 from controller.daemon.metrics import Metrics
 from controller.daemon.node import NodeRuntime, PassOutcome, condition, problems_message
@@ -28,6 +28,7 @@ from controller.daemon.triggers import CheckoutWatcher, Poller, remote_heads
 from controller.daemon.wakeup import Wakeup
 from controller.desired.checks import MAX_TORRENT_BYTES
 from controller.errors import PermanentError, TemporaryError, TvaError, UnreachableError
+from controller.planner.removals import HOLD_CODE
 from controller.secrets import resolve
 from controller.seeder import Seeder
 from controller.source.git import GitSource, Revision
@@ -64,6 +65,10 @@ class DaemonConfig:
     host_player: bool = True
     poll: float | None = None
     """Seconds between remote polls; default: the fleet's policy.sync.poll."""
+    tls_cert: str | None = None
+    """Certificate (chain) for the API; with ``tls_key``, the API is served over TLS."""
+    tls_key: str | None = None
+    api_limits: ConnectionLimits = field(default_factory=ConnectionLimits)
 
 
 class Daemon:
@@ -78,6 +83,7 @@ class Daemon:
             config.repo, os.path.join(config.state_dir, "fleet"), branch=config.branch,
             local=config.local, allowed_signers=config.allowed_signers,
             applied_file=os.path.join(config.state_dir, f"{config.node}.applied-revision"),
+            on_validated=lambda: self.wakeup.notify("validated"),
         )
         self.runtime = NodeRuntime(
             config.node, config.state_dir, clock=self.clock, player_socket=config.player_socket,
@@ -97,6 +103,8 @@ class Daemon:
         self._transport_key: object = None
         self._published: tuple[Any, float] | None = None
         self._api: ApiServer | None = None
+        self._api_token: str | None = None
+        self._api_refused: str | None = None
         self._threads: list[threading.Thread] = []
         self._checkout_watcher: CheckoutWatcher | None = None
         self._thread: threading.Thread | None = None
@@ -135,6 +143,7 @@ class Daemon:
             self._api.stop()
             self._api = None
         self.runtime.close()
+        self.source.close()
         if self._transport is not None:
             self._transport.close()
         log.info("stopped", extra={"event": "stopped", "node": self.config.node})
@@ -220,6 +229,12 @@ class Daemon:
     def _conditions(self, rev: Revision, desired: DesiredState, now: datetime) -> list[Condition]:
         if rev.current:
             synced = condition("Synced", True, "RevisionApplied", f"revision {rev.applied}", now)
+        elif rev.validating:
+            synced = condition(
+                "Synced", False, "Validating",
+                f"revision {(rev.seen or '')[:12]} is being validated; "
+                f"{(rev.applied or '')[:12]} stays in force meanwhile", now,
+            )
         elif rev.problems:
             synced = condition(
                 "Synced", False, "InvalidRevision",
@@ -237,12 +252,19 @@ class Daemon:
         with self._lock:
             err = self.last_error
         out.append(condition("Ready", err is None, "PassFailed" if err else "PassSucceeded", err or "", now))
+        with self._lock:
+            last = self.last
+        held = [w for w in last.plan.warnings if w.code == HOLD_CODE] if last is not None else []
+        if held:  # from the previous pass's plan: this pass's is computed after observing
+            out.append(condition("RemovalsHeld", True, "RemovalBudget", held[0].message, now))
+        if self._api_refused is not None:
+            out.append(condition("ApiServed", False, "TlsNotConfigured", self._api_refused, now))
         return out
 
     # ------------------------------------------------------------------ status transport
 
     def _status_transport(self, desired: DesiredState) -> StatusTransport:
-        key = (self.config.status_dir, desired.fleet.status)
+        key = (self.config.status_dir, desired.fleet.status, self.source.generation)
         if self._transport is None or key != self._transport_key:
             if self._transport is not None:
                 self._transport.close()
@@ -282,27 +304,46 @@ class Daemon:
     # ------------------------------------------------------------------ API
 
     def _ensure_api(self, desired: DesiredState) -> None:
-        if self._api is not None or self.config.listen == "off":
-            return
+        """Start the API once; resolve its token again on every pass (rotation, revocation)."""
         device = desired.devices.get(self.config.node)
-        if device is None:
+        if device is None or self.config.listen == "off":
             return
-        address = self.config.listen
-        if address is None:
-            if device.addresses.controller_api is None:
-                return
-            parts = urlsplit(device.addresses.controller_api)
-            address = f"{parts.hostname}:{parts.port or 80}"
-        host, _, port = address.rpartition(":")
         token = None
         if device.credentials.api_token is not None:
             try:
                 token = resolve(device.credentials.api_token)
             except TvaError as e:
                 log.warning("API token unavailable (%s): the API serves only /healthz and /announce", e)
-        self._api = ApiServer(create_app(self, token, self.metrics), host.strip("[]") or "127.0.0.1", int(port))
+        with self._lock:
+            self._api_token = token
+        if self._api is not None or self._api_refused is not None:
+            return
+        address = self.config.listen
+        url = device.addresses.controller_api
+        tls = (TlsFiles(self.config.tls_cert, self.config.tls_key)
+               if self.config.tls_cert and self.config.tls_key else None)
+        if address is None:
+            if url is None:
+                return
+            parts = urlsplit(url)
+            if parts.scheme == "https" and tls is None:
+                # Serving plain HTTP where peers expect TLS would send their token in clear.
+                self._api_refused = (f"controller_api {url} is https but this node has no TLS "
+                                     "certificate (--tls-cert/--tls-key): the API is not served")
+                log.error("%s", self._api_refused, extra={"event": "api-refused"})
+                return
+            address = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+        host, _, port = address.rpartition(":")
+        self._api = ApiServer(create_app(self, self._current_token, self.metrics),
+                              host.strip("[]") or "127.0.0.1", int(port),
+                              limits=self.config.api_limits, tls=tls)
         self._api.start()
-        log.info("API listening on %s", address, extra={"event": "api", "listen": address})
+        log.info("API listening on %s%s", address, " (TLS)" if tls else "",
+                 extra={"event": "api", "listen": address})
+
+    def _current_token(self) -> str | None:
+        with self._lock:
+            return self._api_token
 
     def _metrics(self, outcome: PassOutcome, rev: Revision, seconds: float) -> None:
         self.metrics.pass_duration.observe(seconds)

@@ -384,3 +384,6 @@ def _read_torrent(
     except (torf.TorfError, ValueError, TypeError) as e:
         report(origin, path, f"{rel} is not a valid .torrent file: {e}")
         return None
+    except RecursionError:  # bencode nested deeper than the decoder's recursion can follow
+        report(origin, path, f"{rel} is not a valid .torrent file: nested too deeply")
+        return None

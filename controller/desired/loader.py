@@ -16,9 +16,12 @@ device file is reported once, not again as "unknown device" in every file that n
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
 import re
 import stat
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -39,7 +42,10 @@ from schemas.desired import KINDS, SUPPORTED_API_VERSIONS, DesiredState, Model
 __all__ = [
     "INTERNAL",
     "MAX_FILES",
+    "MAX_REVISION_BYTES",
+    "MAX_VALIDATION_SECONDS",
     "YAML_SUFFIXES",
+    "Budget",
     "LoadResult",
     "Reader",
     "discover",
@@ -51,7 +57,25 @@ INTERNAL = "internal error while validating"
 """Prefix of a problem that means a bug in a validator, not in the fleet repo."""
 
 MAX_FILES = 20_000
+MAX_REVISION_BYTES = 64 << 20
+"""All files one revision reads (YAML and committed .torrent files), each path counted once."""
+MAX_VALIDATION_SECONDS = 60.0
 YAML_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What validating one revision may cost, the same for a checkout and a git commit.
+
+    Anyone who can push chooses the input, so its cost is bounded as a whole, not per file only:
+    N paths to one large blob are read and parsed once, and the bytes of every distinct path,
+    the number of files and the time spent all count against one budget. A revision over it is
+    invalid, with one problem saying which limit it crossed.
+    """
+
+    files: int = MAX_FILES
+    bytes: int = MAX_REVISION_BYTES
+    seconds: float = MAX_VALIDATION_SECONDS
 
 
 @dataclass
@@ -63,8 +87,9 @@ class LoadResult:
     """Valid, but will not work as expected (``checks.warnings``); shown, never refused."""
 
 
-def discover(root: str) -> list[str]:
-    """Every YAML file of the repo, relative to ``root``, sorted; dot-folders are skipped."""
+def discover(root: str, *, limit: int = MAX_FILES) -> list[str]:
+    """Every YAML file of the repo, relative to ``root``, sorted; dot-folders are skipped
+    (``schemas.repopath.hidden``, the rule the git reader applies too)."""
     found: list[str] = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
@@ -72,21 +97,25 @@ def discover(root: str) -> list[str]:
             if name.startswith(".") or not name.endswith(YAML_SUFFIXES):
                 continue
             found.append(os.path.relpath(os.path.join(dirpath, name), root))
-            if len(found) > MAX_FILES:
-                raise ValidationFailed(
-                    [Problem(root, 0, "", f"more than {MAX_FILES} YAML files", "is this a fleet repo?")]
-                )
+            if len(found) > limit:
+                raise ValidationFailed([_too_many_files(root, limit)])
     return sorted(found)
 
 
-def load_fleet(root: str, *, revision: str | None = None) -> LoadResult:
+def _too_many_files(root: str, limit: int) -> Problem:
+    return Problem(root, 0, "", f"more than {limit} YAML files", "is this a fleet repo?")
+
+
+def load_fleet(root: str, *, revision: str | None = None, budget: Budget | None = None) -> LoadResult:
     """Load and validate the fleet repo checked out at ``root``.
 
     Raises ``ValidationFailed`` with every problem found.
     """
     if not os.path.isdir(root):
         raise ValidationFailed([Problem(root, 0, "", "not a directory", "give the fleet repo's path")])
-    return load_files(root, discover(root), _FsReader(root), revision=revision)
+    budget = budget or Budget()
+    return load_files(root, discover(root, limit=budget.files), _FsReader(root), revision=revision,
+                      budget=budget)
 
 
 class Reader(Protocol):
@@ -116,15 +145,87 @@ class _FsReader:
             return f.read(min(st.st_size, limit) + 1)
 
 
-def load_files(
-    root: str, files: list[str], reader: Reader, *, revision: str | None = None
-) -> LoadResult:
-    """Load the given repo files through ``reader`` (the filesystem, or a git tree).
+class _OverBudget(Exception):
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
 
-    ``root`` only names the files in messages.
+
+class _Metered:
+    """The one reader every load goes through: each path is read once, and the bytes read and
+    the time spent are checked against the revision's budget at every read."""
+
+    def __init__(self, reader: Reader, budget: Budget, root: str,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.reader = reader
+        self.budget = budget
+        self.root = root
+        self.clock = clock
+        self.deadline = clock() + budget.seconds
+        self.used = 0
+        self._read: dict[tuple[str, int], bytes] = {}
+
+    def check_time(self) -> None:
+        if self.clock() >= self.deadline:
+            raise _OverBudget(Problem(
+                self.root, 0, "", f"validating this revision took longer than {self.budget.seconds:g} s",
+                "make the fleet files smaller or fewer; see docs/fleet-repo.md, Limits"))
+
+    def __call__(self, rel: str, limit: int) -> bytes:
+        known = self._read.get((rel, limit))
+        if known is not None:
+            return known
+        self.check_time()
+        data = self.reader(rel, limit)
+        self.used += len(data)
+        if self.used > self.budget.bytes:
+            raise _OverBudget(Problem(
+                self.root, 0, "", f"the revision's fleet files hold more than "
+                f"{self.budget.bytes >> 20} MiB", "see docs/fleet-repo.md, Limits"))
+        self._read[(rel, limit)] = data
+        return data
+
+
+def load_files(
+    root: str, files: list[str], reader: Reader, *, revision: str | None = None,
+    budget: Budget | None = None,
+) -> LoadResult:
+    """Load the given repo files through ``reader`` (the filesystem, or a git tree), within
+    ``budget`` (the default one when None).
+
+    ``root`` only names the files in messages. Any failure, even a bug in a check, is a
+    problem of the revision (``ValidationFailed``), never another exception.
     """
+    budget = budget or Budget()
+    where = root or "."
+    if len(files) > budget.files:
+        raise ValidationFailed([_too_many_files(where, budget.files)])
+    metered = _Metered(reader, budget, where)
     problems: list[Problem] = []
+    try:
+        loaded = _load(root, files, metered, problems, revision)
+    except _OverBudget as e:
+        raise ValidationFailed([*problems, e.problem]) from None
+    except RecursionError:
+        problems.append(Problem(where, 0, "", "a file is nested too deeply to read"))
+        loaded = None
+    except Exception as e:  # a bug must not become a traceback, nor stop the daemon's loop
+        problems.append(Problem(where, 0, "", f"{INTERNAL}: {type(e).__name__}: {e}",
+                                "this is a bug in tva; please report it"))
+        loaded = None
+    if loaded is not None and not problems:
+        return LoadResult(desired=loaded[0], files=files, warnings=loaded[1])
+    raise ValidationFailed(problems)
+
+
+def _load(
+    root: str, files: list[str], reader: _Metered, problems: list[Problem], revision: str | None
+) -> tuple[DesiredState, list[Problem]] | None:
+    """The desired state and the warnings (``checks.warnings``), or None with ``problems``."""
     resources = Resources()
+    parsed: dict[bytes, list[Document] | YamlProblem] = {}
+    """Parsed once per distinct content: one blob behind N paths costs one parse."""
+    validated: dict[int, Model | Exception] = {}
     for rel in files:
         shown = _shown(root, rel)
         try:
@@ -132,22 +233,26 @@ def load_files(
         except OSError as e:
             problems.append(Problem(shown, 0, "", f"cannot read: {e.strerror or e}"))
             continue
-        try:
-            docs = parse_documents(read_text(shown, data))
-        except YamlProblem as e:
-            problems.append(Problem(shown, e.line, "", e.message, e.hint))
+        digest = hashlib.sha256(data).digest()
+        if digest not in parsed:
+            try:
+                parsed[digest] = parse_documents(read_text(shown, data))
+            except YamlProblem as e:
+                parsed[digest] = e
+        docs = parsed[digest]
+        if isinstance(docs, YamlProblem):
+            problems.append(Problem(shown, docs.line, "", docs.message, docs.hint))
             if b"\x00" not in data:  # text, though not valid YAML: what does it define?
                 for kind, name in guess_identities(data.decode("utf-8", "replace")):
                     resources.add_broken(_known_kind(kind), name)
             continue
         for doc in docs:
-            model = _validate(doc, shown, problems, resources)
+            reader.check_time()
+            model = _validate(doc, shown, problems, resources, validated)
             if model is not None:
                 resources.add(model, Origin(shown, doc))
     desired = check_and_resolve(resources, problems, root=root, reader=reader, revision=revision)
-    if desired is not None and not problems:
-        return LoadResult(desired=desired, files=files, warnings=warnings(resources))
-    raise ValidationFailed(problems)
+    return (desired, warnings(resources)) if desired is not None else None
 
 
 def _shown(root: str, rel: str) -> str:
@@ -155,7 +260,8 @@ def _shown(root: str, rel: str) -> str:
 
 
 def _validate(
-    doc: Document, file: str, problems: list[Problem], resources: Resources
+    doc: Document, file: str, problems: list[Problem], resources: Resources,
+    memo: dict[int, Model | Exception] | None = None,
 ) -> Model | None:
     data = doc.data
     if data is None:
@@ -193,7 +299,18 @@ def _validate(
             resources.add_broken(close[0], name)
         return None
     try:
-        return model_cls.model_validate(data)
+        # A document shared by several paths (one blob, parsed once) is validated once too.
+        known = memo.get(id(data)) if memo is not None else None
+        if known is None:
+            try:
+                known = model_cls.model_validate(data)
+            except Exception as e:  # kept, then raised again for each path that holds it
+                known = e
+            if memo is not None:
+                memo[id(data)] = known
+        if isinstance(known, Exception):
+            raise known
+        return known
     except ValidationError as e:
         problems.extend(_merge_alternatives([_problem_from(err, doc, file) for err in e.errors()]))
     except Exception as e:  # a validator bug must not become a traceback for the user

@@ -3,7 +3,8 @@
 1. index the inputs (``context``); 2. assign duties; 3. resolve watchlist buffers and player
 queues (what must be kept where); 4. custody pins and prunes; 5. prefetch pins and removals;
 6. player settings and queue; 7. Transmission session settings; 8. VPN kill switch; 9. privacy
-(fleet-only items: foreign trackers, leaking sessions); 10. the reaper's ladder; 11. assemble. Each
+(fleet-only items: foreign trackers, leaking sessions); 10. the reaper's ladder; 11. labels lost
+in a crash set again (``relabel``); 12. the removal budgets (``removals``); 13. assemble. Each
 step sees what the earlier ones decided (``ledger``), so, for instance, no two removals can
 each count on the other's copy. Everything is computed for the whole fleet and filtered at the
 end: a node's own plan is exactly its share of the fleet's.
@@ -25,6 +26,8 @@ from controller.planner.player import keep_queues, plan_player, queue_keys
 from controller.planner.prefetch import Entry, plan_prefetch, prefetch_entries
 from controller.planner.privacy import plan_privacy
 from controller.planner.reaper import plan_reaper
+from controller.planner.relabel import plan_relabel
+from controller.planner.removals import limit_removals
 from controller.planner.session import plan_session
 from controller.planner.text import age
 from controller.planner.vpn import plan_vpn
@@ -60,6 +63,8 @@ def run_pass(
     plan_vpn(ctx, ledger)
     plan_privacy(ctx, ledger)
     plan_reaper(ctx, ledger)
+    plan_relabel(ctx, ledger)
+    limit_removals(desired.fleet.policy.removals, ledger)
     _unmanaged(ctx, ledger, entries)
     _unknown_versions(ctx, ledger)
     if desired.fleet.policy.suspend:

@@ -3,16 +3,25 @@
 Watch progress drives the watchlists' keep-next-N buffers on every node, so it must survive a
 controller restart: a small JSON list of info-hashes in the state dir, written atomically
 (``controller.atomic``) whenever it grows. Safe to call from libmpv's event thread.
+
+A file that cannot be read as that list (damaged by a disk, or edited by hand) is not emptied
+in place: it is moved aside (``<name>.corrupt-<time>``) with a warning, so what it held can be
+recovered, and the store starts empty.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import threading
+import time
 
 from controller.atomic import write_atomic
 
 __all__ = ["WatchedStore"]
+
+log = logging.getLogger("tva.player")
 
 
 class WatchedStore:
@@ -21,11 +30,26 @@ class WatchedStore:
         self._lock = threading.Lock()
         self._keys: set[str] = set()
         try:
-            with open(path, encoding="utf-8") as f:
-                data = json.load(f)
-            self._keys = {k for k in data if isinstance(k, str)} if isinstance(data, list) else set()
-        except (OSError, ValueError):
-            pass  # none yet, or unreadable: start empty (the player records again as it plays)
+            with open(path, "rb") as f:
+                data = json.loads(f.read().decode("utf-8"))
+            if not isinstance(data, list) or not all(isinstance(k, str) for k in data):
+                raise ValueError("not a list of info-hashes")
+            self._keys = set(data)
+        except FileNotFoundError:
+            pass  # none yet
+        except (OSError, ValueError) as e:  # UnicodeDecodeError and JSONDecodeError included
+            self._move_aside(str(e))
+
+    def _move_aside(self, why: str) -> None:
+        aside = f"{self.path}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}"
+        try:
+            os.replace(self.path, aside)
+        except OSError as e:
+            log.warning("watch progress %s is unreadable (%s) and cannot be moved aside (%s); "
+                        "starting empty", self.path, why, e, extra={"event": "watched-corrupt"})
+            return
+        log.warning("watch progress %s is unreadable (%s); kept as %s, starting empty",
+                    self.path, why, aside, extra={"event": "watched-corrupt", "aside": aside})
 
     def add(self, key: str) -> None:
         with self._lock:

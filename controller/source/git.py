@@ -9,22 +9,37 @@ not descend from the last applied commit (a force-push back to an older signed c
 another branch of signed history) is refused. The last applied commit is kept in a file of
 the state dir, so a restart neither forgets it nor accepts a rollback made while it was down;
 after a restart it is loaded again while the tip is refused.
+
+The fleet repo is attacker-controlled, so validating a revision runs in a worker thread within
+the loader's budget (``controller.desired.loader.Budget``): a pass waits for it at most
+``wait`` seconds, then goes on with the last good revision (status keeps being published) and
+the next pass picks up the verdict. Any failure of the loader makes the revision invalid.
+
+The clone in the state dir is the node's own: when it is damaged (it no longer opens, or the
+remote answers but the clone cannot fetch from it), it is moved aside and cloned again.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
+import logging
 import os
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from controller.atomic import write_atomic
-from controller.clients.git import GitRepo, RetryPolicy, clone, with_retries
+from controller.clients.git import GitRepo, RetryPolicy, clone, ls_remote, with_retries
+from controller.desired.loader import INTERNAL, Budget
 from controller.errors import PermanentError, Problem, TemporaryError, ValidationFailed
 from controller.source.gittree import load_revision
 from schemas.desired import DesiredState
 
 __all__ = ["GitSource", "Revision", "RevisionRefused", "RollbackRefused", "UnsignedRevision"]
+
+log = logging.getLogger("tva.source")
 
 _RETRY = RetryPolicy(attempts=3, initial=0.2, max_wait=5.0)
 """Clone and fetch: a few quick tries; the daemon's own backoff takes over after that."""
@@ -62,6 +77,8 @@ class Revision:
     """Why ``seen`` is not in force, when it is not."""
     error: str | None = None
     """A fetch or signature error, when there was one."""
+    validating: bool = False
+    """``seen`` is still being validated (the last good revision stays in force meanwhile)."""
     refused: str | None = None
     """When ``seen`` is refused as untrusted: why, as a condition reason (``UnsignedRevision``,
     ``RollbackRefused``)."""
@@ -87,6 +104,9 @@ class GitSource:
         branch: str = "main",
         local: bool = False,
         allowed_signers: str | None = None,
+        budget: Budget | None = None,
+        wait: float = 10.0,
+        on_validated: Callable[[], None] | None = None,
         applied_file: str | None = None,
     ) -> None:
         """``applied_file`` keeps the last applied commit across restarts (in the state dir)."""
@@ -95,12 +115,21 @@ class GitSource:
         self.branch = branch
         self.local = local
         self.allowed_signers = allowed_signers
+        self.budget = budget or Budget()
+        self.wait = wait
+        """Seconds a refresh waits for a new revision's validation before going on without it."""
+        self.on_validated = on_validated
+        """Called from the worker when a validation ends (the daemon looks again then)."""
+        self.generation = 0
+        """Grows each time the clone is replaced (users of ``checkout`` reopen it then)."""
         self._repo: GitRepo | None = None
         self._last_good: tuple[str, DesiredState] | None = None
         self._last_checked: tuple[str, list[Problem], str | None, str | None] | None = None
         self.applied_file = applied_file
         self._anchor = self._read_anchor()
         """The last applied commit (this run or an earlier one): the tip must descend from it."""
+        self._validating: tuple[str, int, concurrent.futures.Future[DesiredState]] | None = None
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="tva-validate")
 
     @property
     def repo(self) -> GitRepo:
@@ -116,19 +145,51 @@ class GitSource:
     def _open(self) -> GitRepo:
         if self.local:
             return GitRepo.open(self.url)
-        if os.path.isdir(os.path.join(self.workdir, ".git")):
-            return GitRepo.open(self.workdir)
+        if os.path.lexists(self.workdir):
+            try:
+                repo = GitRepo.open(self.workdir)
+                repo.run("rev-parse", "--git-dir", what=f"opening {self.workdir}", timeout=_RETRY.timeout)
+                return repo
+            except (PermanentError, TemporaryError) as e:
+                self._move_aside(str(e))
         os.makedirs(os.path.dirname(os.path.abspath(self.workdir)), exist_ok=True)
         return clone(self.url, self.workdir, policy=_RETRY, no_checkout=True)
+
+    def _move_aside(self, why: str) -> None:
+        """Keep a damaged clone for inspection (``<workdir>.damaged-<time>``); the next open
+        clones again."""
+        if self._repo is not None:
+            self._repo.close()
+            self._repo = None
+        aside = f"{self.workdir}.damaged-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+        os.replace(self.workdir, aside)
+        self.generation += 1
+        log.warning("the clone of the fleet repo is damaged (%s); moved to %s, cloning again", why,
+                    aside, extra={"event": "clone-damaged", "aside": aside})
 
     def _fetch(self) -> None:
         if self.local:
             return
         what = f"fetching the fleet repo {self.url}"
         refspec = f"+refs/heads/{self.branch}:refs/remotes/origin/{self.branch}"
-        with_retries(_RETRY, lambda: self.repo.run(
-            "fetch", "--quiet", "--prune", "origin", refspec, what=what, timeout=_RETRY.timeout),
-            what=what)
+
+        def fetch() -> None:
+            with_retries(_RETRY, lambda: self.repo.run(
+                "fetch", "--quiet", "--prune", "origin", refspec, what=what, timeout=_RETRY.timeout),
+                what=what)
+
+        try:
+            fetch()
+        except PermanentError as e:
+            # The remote answers but this clone cannot fetch from it: the clone is the problem.
+            try:
+                offered = ls_remote(self.url, [f"refs/heads/{self.branch}"], timeout=_RETRY.timeout)
+            except (PermanentError, TemporaryError):
+                raise e from None
+            if not offered.strip():
+                raise e from None  # the remote has no such branch: nothing wrong with the clone
+            self._move_aside(str(e))
+            fetch()
 
     def head(self) -> str:
         ref = self.branch if self.local else f"refs/remotes/origin/{self.branch}"
@@ -153,20 +214,51 @@ class GitSource:
             return self._keep(seen, *self._last_checked[1:])
         try:
             self._verify(seen)
-            desired = load_revision(self.repo, seen).desired
-        except ValidationFailed as e:
-            self._last_checked = (seen, e.problems, None, None)
-            return self._keep(seen, e.problems, None)
         except RevisionRefused as e:
             self._last_checked = (seen, [], str(e), e.reason)
             return self._keep(seen, [], str(e), e.reason)
+        if self._validating is None or self._validating[:2] != (seen, self.generation):
+            # (A clone replaced meanwhile may have failed the worker: validate again.)
+            self._validating = (seen, self.generation, self._pool.submit(self._validate, seen))
+        future = self._validating[2]
+        try:
+            desired = future.result(timeout=self.wait)
+        except concurrent.futures.TimeoutError:
+            return self._keep(seen, [], None, validating=True)
+        except ValidationFailed as e:
+            self._validating = None
+            self._last_checked = (seen, e.problems, None, None)
+            return self._keep(seen, e.problems, None)
+        self._validating = None
         self._last_good = (seen, desired)
         self._last_checked = None
         self._remember(seen)
         return Revision(seen=seen, desired=desired, applied=seen)
 
+    def _validate(self, sha: str) -> DesiredState:
+        """Load ``sha`` in the worker, through a repository object of its own (gitpython's
+        is not shared across threads). Raises ValidationFailed, and only that."""
+        try:
+            with GitRepo.open(self.checkout) as repo:
+                return load_revision(repo, sha, budget=self.budget).desired
+        except ValidationFailed:
+            raise
+        except RecursionError:
+            raise ValidationFailed([Problem(".", 0, "", "a file is nested too deeply to read")]) from None
+        except Exception as e:  # anything else still only makes the revision invalid
+            raise ValidationFailed([Problem(".", 0, "", f"{INTERNAL}: {type(e).__name__}: {e}",
+                                            "this is a bug in tva; please report it")]) from None
+        finally:
+            if self.on_validated is not None:
+                self.on_validated()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._repo is not None:
+            self._repo.close()
+
     def _keep(self, seen: str | None, problems: list[Problem], error: str | None,
-              refused: str | None = None) -> Revision:
+              refused: str | None = None, *, validating: bool = False) -> Revision:
         good = self._last_good
         return Revision(
             seen=seen,
@@ -174,6 +266,7 @@ class GitSource:
             applied=good[0] if good else None,
             problems=problems,
             error=error,
+            validating=validating,
             refused=refused,
         )
 
@@ -203,7 +296,7 @@ class GitSource:
         try:
             if not self.repo.verify_commit(anchor, self.allowed_signers):
                 return
-            self._last_good = (anchor, load_revision(self.repo, anchor).desired)
+            self._last_good = (anchor, load_revision(self.repo, anchor, budget=self.budget).desired)
         except (ValidationFailed, TemporaryError, PermanentError):
             return
 

@@ -108,7 +108,8 @@ def test_apply_adds_then_has_nothing_to_do(one: tuple[Path, TransmissionDaemon, 
     assert infohash in {t.hash_string for t in tr.client().get_torrents(arguments=["hashString"])}
     r = tva("history", "--node", "one", "--state-dir", str(state), "--json", cwd=tmp_path)
     entries = json.loads(r.stdout)
-    assert [(e["kind"], e["target"], e["outcome"]) for e in entries] == [("add", infohash, "ok")]
+    assert [(e["kind"], e["target"], e["outcome"]) for e in entries] == [
+        ("add", infohash, "started"), ("add", infohash, "ok")]  # intent first, then the outcome
     # Once it completes (the data is in place), a second apply has nothing to do.
     from controller.waiting import wait_for
 
