@@ -74,7 +74,7 @@ def first_byte_and_done(lab: Lab, node: str, infohash: str, timeout: float) -> t
     first = wait(lambda: time.monotonic() if (lab.percent(node, infohash) or 0) > 0 else None,
                  timeout, f"the first byte on {node}", interval=0.02)
     done = wait(lambda: time.monotonic() if (lab.percent(node, infohash) or 0) >= 1 else None,
-                timeout, f"{node} to complete", interval=0.02)
+                timeout, f"{node} to complete", interval=0.1)
     return first, done
 
 

@@ -126,7 +126,7 @@ def create_app(backend: ApiBackend, token: Callable[[], str | None], metrics: Me
         path = backend.seed_file(_infohash(infohash), capability, relative)
         if path is None:
             raise HTTPException(404)
-        return FileResponse(path, media_type="application/octet-stream")
+        return _SeedFile(path, media_type="application/octet-stream")
 
     @app.post("/v1/webhook", dependencies=auth)
     def webhook() -> dict[str, str]:
@@ -216,6 +216,13 @@ def _bounded_protocol(limits: ConnectionLimits) -> type[H11Protocol]:
                 self.transport.abort()
 
     return Bounded
+
+
+class _SeedFile(FileResponse):
+    """A web seed's file: read in 1 MiB chunks (Starlette's 64 KiB costs a thread hop per
+    chunk; a re-pin asks for whole pieces of 4 or 16 MiB)."""
+
+    chunk_size = 1 << 20
 
 
 @dataclass

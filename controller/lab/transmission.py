@@ -301,13 +301,13 @@ MiB = 1 << 20
 
 
 def piece_size(size: int) -> int:
-    """The piece size of a torrent the fleet makes: 4 MiB, 16 MiB from 256 MiB up.
+    """The piece size of a torrent the fleet makes: 4 MiB, 16 MiB from 64 MiB up.
 
     Transmission 3.00 fetches from a web seed one piece per HTTP request, four at a time, so
     the piece size sets the speed of a re-pin over HTTP (docs/performance.md#re-pins: 512 KiB
     pieces about 25 MB/s, 4 MiB about 100, 16 MiB about 250); over the peer path it does not
     matter. It is part of the info-hash: chosen once, when the torrent is made."""
-    return 16 * MiB if size >= 256 * MiB else 4 * MiB
+    return 16 * MiB if size >= 64 * MiB else 4 * MiB
 
 
 def make_payload_torrent(
