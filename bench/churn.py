@@ -520,7 +520,8 @@ class Sim:
         n.journal = [e for e in n.journal if e.at >= horizon]
         desired = self.desired()
         start = time.process_time()
-        p = plan(desired, statuses, t, nodes=[n.name], journal=n.journal)
+        unread = failed and not self.args.blind
+        p = plan(desired, statuses, t, nodes=[n.name], journal=n.journal, unread=unread)
         self.figures.plan_cpu += time.process_time() - start
         self.figures.plan_calls += 1
         self.apply(n, p, t, failed)
@@ -641,7 +642,8 @@ def main() -> None:
                     help="chance that a node's status read fails in a pass")
     ap.add_argument("--blips", type=int, default=12, help="spells of failed reads per node per year")
     ap.add_argument("--blind", action="store_true",
-                    help="plan with no other statuses when a read fails (the old daemon)")
+                    help="plan with no other statuses when a read fails (the daemon before issue "
+                    "17); by default the statuses read last stay in force, as NodeRuntime.others")
     ap.add_argument("--fleet-extra", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
     start = time.monotonic()

@@ -74,6 +74,8 @@ class NodeRuntime:
     _actuator: TransmissionActuator | None = field(default=None, init=False)
     _previous: TransmissionStatus | None = field(default=None, init=False)
     _player: PlayerHost | None = field(default=None, init=False)
+    _view: list[NodeStatus] | None = field(default=None, init=False)
+    """The other nodes' statuses as read last: kept in force when a read fails."""
     watched: WatchedStore = field(init=False)
     metainfo_reader: Callable[[str], bytes | None] | None = None
     """Reads a committed .torrent by repo path (the source's revision), when there is one."""
@@ -143,10 +145,30 @@ class NodeRuntime:
         self._previous = obs.status.transmission if obs.status.transmission.reachable else None
         return obs.status
 
-    def plan(self, desired: DesiredState, statuses: list[NodeStatus], now: datetime) -> Plan:
+    def plan(self, desired: DesiredState, statuses: list[NodeStatus], now: datetime,
+             *, unread: bool = False) -> Plan:
         horizon = now - timedelta(days=30)
         return make_plan(desired, statuses, now, nodes=[self.node],
-                         journal=self.journal.entries(horizon))
+                         journal=self.journal.entries(horizon), unread=unread)
+
+    def others(self, transport: StatusTransport | None) -> tuple[list[NodeStatus], bool]:
+        """The other nodes' statuses to plan with, and whether this pass failed to read them.
+
+        A failed read never means "everyone else is unknown": the statuses read last stay in
+        force with their real ages (they turn stale and gone as usual), and with none read yet
+        the planner makes no custody changes (``plan(..., unread=True)``)."""
+        if transport is None:
+            return [], False
+        try:
+            read = [s for s in transport.read_all() if s.node != self.node]
+        except TvaError as e:
+            kept = self._view
+            log.warning("cannot read the fleet's statuses: %s; %s", e,
+                        f"planning with the {len(kept)} read last" if kept is not None
+                        else "none read yet: no custody changes this pass")
+            return list(kept or []), True
+        self._view = read
+        return read, False
 
     def applier(self, desired: DesiredState) -> Applier:
         backends: list[Backend] = [VpnActuator(desired), PlayerActuator(self._player)]
@@ -196,14 +218,9 @@ class NodeRuntime:
         so the API answers announces from the newest view."""
         now = now if now is not None else self.clock()
         own = self.observe(desired, now, conditions or [])
-        others: list[NodeStatus] = []
-        if transport is not None:
-            try:
-                others = transport.read_all()
-            except TvaError as e:
-                log.warning("cannot read the fleet's statuses: %s", e)
-        statuses = [s for s in others if s.node != self.node] + [own]
-        p = self.plan(desired, statuses, now)
+        others, unread = self.others(transport)
+        statuses = [*others, own]
+        p = self.plan(desired, statuses, now, unread=unread)
         view = build_fleet_view(desired, statuses, now)
         outcome = PassOutcome(desired, now, own, statuses, view, p, None)
         if on_planned is not None:

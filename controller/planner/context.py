@@ -129,6 +129,8 @@ class Context:
     rules_by_item: dict[str, list[str]]
     eligible: dict[str, list[str]]
     duty_holders: dict[Duty, tuple[str, ...]] = field(default_factory=dict)
+    unread: bool = False
+    """The statuses could not be read this pass: those given are the last read, or only own."""
     duty_assignments: list[DutyAssignment] = field(default_factory=list)
     _copies: dict[str, list[Copy]] = field(default_factory=dict)
     _assessed: dict[tuple[str, str], Assessment] = field(default_factory=dict)
@@ -142,6 +144,14 @@ class Context:
     def acquirer(self) -> str | None:
         holders = self.duty_holders.get(Duty.acquirer, ())
         return holders[0] if holders else None
+
+    @property
+    def blind(self) -> bool:
+        """Unread, and no other node's status kept: nothing is known of the rest of the fleet."""
+        if not self.unread:
+            return False
+        known = sum(1 for nf in self.nodes.values() if nf.status is not None)
+        return known <= 1 < len(self.nodes)
 
     def item(self, key: str) -> ResolvedItem | None:
         return self.desired.items.get(key)

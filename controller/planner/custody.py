@@ -100,6 +100,15 @@ def _tally(ctx: Context, nodes: list[str]) -> dict[str, int]:
 
 
 def plan_custody(ctx: Context, ledger: Ledger) -> None:
+    if ctx.unread:
+        kept = sum(1 for nf in ctx.nodes.values() if nf.status is not None) - 1
+        if ctx.blind:
+            ledger.warn("statuses-unread", "the fleet's statuses could not be read and none were "
+                        "read before: custody makes no changes this pass (a node never plans "
+                        "as if it were alone)")
+            return
+        ledger.warn("statuses-unread", "the fleet's statuses could not be read: planning with "
+                    f"the {kept} read last, at their real ages", severity=Severity.info)
     needs: list[tuple[int, str, str, Count]] = []
     overs: list[Count] = []
     tallies: dict[frozenset[str], dict[str, int]] = {}
