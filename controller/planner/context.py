@@ -83,6 +83,8 @@ class NodeFacts:
     untrusted: bool = field(init=False)
     counts: bool = field(init=False)
     """A complete, error-free copy here counts toward floors (fresh or trusted, not untrusted)."""
+    committed: int = field(init=False)
+    """Bytes the unfinished torrents here still have to write (``sizeWhenDone - have``)."""
 
     def __post_init__(self) -> None:
         self.fresh = self.freshness is Freshness.fresh
@@ -90,11 +92,17 @@ class NodeFacts:
         self.trusted = self.device.trust is TrustLevel.trusted
         self.untrusted = self.device.trust is TrustLevel.untrusted
         self.counts = (self.fresh or self.trusted) and not self.untrusted
+        self.committed = sum(t.size - int(t.size * t.percent_done)
+                             for t in self.torrents.values() if t.percent_done < 1.0)
 
     def room(self, reserve: int) -> int | None:
-        """Bytes a new pin may still take before the reserve; None when unknowable."""
+        """Bytes a new pin may still take before the reserve; None when unknowable.
+
+        Free space as observed minus what the node's unfinished downloads still have to write
+        (``committed``): a download started by an earlier pass has taken almost no disk yet
+        (Transmission allocates sparse files), so free space alone over-commits the disk."""
         if self.free is not None:
-            return self.free - reserve
+            return self.free - self.committed - reserve
         if self.device.storage:
             held = sum(t.size for t in self.torrents.values())
             return self.device.capacity - held - reserve
