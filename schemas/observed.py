@@ -18,6 +18,7 @@ __all__ = [
     "STATUS_FORMAT",
     "Condition",
     "ConditionStatus",
+    "CopyVerdict",
     "NodeStatus",
     "Observed",
     "PlayerStatus",
@@ -60,6 +61,16 @@ class TrackerResult(Observed):
     leechers: int | None = None
 
 
+class CopyVerdict(StrEnum):
+    """A node's own verdict on its copy, published so that every node plans the same."""
+
+    dead = "dead"
+    """The reaper's strikes are exhausted (they live in this node's journal): it will not
+    complete by itself."""
+    broken = "broken"
+    """A local data error."""
+
+
 class TorrentStatus(Observed):
     infohash: str = Field(description="40 lower-case hex digits.")
     name: str
@@ -80,6 +91,12 @@ class TorrentStatus(Observed):
     done_date: datetime | None = None
     added_date: datetime | None = None
     trackers: list[TrackerResult] = Field(default_factory=list)
+    verdict: CopyVerdict | None = Field(
+        default=None,
+        description="The holder's own verdict on this copy (dead: reaper strikes exhausted; "
+        "broken: local data error). Every planner counts such a copy as broken, not pending. "
+        "Absent: none (and in statuses of older controllers).",
+    )
 
     @property
     def complete(self) -> bool:

@@ -25,7 +25,7 @@ from controller.errors import PermanentError, Problem, TvaError
 from controller.journal import Journal
 from controller.observe.node import attribute, observe_node
 from controller.observe.transmission import TransmissionObserver
-from controller.planner import FleetView, build_fleet_view
+from controller.planner import FleetView, build_fleet_view, with_verdicts
 from controller.planner import plan as make_plan
 from controller.player.host import PlayerHost
 from controller.player.watched import WatchedStore
@@ -37,6 +37,8 @@ from schemas.plan import Action, Plan
 __all__ = ["NodeRuntime", "PassOutcome", "condition", "problems_message"]
 
 log = logging.getLogger("tva.node")
+JOURNAL_HORIZON = timedelta(days=30)
+"""How far back the journal is read for planning (longer than any reaper interval)."""
 
 
 @dataclass
@@ -143,11 +145,13 @@ class NodeRuntime:
             watched=self.watched.keys(), revision=desired.revision, conditions=conditions,
         )
         self._previous = obs.status.transmission if obs.status.transmission.reachable else None
-        return obs.status
+        # Its own verdict on its copies (dead by its journal's strikes) travels in its status,
+        # so that every node plans the same (controller/planner/verdicts.py).
+        return with_verdicts(desired, obs.status, now, self.journal.entries(now - JOURNAL_HORIZON))
 
     def plan(self, desired: DesiredState, statuses: list[NodeStatus], now: datetime,
              *, unread: bool = False) -> Plan:
-        horizon = now - timedelta(days=30)
+        horizon = now - JOURNAL_HORIZON
         return make_plan(desired, statuses, now, nodes=[self.node],
                          journal=self.journal.entries(horizon), unread=unread)
 

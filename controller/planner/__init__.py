@@ -9,6 +9,7 @@ docs/plan-format.md.
 
 from controller.planner.core import plan
 from controller.planner.freshness import FleetView, Freshness, NodeView, build_fleet_view
+from controller.planner.verdicts import verdicts, with_verdicts
 from controller.planner.views import (
     CustodyRow,
     PeerFinder,
@@ -34,4 +35,6 @@ __all__ = [
     "peers_view",
     "plan",
     "reaper_view",
+    "verdicts",
+    "with_verdicts",
 ]

@@ -201,6 +201,10 @@ class Context:
                 return CopyState.live
             if nf.trusted:
                 return CopyState.trusted
+        elif t.verdict is not None and (nf.fresh or nf.stale):
+            # The holder's own published verdict (dead, broken): every node counts it the same
+            # way, whatever its own journal holds (verdicts.py).
+            return CopyState.broken
         elif nf.fresh:
             if t.error == LOCAL_ERROR or self.assess(nf.name, t).health is Health.dead:
                 return CopyState.broken

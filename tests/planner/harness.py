@@ -73,7 +73,7 @@ def torrent(desired: DesiredState, node: str, spec: Mapping[str, Any], now: date
         last_activity=_ago(now, spec.get("activity", "1h")),
         done_date=_ago(now, spec.get("done", "5d")) if pct >= 1.0 else None,
         added_date=_ago(now, spec.get("added", "6d")),
-        trackers=trackers,
+        trackers=trackers, verdict=spec.get("verdict"),
     )
 
 
