@@ -174,6 +174,12 @@ class NodeStatus(Observed):
         default=None, description="Fleet repo revision this node last applied."
     )
     always_on: bool | None = None
+    present_since: datetime | None = Field(
+        default=None,
+        description="Since when this node has been reporting without a gap longer than "
+        "stale_after (it started or came back then). Prunes caused by its return wait until it "
+        "has been present for settle. Absent in statuses of older controllers.",
+    )
     on_ac_power: bool | None = Field(
         default=None, description="True on mains power, False on battery, None when unknown."
     )

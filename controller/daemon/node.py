@@ -77,6 +77,8 @@ class NodeRuntime:
     _previous: TransmissionStatus | None = field(default=None, init=False)
     _player: PlayerHost | None = field(default=None, init=False)
     _view: list[NodeStatus] | None = field(default=None, init=False)
+    _present: tuple[datetime, datetime] | None = field(default=None, init=False)
+    """(present since, last observed): a gap longer than stale_after starts a new presence."""
     """The other nodes' statuses as read last: kept in force when a read fails."""
     watched: WatchedStore = field(init=False)
     metainfo_reader: Callable[[str], bytes | None] | None = None
@@ -145,9 +147,14 @@ class NodeRuntime:
             watched=self.watched.keys(), revision=desired.revision, conditions=conditions,
         )
         self._previous = obs.status.transmission if obs.status.transmission.reachable else None
+        stale_after = desired.fleet.policy.freshness.stale_after
+        since = now if self._present is None or now - self._present[1] > stale_after \
+            else self._present[0]
+        self._present = (since, now)
+        status = obs.status.model_copy(update={"present_since": since})
         # Its own verdict on its copies (dead by its journal's strikes) travels in its status,
         # so that every node plans the same (controller/planner/verdicts.py).
-        return with_verdicts(desired, obs.status, now, self.journal.entries(now - JOURNAL_HORIZON))
+        return with_verdicts(desired, status, now, self.journal.entries(now - JOURNAL_HORIZON))
 
     def plan(self, desired: DesiredState, statuses: list[NodeStatus], now: datetime,
              *, unread: bool = False) -> Plan:

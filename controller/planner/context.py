@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import IntEnum
 
-from controller.planner.freshness import FleetView, Freshness, build_fleet_view
+from controller.planner.freshness import FleetView, Freshness, build_fleet_view, grace_of
 from controller.planner.health import HEALTHY, Assessment, Classifier, Health
 from controller.planner.memory import JournalIndex
 from schemas.desired import DesiredState, Device, Duty, ResolvedItem, Service, TrustLevel
@@ -94,6 +94,11 @@ class NodeFacts:
         self.counts = (self.fresh or self.trusted) and not self.untrusted
         self.committed = sum(t.size - int(t.size * t.percent_done)
                              for t in self.torrents.values() if t.percent_done < 1.0)
+
+    @property
+    def present_since(self) -> datetime | None:
+        """Since when it has been reporting without a gap (None: not said, older controller)."""
+        return self.status.present_since if self.status is not None else None
 
     def room(self, reserve: int) -> int | None:
         """Bytes a new pin may still take before the reserve; None when unknowable.
@@ -218,7 +223,6 @@ def build_context(
     desired: DesiredState, statuses: Sequence[NodeStatus], now: datetime, journal: JournalIndex
 ) -> Context:
     fleet = build_fleet_view(desired, statuses, now)
-    grace = desired.fleet.policy.freshness.grace
     classifier = Classifier(desired.fleet.policy.reaper, now, journal)
     nodes: dict[str, NodeFacts] = {}
     for name in sorted(desired.devices):
@@ -226,7 +230,7 @@ def build_context(
         view = fleet.nodes.get(name)
         nodes[name] = _node_facts(dev, view.freshness if view else Freshness.unknown,
                                   view.age if view else None,
-                                  view.status if view else None, now, grace,
+                                  view.status if view else None, now, grace_of(desired, dev),
                                   classifier.plainly_healthy)
 
     rule_items, rules_by_item = _select(desired)

@@ -54,6 +54,8 @@ def test_no_adds_while_the_status_remote_is_unreachable(solo_fleet: SoloFleet) -
         wait_for(lambda: d.last and any(s.node == "peer" for s in d.last.statuses),
                  what="a pass that read the peer's status")
         assert solo_fleet.infohash not in held(solo_fleet)
+        first = d.last
+        assert first.status.present_since == first.now, "present since its first pass"
         solo_fleet.remote.rename(solo_fleet.remote.with_name("moved-away.git"))
         seen: set[datetime] = set()
 
@@ -69,6 +71,7 @@ def test_no_adds_while_the_status_remote_is_unreachable(solo_fleet: SoloFleet) -
         assert last is not None
         assert [a for a in last.plan.actions if a.kind is ActionKind.add] == []
         assert any(s.node == "peer" for s in last.statuses), "the view read last stays in force"
+        assert last.status.present_since == first.now, "no gap: still present since the start"
         assert solo_fleet.infohash not in held(solo_fleet)
         adds = [e for e in d.runtime.journal.entries(None) if e.kind is ActionKind.add]
         assert adds == []

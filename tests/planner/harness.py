@@ -107,6 +107,7 @@ def node_status(desired: DesiredState, node: str, spec: Mapping[str, Any], now: 
         node=node, observed_at=_ago(now, spec.get("age", "1m")), controller_version="test",
         transmission=TransmissionStatus(reachable=reachable, torrents=torrents if reachable else [],
                                         error="" if reachable else "connection refused"),
+        present_since=_ago(now, spec["present"]) if "present" in spec else None,
         storage=storage, player=player, vpn=vpn, duties=list(spec.get("duties", [])),
         conditions=conditions,
     )
