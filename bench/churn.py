@@ -45,7 +45,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from controller.desired import load_fleet
-from controller.planner import plan
+from controller.planner import plan, with_verdicts
 from controller.planner.hashing import hrw_order
 from schemas.desired import DesiredState
 from schemas.journal import JournalEntry, Outcome
@@ -227,6 +227,8 @@ class Node:
     in_fleet: bool = True
     view: list[NodeStatus] | None = None
     """The statuses it read last (what a daemon keeps when a read fails)."""
+    present: tuple[datetime, datetime] | None = None
+    """(present since, last published), as the daemon tracks it."""
 
     @property
     def name(self) -> str:
@@ -392,7 +394,14 @@ class Sim:
                 node.journal.clear()
                 node.view = None
                 node.down_until = t + REPAIR
-                self.failures.append(Failure(name, t, t + min(self.grace, REPAIR), affected))
+                self.failures.append(Failure(name, t, t + min(self.grace_of(name), REPAIR),
+                                             affected))
+
+    def grace_of(self, name: str) -> timedelta:
+        """The node's grace: the fleet's, or its declared expected absence when longer."""
+        dev = self.desired().devices.get(name) or self.fleets[max(self.fleets, key=len)].devices[name]
+        expected = dev.presence.expected_absence
+        return max(self.grace, expected) if expected is not None else self.grace
 
     def affected_by(self, node: Node) -> dict[str, int]:
         out = {}
@@ -488,8 +497,13 @@ class Sim:
                 self.status_store[n.name] = self.status(n, t)
 
     def status(self, n: Node, t: datetime) -> NodeStatus:
+        """What the daemon publishes: observed state, present_since, its own verdicts."""
         used = n.used()
-        return NodeStatus.model_construct(
+        gap = self.step * 1.5
+        since = t if n.present is None or t - n.present[1] > gap else n.present[0]
+        n.present = (since, t)
+        status = NodeStatus.model_construct(
+            present_since=since,
             format="tva.status/v1", node=n.name, observed_at=t, controller_version="churn",
             desired_revision=None, always_on=n.spec.always_on, on_ac_power=None,
             transmission=TransmissionStatus.model_construct(
@@ -501,6 +515,9 @@ class Sim:
                                                    total=n.spec.capacity, reachable=True)],
             player=None, vpn=[], duties=[], conditions=[],
         )
+        if any(h.done is None for h in n.held.values()):
+            status = with_verdicts(self.desired(), status, t, n.journal)
+        return status
 
     def read(self, n: Node, t: datetime) -> tuple[list[NodeStatus], bool]:
         """The statuses ``n`` plans with, and whether its read failed."""
@@ -568,15 +585,18 @@ class Sim:
             return "below floor (other)"
         if failed:
             return "read failure"
-        longest = timedelta(0)
+        short = long = False
         for m in self.nodes.values():
             h = m.held.get(k)
             if m.in_fleet and h is not None and h.done is not None and not m.awake(t):
                 since = inside(m.away, t) or t
-                longest = max(longest, t - since)
-        if longest == timedelta(0):
-            return "holders all present"
-        return "absence < grace" if longest <= self.grace else "absence > grace"
+                if t - since <= self.grace_of(m.name):
+                    short = True
+                else:
+                    long = True
+        if long:
+            return "absence > grace"
+        return "absence < grace" if short else "holders all present"
 
     def finish(self, end: datetime) -> None:
         for f in self.failures:
@@ -588,6 +608,9 @@ class Sim:
 
 
 def presence_of(spec: NodeSpec, args: argparse.Namespace) -> str:
+    """Laptops declare how long they are normally away (``--laptop-absence``, '' for none)."""
+    if spec.cls == "laptop" and args.laptop_absence:
+        return f"presence: {{expected_absence: {args.laptop_absence}}}\n"
     return ""
 
 
@@ -644,6 +667,8 @@ def main() -> None:
     ap.add_argument("--blind", action="store_true",
                     help="plan with no other statuses when a read fails (the daemon before issue "
                     "17); by default the statuses read last stay in force, as NodeRuntime.others")
+    ap.add_argument("--laptop-absence", default="3d",
+                    help="laptops' presence.expected_absence ('' for none)")
     ap.add_argument("--fleet-extra", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
     start = time.monotonic()
