@@ -45,7 +45,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from controller.desired import load_fleet
-from controller.planner import plan, with_verdicts
+from controller.planner import plan
+
+try:
+    from controller.planner import with_verdicts
+except ImportError:  # the code before issue 17, measured for the "before" figures
+    with_verdicts = None  # type: ignore[assignment]
 from controller.planner.hashing import hrw_order
 from schemas.desired import DesiredState
 from schemas.journal import JournalEntry, Outcome
@@ -157,7 +162,17 @@ def absences(spec: NodeSpec, days: int, rng: random.Random) -> list[tuple[dateti
         for _ in range(2):
             d = rng.randrange(10, max(11, days - 20))
             out.append((START + timedelta(days=d), START + timedelta(days=d + 10)))
-    out.sort()
+    return merged(out)
+
+
+def merged(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """Overlapping spans joined: a night's sleep inside a weekend away is one absence."""
+    out: list[tuple[datetime, datetime]] = []
+    for a, b in sorted(spans):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
     return out
 
 
@@ -167,7 +182,7 @@ def blips(days: int, rng: random.Random, per_year: int) -> list[tuple[datetime, 
     for _ in range(max(1, per_year * days // 365)):
         at = START + timedelta(hours=rng.randrange(days * 24))
         out.append((at, at + timedelta(hours=rng.choice((1, 1, 2, 3)))))
-    return sorted(out)
+    return merged(out)
 
 
 def inside(spans: list[tuple[datetime, datetime]], t: datetime) -> datetime | None:
@@ -248,6 +263,8 @@ class Figures:
     bytes_moved: int = 0
     bytes_minimum: int = 0
     adds: Counter[str] = field(default_factory=Counter)
+    add_bytes: Counter[str] = field(default_factory=Counter)
+    """Bytes of the items added, by cause (what the adds set out to move)."""
     prunes: int = 0
     prunes_per_item: Counter[str] = field(default_factory=Counter)
     readds_after_prune: int = 0
@@ -288,6 +305,7 @@ class Sim:
         self.grace = parse_duration(args.grace)
         self.step = parse_duration(args.pass_every)
         self.days = args.days
+        self.end = START + timedelta(days=self.days)
         self.tmp = tempfile.TemporaryDirectory(prefix="tva-churn-")
         specs = [NodeSpec(s.name, s.cls, s.capacity, s.always_on, presence_of(s, args)) for s in NODES]
         self.specs = {s.name: s for s in specs}
@@ -357,7 +375,7 @@ class Sim:
 
     def run(self) -> Figures:
         t = START
-        end = START + timedelta(days=self.days)
+        end = self.end
         while t < end:
             self.events(t)
             self.progress(t)
@@ -400,7 +418,8 @@ class Sim:
     def grace_of(self, name: str) -> timedelta:
         """The node's grace: the fleet's, or its declared expected absence when longer."""
         dev = self.desired().devices.get(name) or self.fleets[max(self.fleets, key=len)].devices[name]
-        expected = dev.presence.expected_absence
+        presence = getattr(dev, "presence", None)  # None before issue 17
+        expected = presence.expected_absence if presence is not None else None
         return max(self.grace, expected) if expected is not None else self.grace
 
     def affected_by(self, node: Node) -> dict[str, int]:
@@ -515,7 +534,7 @@ class Sim:
                                                    total=n.spec.capacity, reachable=True)],
             player=None, vpn=[], duties=[], conditions=[],
         )
-        if any(h.done is None for h in n.held.values()):
+        if with_verdicts is not None and any(h.done is None for h in n.held.values()):
             status = with_verdicts(self.desired(), status, t, n.journal)
         return status
 
@@ -537,8 +556,8 @@ class Sim:
         n.journal = [e for e in n.journal if e.at >= horizon]
         desired = self.desired()
         start = time.process_time()
-        unread = failed and not self.args.blind
-        p = plan(desired, statuses, t, nodes=[n.name], journal=n.journal, unread=unread)
+        extra = {"unread": True} if failed and not self.args.blind else {}
+        p = plan(desired, statuses, t, nodes=[n.name], journal=n.journal, **extra)
         self.figures.plan_cpu += time.process_time() - start
         self.figures.plan_calls += 1
         self.apply(n, p, t, failed)
@@ -555,11 +574,13 @@ class Sim:
                 k = a.target
                 if k in n.held:
                     continue
-                self.figures.adds[self.cause(n, k, t, failed)] += 1
+                cause = self.cause(n, k, t, failed)
+                self.figures.adds[cause] += 1
+                self.figures.add_bytes[cause] += self.size_of[k]
                 if k in n.pruned:
                     self.figures.readds_after_prune += 1
                 for f in self.failures:
-                    if k in f.affected and f.at <= t:
+                    if k in f.affected and f.at <= t and k not in f.restored:
                         f.moves[k] += 1
                 n.held[k] = Held(k, self.size_of[k], t, 0, None,
                                  labels=tuple(a.params.get("labels", ["tva"])), last_progress=t)
@@ -638,12 +659,23 @@ def report(sim: Sim, wall: float) -> None:
           f", max {max(mpf, default=0)} ({len(mpf)} item-failures)")
     print(f"  adds: {adds}; not required by any real failure: {needless}")
     for c, v in sorted(f.adds.items()):
-        print(f"    {c}: {v}")
+        print(f"    {c}: {v} ({f.add_bytes[c] / TiB:.2f} TiB)")
+    policy = f.add_bytes["absence > grace"]
+    if f.bytes_minimum:
+        print(f"  bytes moved less re-pins for absences past grace (by policy): "
+              f"{(f.bytes_moved - policy) / f.bytes_minimum:.2f} x the minimum")
     print(f"  adds to a node that had pruned the item: {f.readds_after_prune}")
     print(f"  prunes: {f.prunes}; most for one item: {max(f.prunes_per_item.values(), default=0)}")
     print(f"  downloads failed for lack of space: {f.failed_downloads}")
     print(f"  item-hours below floor: {f.below_floor_hours:,.0f}; without a reachable complete "
           f"copy: {f.unreachable_hours:,.0f}")
+    for fl in sim.failures:
+        hours = [max(((fl.restored.get(k) or sim.end) - fl.known).total_seconds(), 0) / 3600
+                 for k in fl.affected]
+        kind = "decommission" if fl.known == fl.at else "disk death"
+        print(f"    {kind} of {fl.node} on day {(fl.at - START).days}: {len(hours)} items below "
+              f"floor, restored after (h) median {statistics.median(hours) if hours else 0:.1f}, "
+              f"worst {max(hours, default=0):.1f}")
     r = f.restore_hours
     print(f"  time to restore a floor (h): median {statistics.median(r) if r else 0:.1f}, "
           f"p95 {pct(r, 0.95):.1f}, worst {max(r, default=0):.1f} ({len(r)} items)")
