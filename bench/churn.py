@@ -111,14 +111,15 @@ def key(i: int) -> str:
 
 
 def write_fleet(root: Path, specs: list[NodeSpec], n_items: int, sizes: list[int], grace: str,
-                stale_after: str, fleet_extra: str) -> None:
+                stale_after: str, fleet_extra: str, max_pins: int = 20) -> None:
     (root / "devices").mkdir(parents=True)
     (root / "items").mkdir()
     (root / "custody").mkdir()
     (root / "fleet.yaml").write_text(
         "apiVersion: tva/v1\nkind: Fleet\nname: churn\npolicy:\n"
         f"  freshness: {{stale_after: {stale_after}, grace: {grace}}}\n"
-        "  custody: {prune: true, max_new_pins_per_node: 20, settle: 30m, reserve: 20GiB}\n"
+        f"  custody: {{prune: true, max_new_pins_per_node: {max_pins}, settle: 30m, "
+        "reserve: 20GiB}\n"
         f"{fleet_extra}")
     for s in specs:
         (root / "devices" / f"{s.name}.yaml").write_text(
@@ -315,7 +316,7 @@ class Sim:
         for members in self._memberships():
             root = Path(self.tmp.name) / "-".join(sorted(members))
             write_fleet(root, [s for s in specs if s.name in members], self.n, self.sizes,
-                        args.grace, stale_after, extra)
+                        args.grace, stale_after, extra, args.max_pins)
             loaded = load_fleet(str(root))
             self.fleets[members] = loaded.desired
         self.nodes: dict[str, Node] = {}
@@ -699,6 +700,9 @@ def main() -> None:
     ap.add_argument("--blind", action="store_true",
                     help="plan with no other statuses when a read fails (the daemon before issue "
                     "17); by default the statuses read last stay in force, as NodeRuntime.others")
+    ap.add_argument("--max-pins", type=int, default=20,
+                    help="policy.custody.max_new_pins_per_node (a daemon passes every few "
+                    "seconds while busy; the simulation's passes are coarse)")
     ap.add_argument("--laptop-absence", default="3d",
                     help="laptops' presence.expected_absence ('' for none)")
     ap.add_argument("--fleet-extra", default="", help=argparse.SUPPRESS)
