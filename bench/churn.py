@@ -605,19 +605,20 @@ class Sim:
             return "real failure"
         if self.complete_copies(k) < self.floor[k]:
             return "below floor (other)"
-        if failed:
-            return "read failure"
         short = long = False
         for m in self.nodes.values():
             h = m.held.get(k)
             if m.in_fleet and h is not None and h.done is not None and not m.awake(t):
-                since = inside(m.away, t) or t
+                # Away since its last status, as the fleet sees it (passes are coarse).
+                since = m.present[1] if m.present is not None else (inside(m.away, t) or t)
                 if t - since <= self.grace_of(m.name):
                     short = True
                 else:
                     long = True
         if long:
             return "absence > grace"
+        if failed:
+            return "read failure"
         return "absence < grace" if short else "holders all present"
 
     def finish(self, end: datetime) -> None:
