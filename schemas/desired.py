@@ -55,6 +55,7 @@ __all__ = [
     "Placement",
     "Player",
     "Policy",
+    "Presence",
     "Provenance",
     "ReaperPolicy",
     "RemovalPolicy",
@@ -572,6 +573,18 @@ class StorageRoot(Model):
 _HOSTPORT = r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$"
 
 
+class Presence(Model):
+    """How a device comes and goes: a laptop that sleeps every night and leaves for weekends is
+    not failing when it does."""
+
+    expected_absence: Duration | None = Field(
+        default=None,
+        description="How long this device is normally away (sleep, weekends). Its copies are "
+        "held, not re-pinned, while it is away for less than this or the fleet's grace, "
+        "whichever is longer. Unset: the fleet's grace alone.",
+    )
+
+
 class Addresses(Model):
     transmission_rpc: Annotated[str, StringConstraints(pattern=r"^https?://")] | None = Field(
         default=None, description="Transmission RPC URL, e.g. http://127.0.0.1:9091/transmission/rpc"
@@ -757,6 +770,11 @@ class Device(Model):
         default=None,
         description="Where Transmission puts data; must be inside a storage root "
         "(default: the first root).",
+    )
+    presence: Presence = Field(
+        default=Presence(),
+        description="How it comes and goes (expected absence): decides when its copies stop "
+        "being held.",
     )
     addresses: Addresses = Field(
         default=Addresses(),

@@ -19,6 +19,7 @@ __all__ = [
     "STATUS_FORMAT",
     "Condition",
     "ConditionStatus",
+    "CopyVerdict",
     "NodeStatus",
     "Observed",
     "PlayerStatus",
@@ -62,6 +63,16 @@ class TrackerResult(Observed):
     leechers: int | None = None
 
 
+class CopyVerdict(StrEnum):
+    """A node's own verdict on its copy, published so that every node plans the same."""
+
+    dead = "dead"
+    """The reaper's strikes are exhausted (they live in this node's journal): it will not
+    complete by itself."""
+    broken = "broken"
+    """A local data error."""
+
+
 class TorrentStatus(Observed):
     infohash: str = Field(description="40 lower-case hex digits.")
     name: str
@@ -82,6 +93,12 @@ class TorrentStatus(Observed):
     done_date: datetime | None = None
     added_date: datetime | None = None
     trackers: list[TrackerResult] = Field(default_factory=list)
+    verdict: CopyVerdict | None = Field(
+        default=None,
+        description="The holder's own verdict on this copy (dead: reaper strikes exhausted; "
+        "broken: local data error). Every planner counts such a copy as broken, not pending. "
+        "Absent: none (and in statuses of older controllers).",
+    )
 
     @property
     def complete(self) -> bool:
@@ -192,6 +209,12 @@ class NodeStatus(Observed):
         default=None, description="Fleet repo revision this node last applied."
     )
     always_on: bool | None = None
+    present_since: datetime | None = Field(
+        default=None,
+        description="Since when this node has been reporting without a gap longer than "
+        "stale_after (it started or came back then). Prunes caused by its return wait until it "
+        "has been present for settle. Absent in statuses of older controllers.",
+    )
     on_ac_power: bool | None = Field(
         default=None, description="True on mains power, False on battery, None when unknown."
     )

@@ -30,7 +30,7 @@ from controller.journal import Journal
 from controller.nodeconfig import refused_root
 from controller.observe.node import attribute, observe_node
 from controller.observe.transmission import TransmissionObserver
-from controller.planner import FleetView, build_fleet_view
+from controller.planner import FleetView, build_fleet_view, with_verdicts
 from controller.planner import plan as make_plan
 from controller.player.host import PlayerHost
 from controller.player.watched import WatchedStore
@@ -51,6 +51,8 @@ __all__ = [
 STORAGE_ALLOWED = "StorageAllowed"
 
 log = logging.getLogger("tva.node")
+JOURNAL_HORIZON = timedelta(days=30)
+"""How far back the journal is read for planning (longer than any reaper interval)."""
 
 
 @dataclass
@@ -91,6 +93,10 @@ class NodeRuntime:
     _actuator: TransmissionActuator | None = field(default=None, init=False)
     _previous: TransmissionStatus | None = field(default=None, init=False)
     _player: PlayerHost | None = field(default=None, init=False)
+    _view: list[NodeStatus] | None = field(default=None, init=False)
+    _present: tuple[datetime, datetime] | None = field(default=None, init=False)
+    """(present since, last observed): a gap longer than stale_after starts a new presence."""
+    """The other nodes' statuses as read last: kept in force when a read fails."""
     watched: WatchedStore = field(init=False)
     metainfo_reader: Callable[[str], bytes | None] | None = None
     """Reads a committed .torrent by repo path (the source's revision), when there is one."""
@@ -196,7 +202,14 @@ class NodeRuntime:
             conditions=[*conditions, self.roots_condition(device, now)],
         )
         self._previous = obs.status.transmission if obs.status.transmission.reachable else None
-        return obs.status
+        stale_after = desired.fleet.policy.freshness.stale_after
+        since = now if self._present is None or now - self._present[1] > stale_after \
+            else self._present[0]
+        self._present = (since, now)
+        status = obs.status.model_copy(update={"present_since": since})
+        # Its own verdict on its copies (dead by its journal's strikes) travels in its status,
+        # so that every node plans the same (controller/planner/verdicts.py).
+        return with_verdicts(desired, status, now, self.journal.entries(now - JOURNAL_HORIZON))
 
     def roots_condition(self, device: Device, now: datetime) -> Condition:
         """``StorageAllowed``: whether this node accepts the storage roots and download dir the
@@ -210,10 +223,30 @@ class NodeRuntime:
             return condition(STORAGE_ALLOWED, False, "RootRefused", "; ".join(refused), now)
         return condition(STORAGE_ALLOWED, True, "RootsAllowed", "", now)
 
-    def plan(self, desired: DesiredState, statuses: list[NodeStatus], now: datetime) -> Plan:
-        horizon = now - timedelta(days=30)
+    def plan(self, desired: DesiredState, statuses: list[NodeStatus], now: datetime,
+             *, unread: bool = False) -> Plan:
+        horizon = now - JOURNAL_HORIZON
         return make_plan(desired, statuses, now, nodes=[self.node],
-                         journal=self.journal.entries(horizon))
+                         journal=self.journal.entries(horizon), unread=unread)
+
+    def others(self, transport: StatusTransport | None) -> tuple[list[NodeStatus], bool]:
+        """The other nodes' statuses to plan with, and whether this pass failed to read them.
+
+        A failed read never means "everyone else is unknown": the statuses read last stay in
+        force with their real ages (they turn stale and gone as usual), and with none read yet
+        the planner makes no custody changes (``plan(..., unread=True)``)."""
+        if transport is None:
+            return [], False
+        try:
+            read = [s for s in transport.read_all() if s.node != self.node]
+        except TvaError as e:
+            kept = self._view
+            log.warning("cannot read the fleet's statuses: %s; %s", e,
+                        f"planning with the {len(kept)} read last" if kept is not None
+                        else "none read yet: no custody changes this pass")
+            return list(kept or []), True
+        self._view = read
+        return read, False
 
     def applier(self, desired: DesiredState) -> Applier:
         backends: list[Backend] = [VpnActuator(desired), PlayerActuator(self._player)]
@@ -263,14 +296,9 @@ class NodeRuntime:
         so the API answers announces from the newest view."""
         now = now if now is not None else self.clock()
         own = self.observe(desired, now, conditions or [])
-        others: list[NodeStatus] = []
-        if transport is not None:
-            try:
-                others = transport.read_all()
-            except TvaError as e:
-                log.warning("cannot read the fleet's statuses: %s", e)
-        statuses = [s for s in others if s.node != self.node] + [own]
-        p = self.plan(desired, statuses, now)
+        others, unread = self.others(transport)
+        statuses = [*others, own]
+        p = self.plan(desired, statuses, now, unread=unread)
         view = build_fleet_view(desired, statuses, now)
         outcome = PassOutcome(desired, now, own, statuses, view, p, None)
         if on_planned is not None:

@@ -15,6 +15,7 @@ from controller.planner.freshness import (
     NodeView,
     build_fleet_view,
 )
+from controller.planner.verdicts import verdicts, with_verdicts
 from controller.planner.views import (
     CustodyRow,
     PeerFinder,
@@ -41,4 +42,6 @@ __all__ = [
     "peers_view",
     "plan",
     "reaper_view",
+    "verdicts",
+    "with_verdicts",
 ]

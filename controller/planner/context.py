@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import IntEnum
 
-from controller.planner.freshness import FleetView, Freshness, build_fleet_view
+from controller.planner.freshness import FleetView, Freshness, build_fleet_view, grace_of
 from controller.planner.health import HEALTHY, Assessment, Classifier, Health
 from controller.planner.memory import JournalIndex
 from schemas.desired import DesiredState, Device, Duty, ResolvedItem, Service, TrustLevel
@@ -83,6 +83,8 @@ class NodeFacts:
     untrusted: bool = field(init=False)
     counts: bool = field(init=False)
     """A complete, error-free copy here counts toward floors (fresh or trusted, not untrusted)."""
+    committed: int = field(init=False)
+    """Bytes the unfinished torrents here still have to write (``sizeWhenDone - have``)."""
 
     def __post_init__(self) -> None:
         self.fresh = self.freshness is Freshness.fresh
@@ -90,11 +92,22 @@ class NodeFacts:
         self.trusted = self.device.trust is TrustLevel.trusted
         self.untrusted = self.device.trust is TrustLevel.untrusted
         self.counts = (self.fresh or self.trusted) and not self.untrusted
+        self.committed = sum(t.size - int(t.size * t.percent_done)
+                             for t in self.torrents.values() if t.percent_done < 1.0)
+
+    @property
+    def present_since(self) -> datetime | None:
+        """Since when it has been reporting without a gap (None: not said, older controller)."""
+        return self.status.present_since if self.status is not None else None
 
     def room(self, reserve: int) -> int | None:
-        """Bytes a new pin may still take before the reserve; None when unknowable."""
+        """Bytes a new pin may still take before the reserve; None when unknowable.
+
+        Free space as observed minus what the node's unfinished downloads still have to write
+        (``committed``): a download started by an earlier pass has taken almost no disk yet
+        (Transmission allocates sparse files), so free space alone over-commits the disk."""
         if self.free is not None:
-            return self.free - reserve
+            return self.free - self.committed - reserve
         if self.device.storage:
             held = sum(t.size for t in self.torrents.values())
             return self.device.capacity - held - reserve
@@ -129,6 +142,8 @@ class Context:
     rules_by_item: dict[str, list[str]]
     eligible: dict[str, list[str]]
     duty_holders: dict[Duty, tuple[str, ...]] = field(default_factory=dict)
+    unread: bool = False
+    """The statuses could not be read this pass: those given are the last read, or only own."""
     duty_assignments: list[DutyAssignment] = field(default_factory=list)
     _copies: dict[str, list[Copy]] = field(default_factory=dict)
     _assessed: dict[tuple[str, str], Assessment] = field(default_factory=dict)
@@ -142,6 +157,14 @@ class Context:
     def acquirer(self) -> str | None:
         holders = self.duty_holders.get(Duty.acquirer, ())
         return holders[0] if holders else None
+
+    @property
+    def blind(self) -> bool:
+        """Unread, and no other node's status kept: nothing is known of the rest of the fleet."""
+        if not self.unread:
+            return False
+        known = sum(1 for nf in self.nodes.values() if nf.status is not None)
+        return known <= 1 < len(self.nodes)
 
     def item(self, key: str) -> ResolvedItem | None:
         return self.desired.items.get(key)
@@ -183,6 +206,10 @@ class Context:
                 return CopyState.live
             if nf.trusted:
                 return CopyState.trusted
+        elif t.verdict is not None and (nf.fresh or nf.stale):
+            # The holder's own published verdict (dead, broken): every node counts it the same
+            # way, whatever its own journal holds (verdicts.py).
+            return CopyState.broken
         elif nf.fresh:
             if t.error == LOCAL_ERROR or self.assess(nf.name, t).health is Health.dead:
                 return CopyState.broken
@@ -196,7 +223,6 @@ def build_context(
     desired: DesiredState, statuses: Sequence[NodeStatus], now: datetime, journal: JournalIndex
 ) -> Context:
     fleet = build_fleet_view(desired, statuses, now)
-    grace = desired.fleet.policy.freshness.grace
     classifier = Classifier(desired.fleet.policy.reaper, now, journal)
     nodes: dict[str, NodeFacts] = {}
     for name in sorted(desired.devices):
@@ -204,7 +230,7 @@ def build_context(
         view = fleet.nodes.get(name)
         nodes[name] = _node_facts(dev, view.freshness if view else Freshness.unknown,
                                   view.age if view else None,
-                                  view.status if view else None, now, grace,
+                                  view.status if view else None, now, grace_of(desired, dev),
                                   classifier.plainly_healthy)
 
     rule_items, rules_by_item = _select(desired)

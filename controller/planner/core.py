@@ -44,9 +44,12 @@ def run_pass(
     statuses: Sequence[NodeStatus],
     now: datetime,
     journal: Sequence[JournalEntry] = (),
+    *,
+    unread: bool = False,
 ) -> tuple[Context, Ledger, list[Entry]]:
     """Compute the whole fleet's pass; the views reuse it."""
     ctx = build_context(desired, statuses, now, JournalIndex(journal))
+    ctx.unread = unread
     duties = assign_duties(ctx)
     ctx.duty_holders = duties.holders
     ledger = Ledger()
@@ -80,12 +83,16 @@ def plan(
     *,
     nodes: list[str] | None = None,
     journal: Sequence[JournalEntry] = (),
+    unread: bool = False,
 ) -> Plan:
     """What each node (or only ``nodes``) should do at ``now``, and why.
 
     ``statuses`` are the node statuses as read (any order, several per node allowed: the
-    newest counts); freshness is decided here, at ``now`` (``freshness.py``)."""
-    ctx, ledger, _ = run_pass(desired, statuses, now, journal)
+    newest counts); freshness is decided here, at ``now`` (``freshness.py``). ``unread``: the
+    caller could not read the fleet's statuses this pass, so ``statuses`` are the last ones it
+    read (with their real ages) or only its own; with no other node's status at all, custody
+    makes no changes (a node must never plan as if it were alone)."""
+    ctx, ledger, _ = run_pass(desired, statuses, now, journal, unread=unread)
     wanted = sorted(desired.devices) if nodes is None else sorted(set(nodes))
     return assemble(
         revision=desired.revision, now=now, nodes=wanted, actions=ledger.actions.values(),

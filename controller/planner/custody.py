@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from controller.planner.context import Context, CopyState
+from controller.planner.freshness import grace_of
 from controller.planner.hashing import hrw_order
 from controller.planner.labels import TVA_LABEL, custody_label
 from controller.planner.ledger import Ledger
@@ -100,6 +101,15 @@ def _tally(ctx: Context, nodes: list[str]) -> dict[str, int]:
 
 
 def plan_custody(ctx: Context, ledger: Ledger) -> None:
+    if ctx.unread:
+        kept = sum(1 for nf in ctx.nodes.values() if nf.status is not None) - 1
+        if ctx.blind:
+            ledger.warn("statuses-unread", "the fleet's statuses could not be read and none were "
+                        "read before: custody makes no changes this pass (a node never plans "
+                        "as if it were alone)")
+            return
+        ledger.warn("statuses-unread", "the fleet's statuses could not be read: planning with "
+                    f"the {kept} read last, at their real ages", severity=Severity.info)
     needs: list[tuple[int, str, str, Count]] = []
     overs: list[Count] = []
     tallies: dict[frozenset[str], dict[str, int]] = {}
@@ -149,11 +159,12 @@ def _gate_warning(ctx: Context, ledger: Ledger, rule: CustodyRule, elig: list[st
 
 
 def _notes(ctx: Context, c: Count) -> list[str]:
-    grace = ctx.desired.fleet.policy.freshness.grace
     notes: list[str] = []
     for n in c.gone:
+        grace = grace_of(ctx.desired, ctx.nodes[n].device)
         notes.append(f"{n} is gone: no status for {age(ctx.nodes[n].age)} > grace {policy(grace)}")
     for n in c.away:
+        grace = grace_of(ctx.desired, ctx.nodes[n].device)
         notes.append(f"{n} is stale for {age(ctx.nodes[n].age)} (< grace {policy(grace)}): "
                      "waiting for it")
     for n in c.maybe:
@@ -248,16 +259,24 @@ def floor_without(ctx: Context, ledger: Ledger, key: str, node: str) -> tuple[bo
 
 
 def settling(ctx: Context, key: str) -> bool:
-    """Was a copy of ``key`` made within ``settle``? Then nothing of it is pruned yet.
+    """Was a copy of ``key`` made, or did a node holding one come back, within ``settle``?
+    Then nothing of it is pruned yet.
 
-    The returning node's status history is not available to a pure planner, so settle is
-    measured from the newest copy: its ``done_date``, or a journalled ``add`` of the item.
+    The returning node's own freshness decides: its status says since when it has been present
+    without a gap (``present_since``), so a laptop that wakes for a minute after three days
+    away causes no prune. Settle is also measured from the newest copy (its ``done_date``, or a
+    journalled ``add`` of the item), which bounds how often one item can move: every copy made
+    stays at least ``settle`` before any copy of the item is pruned.
     """
     settle = ctx.desired.fleet.policy.custody.settle
     for cp in ctx.copies(key):
         done = cp.torrent.done_date
         if done is not None and ctx.now - done < settle:
             return True
+        if cp.state is CopyState.live:
+            since = ctx.nodes[cp.node].present_since
+            if since is not None and ctx.now - since < settle:
+                return True
     added = ctx.journal.last_added(key)
     return added is not None and ctx.now - added < settle
 
@@ -283,7 +302,12 @@ def _prune(ctx: Context, ledger: Ledger, c: Count) -> None:
         return
     excess = c.good - rule.max
     live = set(c.live)
-    for node in reversed(hrw_order(key, ctx.eligible[rule.name])):
+    # Copies on intermittent nodes (not always_on) go first, lowest in the item's order first
+    # within each group: the always-on copy stays, so the next absence moves nothing.
+    order = sorted(reversed(hrw_order(key, ctx.eligible[rule.name])),
+                   key=lambda n: ctx.nodes[n].device.always_on)
+    steady = [n for n in c.live if ctx.nodes[n].device.always_on]
+    for node in order:
         if excess <= 0:
             break
         if node not in live:
@@ -299,9 +323,11 @@ def _prune(ctx: Context, ledger: Ledger, c: Count) -> None:
         ok, relies, _ = floor_without(ctx, ledger, key, node)
         if not ok:
             continue
-        reason = (f"{subject}: {c.good} copies > max {rule.max} and the rule prunes; {node} is "
-                  f"last in this item's order; the floor of {rule.min} stays on "
-                  f"{names(relies)} (confirmed live)")
+        why = (f"{node} comes and goes (not always_on) while {names(steady)} "
+               f"{'is' if len(steady) == 1 else 'are'} always on"
+               if steady and not nf.device.always_on else f"{node} is last in this item's order")
+        reason = (f"{subject}: {c.good} copies > max {rule.max} and the rule prunes; {why}; "
+                  f"the floor of {rule.min} stays on {names(relies)} (confirmed live)")
         ledger.act(node, ActionKind.remove_data, key, reason, rule=subject, size=t.size,
                    relies_on=relies)
         ledger.plan_removal(node, key)

@@ -14,10 +14,10 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-from schemas.desired import DesiredState, TrustLevel
+from schemas.desired import DesiredState, Device, TrustLevel
 from schemas.observed import NodeStatus
 
-__all__ = ["FUTURE_TOLERANCE", "FleetView", "Freshness", "NodeView", "build_fleet_view"]
+__all__ = ["FUTURE_TOLERANCE", "FleetView", "Freshness", "NodeView", "build_fleet_view", "grace_of"]
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
 """How far ahead of ``now`` a status may be dated and still count (clocks drift a little). A
@@ -58,6 +58,14 @@ class FleetView(BaseModel):
         return view.status if view else None
 
 
+def grace_of(desired: DesiredState, dev: Device) -> timedelta:
+    """How long ``dev`` may be silent before it is gone: the fleet's grace, or the device's
+    expected absence (``presence.expected_absence``) when that is longer."""
+    grace = desired.fleet.policy.freshness.grace
+    expected = dev.presence.expected_absence
+    return max(grace, expected) if expected is not None else grace
+
+
 def build_fleet_view(
     desired: DesiredState, statuses: Iterable[NodeStatus], now: datetime
 ) -> FleetView:
@@ -73,9 +81,9 @@ def build_fleet_view(
             if cur is None or candidate.observed_at > cur.observed_at:
                 latest[candidate.node] = candidate
     fresh_for = desired.fleet.policy.freshness.stale_after
-    grace = desired.fleet.policy.freshness.grace
     nodes: dict[str, NodeView] = {}
     for name, dev in sorted(desired.devices.items()):
+        grace = grace_of(desired, dev)
         st = latest.get(name)
         if st is None:
             nodes[name] = NodeView(name=name, freshness=Freshness.unknown, age=None, trust=dev.trust, status=None)

@@ -54,9 +54,12 @@ def refusal(ctx: Context, ledger: Ledger, node: str, key: str) -> tuple[str, str
     if room is not None:
         left = room - ledger.planned_bytes[node]
         if need > left:
+            committed = nf.committed if nf.free is not None else 0
+            pending = (f" and the {fmt_size(committed)} still to download"
+                       if committed else "")
             return "no-room", (f"{node} has no room: {fmt_size(need)} needed, "
                                f"{fmt_size(max(left, 0))} free beyond the {fmt_size(reserve)} "
-                               "reserve")
+                               f"reserve{pending}")
     return None
 
 

@@ -74,7 +74,7 @@ def torrent(desired: DesiredState, node: str, spec: Mapping[str, Any], now: date
         last_activity=_ago(now, spec.get("activity", "1h")),
         done_date=_ago(now, spec.get("done", "5d")) if pct >= 1.0 else None,
         added_date=_ago(now, spec.get("added", "6d")),
-        trackers=trackers,
+        trackers=trackers, verdict=spec.get("verdict"),
     )
 
 
@@ -125,6 +125,7 @@ def node_status(desired: DesiredState, node: str, spec: Mapping[str, Any], now: 
                                         session=session(spec.get("session")),
                                         rpc_version=spec.get("rpc"),
                                         version=spec.get("version")),
+        present_since=_ago(now, spec["present"]) if "present" in spec else None,
         storage=storage, player=player, vpn=vpn, duties=list(spec.get("duties", [])),
         conditions=conditions,
     )

@@ -48,7 +48,8 @@ def run_case(case: dict[str, Any], tmp_path: Path) -> tuple[DesiredState, Plan]:
     statuses = [node_status(desired, name, spec or {}, now)
                 for name, spec in (case.get("nodes") or {}).items()]
     journal = journal_entries(desired, case.get("journal") or [], now)
-    return desired, plan(desired, statuses, now, nodes=case.get("plan_nodes"), journal=journal)
+    return desired, plan(desired, statuses, now, nodes=case.get("plan_nodes"), journal=journal,
+                         unread=bool(case.get("unread", False)))
 
 
 @pytest.mark.parametrize("path", _case_files(), ids=lambda p: p.stem)
