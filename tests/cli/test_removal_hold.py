@@ -53,5 +53,6 @@ def test_a_removal_over_budget_is_held_until_acknowledged(tmp_path: Path) -> Non
     (fleet / "fleet.yaml").write_text(text)
     acknowledged = plan(fleet, statuses)
     assert "removal-hold" not in acknowledged.stdout
-    assert "4 actions (4 remove-data) on 4 nodes" in acknowledged.stdout  # one per node this pass
-    assert "2 deferred to later passes" in acknowledged.stdout
+    # One per node this pass, on the nodes that come and go first (their copies go first).
+    assert "2 actions (2 remove-data) on 2 nodes" in acknowledged.stdout
+    assert "4 deferred to later passes" in acknowledged.stdout
