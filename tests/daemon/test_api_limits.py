@@ -8,6 +8,7 @@ import json
 import os
 import resource
 import socket
+import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -185,7 +186,8 @@ def test_an_https_api_is_served_with_tls_or_refused(solo_fleet: SoloFleet, monke
     d.start()
     try:
         base = f"https://127.0.0.1:{port}"
-        wait_for(lambda: healthy(base, verify=str(cert)), what="the API over TLS")
+        trust = ssl.create_default_context(cafile=str(cert))
+        wait_for(lambda: healthy(base, verify=trust), what="the API over TLS")
         assert not healthy(f"http://127.0.0.1:{port}")
     finally:
         d.stop()
