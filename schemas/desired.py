@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 
@@ -353,6 +354,17 @@ def _kbps(value: int) -> int:
     return value // 1000
 
 
+def _limit(out: dict[str, SessionValue], enabled: str, key: str, value: SessionValue | None) -> None:
+    """A Transmission limit: its switch, and its value when it is on."""
+    out[enabled] = value is not None
+    if value is not None:
+        out[key] = value
+
+
+def _whole_minutes(value: timedelta | None) -> int | None:
+    return None if value is None else max(1, int(value.total_seconds() // 60))
+
+
 def _minutes(hhmm: str) -> int:
     hours, minutes = hhmm.split(":")
     return int(hours) * 60 + int(minutes)
@@ -442,23 +454,14 @@ class TransmissionSession(Model):
             })
         if self.queue is not None:
             q = self.queue
-            out["download-queue-enabled"] = q.downloads is not None
-            if q.downloads is not None:
-                out["download-queue-size"] = q.downloads
-            out["seed-queue-enabled"] = q.seeds is not None
-            if q.seeds is not None:
-                out["seed-queue-size"] = q.seeds
-            out["queue-stalled-enabled"] = q.stalled_after is not None
-            if q.stalled_after is not None:
-                out["queue-stalled-minutes"] = max(1, int(q.stalled_after.total_seconds() // 60))
+            _limit(out, "download-queue-enabled", "download-queue-size", q.downloads)
+            _limit(out, "seed-queue-enabled", "seed-queue-size", q.seeds)
+            _limit(out, "queue-stalled-enabled", "queue-stalled-minutes",
+                   _whole_minutes(q.stalled_after))
         if self.seeding is not None:
             s = self.seeding
-            out["seedRatioLimited"] = s.ratio is not None
-            if s.ratio is not None:
-                out["seedRatioLimit"] = s.ratio
-            out["idle-seeding-limit-enabled"] = s.idle is not None
-            if s.idle is not None:
-                out["idle-seeding-limit"] = max(1, int(s.idle.total_seconds() // 60))
+            _limit(out, "seedRatioLimited", "seedRatioLimit", s.ratio)
+            _limit(out, "idle-seeding-limit-enabled", "idle-seeding-limit", _whole_minutes(s.idle))
         return out
 
 

@@ -3,21 +3,15 @@ a force-push back to an older signed commit is refused with a condition, across 
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 from controller.daemon.daemon import Daemon
 from tests.daemon.conftest import RULE, SoloFleet, wait_for
-from tests.support.gitrepo import git
+from tests.support.gitrepo import git, ssh_signer
 
 
 def _signing(checkout: Path, key_dir: Path) -> Path:
-    key = key_dir / "owner"
-    key_dir.mkdir()
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "owner", "-f", str(key)],
-                   check=True)
-    allowed = key_dir / "allowed_signers"
-    allowed.write_text(f"owner@example.invalid {key.with_suffix('.pub').read_text()}")
+    key, allowed = ssh_signer(key_dir)
     git(checkout, "config", "user.email", "owner@example.invalid")
     git(checkout, "config", "gpg.format", "ssh")
     git(checkout, "config", "user.signingkey", str(key))

@@ -16,7 +16,7 @@ import pytest
 from controller.errors import TvaError
 from controller.source.git import GitSource
 from tests.conftest import REFERENCE_FLEET
-from tests.support.gitrepo import clone_checkout, git
+from tests.support.gitrepo import clone_checkout, git, ssh_signer
 
 TVA = Path(sys.executable).parent / "tva"
 
@@ -24,13 +24,7 @@ TVA = Path(sys.executable).parent / "tva"
 @pytest.fixture
 def signer(tmp_path: Path) -> tuple[Path, Path]:
     """An SSH signing key and an allowed-signers file trusting it."""
-    key = tmp_path / "keys" / "owner"
-    key.parent.mkdir()
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "owner", "-f", str(key)],
-                   check=True)
-    allowed = tmp_path / "keys" / "allowed_signers"
-    allowed.write_text(f"owner@example.invalid {key.with_suffix('.pub').read_text()}")
-    return key, allowed
+    return ssh_signer(tmp_path / "keys")
 
 
 def _owner(remote: Path, tmp_path: Path, key: Path) -> Path:

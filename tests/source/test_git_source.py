@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from controller.source.git import GitSource
-from tests.support.gitrepo import clone_checkout, commit_files, git
+from tests.support.gitrepo import clone_checkout, commit_files, git, ssh_signer
 
 
 @pytest.fixture
 def signer(tmp_path: Path) -> tuple[Path, Path]:
     """An SSH signing key and an allowed-signers file trusting it."""
-    key = tmp_path / "keys" / "owner"
-    key.parent.mkdir()
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "owner", "-f", str(key)],
-                   check=True)
-    allowed = tmp_path / "keys" / "allowed_signers"
-    allowed.write_text(f"owner@example.invalid {key.with_suffix('.pub').read_text()}")
-    return key, allowed
+    return ssh_signer(tmp_path / "keys")
 
 
 def test_only_signed_revisions_are_applied(fleet_remote: Path, tmp_path: Path, signer: tuple[Path, Path]) -> None:

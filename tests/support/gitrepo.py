@@ -37,6 +37,17 @@ def git(cwd: Path | str, *args: str, input: bytes | None = None) -> str:
     return proc.stdout.decode(errors="replace").strip()
 
 
+def ssh_signer(key_dir: Path, email: str = "owner@example.invalid") -> tuple[Path, Path]:
+    """A real SSH signing key (``ssh-keygen``) and an allowed-signers file trusting it."""
+    key = key_dir / "owner"
+    key_dir.mkdir(parents=True)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "owner", "-f", str(key)],
+                   check=True)
+    allowed = key_dir / "allowed_signers"
+    allowed.write_text(f"{email} {key.with_suffix('.pub').read_text()}")
+    return key, allowed
+
+
 def _identify(checkout: Path, name: str) -> None:
     git(checkout, "config", "user.name", name)
     git(checkout, "config", "user.email", f"{name}@example.invalid")
