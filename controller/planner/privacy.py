@@ -7,6 +7,9 @@ tracker only (``placement.add_params``). This step repairs what is already there
 - a torrent of a fleet-only item that carries a tracker outside the fleet (added by hand, or
   committed with one before this rule) gets ``set-trackers`` with ``only_fleet``: every other
   tracker is removed;
+- a tva torrent that announces to its node's own tracker without the node's token (added
+  before the tracker took tokens) gets ``set-trackers`` adding the tracker again, which the
+  actuator writes with the token, replacing the stale URL (the tracker refuses it);
 - a torrent of a fleet-only item without the private flag on a node whose Transmission has DHT,
   PEX or LPD on is stopped (label ``tva:leak-stopped``, so only those are started again) and
   the plan says why; when the session is safe again it is started. Its data stays: a stopped
@@ -17,8 +20,8 @@ from __future__ import annotations
 
 from controller.announce import is_fleet
 from controller.planner.context import Context
-from controller.planner.gates import fleet_trackers, leak_refusal
-from controller.planner.labels import LEAK_STOPPED_LABEL
+from controller.planner.gates import fleet_tracker, fleet_trackers, leak_refusal
+from controller.planner.labels import LEAK_STOPPED_LABEL, TVA_LABEL
 from controller.planner.ledger import Ledger
 from schemas.observed import TorrentState
 from schemas.plan import ActionKind
@@ -31,7 +34,14 @@ def plan_privacy(ctx: Context, ledger: Ledger) -> None:
     for name, nf in ctx.nodes.items():
         if not nf.actionable:
             continue
+        own = fleet_tracker(ctx, name)
         for key, t in nf.torrents.items():
+            if own is not None and TVA_LABEL in t.labels and any(
+                    tr.announce == own for tr in t.trackers):
+                ledger.act(name, ActionKind.set_trackers, key,
+                           f"{t.name} announces to {name}'s tracker without its token (an "
+                           "older URL the tracker refuses): set it again with the token",
+                           params={"add": [own]}, rule="tracker")
             item = ctx.item(key)
             if item is None or not item.fleet_only:
                 continue

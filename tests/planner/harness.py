@@ -196,9 +196,13 @@ def simulate(
         elif a.kind is ActionKind.set_labels:
             torrents[a.target] = torrents[a.target].model_copy(update={"labels": a.params["labels"]})
         elif a.kind is ActionKind.set_trackers:
+            # As the actuator does: a fleet tracker is written with the node's token (seen
+            # redacted) in place of any stale URL of it.
             t = torrents[a.target]
-            torrents[a.target] = t.model_copy(update={"trackers": [
-                *t.trackers, *(TrackerResult(announce=u) for u in a.params["add"])]})
+            added = [TrackerResult(announce=u + "/<token>" if u.endswith("/announce") else u)
+                     for u in a.params.get("add", [])]
+            kept = [tr for tr in t.trackers if tr.announce not in a.params.get("add", [])]
+            torrents[a.target] = t.model_copy(update={"trackers": [*kept, *added]})
         elif a.kind is ActionKind.player_set:
             assert player is not None
             player = player.model_copy(update={"options": {**player.options, a.target: a.params["value"]}})
