@@ -83,18 +83,26 @@ def added_at(lab: Lab, node: str, infohash: str, timeout: float) -> float:
                 timeout, f"the add on {node}", interval=0.02)
 
 
+def one_item(lab: Lab, size: int, *holders: str) -> Payload:
+    """Commit one public item of ``size`` bytes, start the lab, and give each of ``holders`` a
+    complete copy by hand."""
+    item = lab.repo.payload("item.bin", size)
+    files = lab.base_files()
+    files["items/items.yaml"] = collection_yaml("items", [item], provenance="public")
+    lab.repo.commit(files, "one item")
+    lab.start()
+    for holder in holders:
+        lab.seed(holder, item)
+    return item
+
+
 def repin(root: Path, size: int, webseeds: bool) -> dict[str, Any]:
     """nas holds one item; a commit raises the floor to 2; laptop fetches it."""
     if not webseeds:
         NodeRuntime._webseeds = lambda self, action: []  # type: ignore[method-assign]
     lab = Lab(root, [NAS, LAPTOP], stale_after="20s", grace="60s")
     try:
-        item = lab.repo.payload("item.bin", size)
-        files = lab.base_files()
-        files["items/items.yaml"] = collection_yaml("items", [item], provenance="public")
-        lab.repo.commit(files, "one item")
-        lab.start()
-        lab.seed("nas", item)
+        item = one_item(lab, size, "nas")
         wait(lambda: all(n.daemon and n.daemon.passes >= 2 for n in lab.nodes.values()), 60,
              "two passes everywhere")
         copy = plain_copy(lab, "nas", "laptop", item, root) if webseeds else None
@@ -113,13 +121,7 @@ def gone(root: Path, size: int) -> dict[str, Any]:
     """nas and laptop hold the item; laptop stops; seedbox takes the baton."""
     lab = Lab(root, [NAS, LAPTOP, SEEDBOX], stale_after="4s", grace="8s")
     try:
-        item = lab.repo.payload("item.bin", size)
-        files = lab.base_files()
-        files["items/items.yaml"] = collection_yaml("items", [item], provenance="public")
-        lab.repo.commit(files, "one item")
-        lab.start()
-        lab.seed("nas", item)
-        lab.seed("laptop", item)
+        item = one_item(lab, size, "nas", "laptop")
         lab.repo.commit({"custody/items.yaml": rule_yaml("items", "items", 2,
                                                          exclude=["seedbox"])},
                         "two copies, not on the seedbox")

@@ -227,10 +227,13 @@ class Tracker:
     def announce(self, query: bytes, asking: str | None, token: str | None) -> bytes:
         """The bencoded answer to one announce."""
         if not self.allowed(asking, token):
-            if asking not in self._refused:
-                if len(self._refused) >= 1024:  # a flood of addresses: start over, stay bounded
-                    self._refused.clear()
-                self._refused.add(asking or "")
+            with self._lock:
+                first = (asking or "") not in self._refused
+                if first:
+                    if len(self._refused) >= 1024:  # a flood of addresses: start over, bounded
+                        self._refused.clear()
+                    self._refused.add(asking or "")
+            if first:
                 log.warning("refused an announce from %s: not this node's Transmission", asking,
                             extra={"event": "announce-refused", "from": asking})
             return failure(REFUSED)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,3 +33,14 @@ def _no_user_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("TVA_"):
             monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def short_dir(tmp_path: Path) -> Iterator[Path]:
+    """A directory short enough for a unix socket path (removed afterwards when made in /tmp)."""
+    from tests.support.media import socket_dir
+
+    where, remove = socket_dir(tmp_path)
+    yield where
+    if remove:
+        shutil.rmtree(where, ignore_errors=True)

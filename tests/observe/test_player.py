@@ -7,12 +7,10 @@ observation goes through its JSON IPC socket, as ``tva status`` in another proce
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +19,7 @@ from controller.errors import UnreachableError
 from controller.observe.player import MpvIpc, PlayerProtocolError, observe_player
 from controller.player.host import PlayerError, PlayerHost, RefusedOption
 from schemas.observed import PlayerStatus
-from tests.support.media import CLIP_SECONDS, poll, socket_dir
+from tests.support.media import CLIP_SECONDS, poll
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,14 +33,6 @@ def playing(host: PlayerHost, clip: Path) -> PlayerStatus:
     st = poll(lambda: look(host), lambda s: s.path == str(clip) and s.position is not None)
     assert st.path == str(clip), st
     return st
-
-
-@pytest.fixture
-def short_dir(tmp_path: Path) -> Iterator[Path]:
-    where, remove = socket_dir(tmp_path)
-    yield where
-    if remove:
-        shutil.rmtree(where, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------- observing playback

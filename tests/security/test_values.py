@@ -4,7 +4,6 @@ transmission-daemon, real symlinks, the real planner over published conditions).
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -23,7 +22,6 @@ from schemas.observed import Condition, ConditionStatus, NodeStatus
 from schemas.plan import Action, ActionKind, action_id
 from tests.cli.test_plan_cli import STATUS
 from tests.conftest import REFERENCE_FLEET
-from tests.support.media import socket_dir
 from tests.support.transmission import TransmissionDaemon, make_payload_torrent
 
 FILE_WRITERS = {
@@ -42,14 +40,6 @@ FILE_WRITERS = {
 def node_config() -> Iterator[None]:
     yield
     install(NodeConfig())
-
-
-@pytest.fixture
-def short_dir(tmp_path: Path) -> Iterator[Path]:
-    where, remove = socket_dir(tmp_path)
-    yield where
-    if remove:
-        shutil.rmtree(where, ignore_errors=True)
 
 
 def test_mpv_values_that_write_files_are_refused_by_the_player(short_dir: Path) -> None:
