@@ -68,6 +68,14 @@ def set_up(root: Path, *, film_sizes: tuple[int, ...] = (6 * MiB, 4 * MiB), priv
     lab.start()
     for p in [*story.films, story.private]:
         lab.seed("nas", p)
+    # Every node has planned with every node's Transmission seen reachable: the floors raised
+    # next go where the rendezvous order says, not past a node whose daemon is still starting
+    # (a chrooted Transmission 4.1 can take a few passes to answer).
+    wait(lambda: all(
+        n.daemon and n.daemon.last and all(
+            v.status is not None and v.status.transmission.reachable
+            for v in n.daemon.last.view.nodes.values())
+        for n in lab.nodes.values()), 120, "every node to see every Transmission reachable")
     return story
 
 
