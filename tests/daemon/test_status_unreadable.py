@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from controller.daemon.node import PassOutcome
 from controller.status import GitStatusTransport
 from schemas.desired import StatusPolicy
 from schemas.observed import (
@@ -49,12 +50,15 @@ def test_no_adds_while_the_status_remote_is_unreachable(solo_fleet: SoloFleet) -
     solo_fleet.commit({"devices/peer.yaml": PEER, "custody/films.yaml": RULE}, "a peer holds it")
     publish_peer(solo_fleet)
     d = solo_fleet.controller(status_dir=None)
+    passes: list[PassOutcome] = []
+    d.listeners.append(passes.append)  # every finished pass, the very first one included
     d.start()
     try:
         wait_for(lambda: d.last and any(s.node == "peer" for s in d.last.statuses),
                  what="a pass that read the peer's status")
         assert solo_fleet.infohash not in held(solo_fleet)
-        first = d.last
+        wait_for(lambda: passes, what="the first pass to finish")
+        first = passes[0]
         assert first.status.present_since == first.now, "present since its first pass"
         solo_fleet.remote.rename(solo_fleet.remote.with_name("moved-away.git"))
         seen: set[datetime] = set()
