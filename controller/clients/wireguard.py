@@ -39,6 +39,7 @@ __all__ = [
     "WgDump",
     "WgPeerDump",
     "WireGuardError",
+    "ensure_key",
     "genkey",
     "host_networks",
     "key_file",
@@ -252,3 +253,17 @@ def write_key(path: str, key: str) -> None:
 def promote_key(interface: str) -> None:
     """The rotation's key becomes the node's key."""
     os.replace(key_file(interface, upcoming=True), key_file(interface))
+
+
+def ensure_key(interface: str, *, rotate: bool = False) -> tuple[str, str, bool]:
+    """This node's fabric key, made when absent: (public key, file, whether it was made now).
+
+    ``rotate`` works on the upcoming key instead: the node keeps running with its current key
+    until the fleet repo commits the upcoming one's public key (``controller.act.fabric``)."""
+    path = key_file(interface, upcoming=rotate)
+    key = read_key(path)
+    made = key is None
+    if key is None:
+        key = genkey()
+        write_key(path, key)
+    return pubkey(key), path, made
