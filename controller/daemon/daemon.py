@@ -182,9 +182,10 @@ class Daemon:
             why = rev.error or problems_message(rev.problems) or "no revision yet"
             raise PermanentError(f"no valid revision of the fleet repo to apply: {why}")
         desired = rev.desired
+        # The network under the pass comes first: the API may listen on a fabric address.
+        fabric = self.fabric.reconcile(desired, now)
         self._ensure_api(desired)
         conditions = self._conditions(rev, desired, now)
-        fabric = self.fabric.reconcile(desired, now)  # the network under the pass comes first
         if fabric is not None:
             conditions.append(fabric)
         outcome = self.runtime.run_pass(desired, self._status_transport(desired), now=now,

@@ -9,6 +9,8 @@ nothing is timed.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import socket
 import threading
 from collections.abc import Iterator
@@ -20,6 +22,7 @@ from typing import Any
 import pytest
 
 from controller.act.fabric import FabricActuator
+from controller.cli import status as status_cmd
 from controller.clients import wireguard as wg
 from controller.desired.loader import load_fleet
 from controller.lab.fabricnet import LOCAL, UNDERLAY, NetNode, Underlay, missing, run, set_underlay
@@ -224,6 +227,9 @@ def test_first_pass_every_node_reaches_every_other_over_tva0(lab: FabricLab) -> 
     assert status["up"] and status["reachable"] == ["laptop", "seedbox"]
     seed = next(p for p in status["peers"] if p["device"] == "seedbox")
     assert seed["latest_handshake"] is not None and seed["rx_bytes"] > 0 and seed["reachable"]
+    shown = lab.node("nas").call(node_status_cli, str(lab.fleet))
+    assert "fabric tva0 10.99.0.1: reaches laptop, seedbox" in shown, shown
+    assert "192.168.77.2" in shown and "10.99.0.3/32" in shown and "never" not in shown, shown
 
 
 def test_a_second_pass_changes_nothing(lab: FabricLab) -> None:
@@ -310,3 +316,12 @@ def test_colliding_subnet_is_refused_naming_both_and_nothing_changes(lab: Fabric
     finally:
         nas.call(node_uncollide)
         lab.commit()
+
+
+def node_status_cli(fleet: str) -> str:
+    """``tva status --node NAME`` in the node, as its operator would run it."""
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        status_cmd.run(fleet, node=LOCAL["name"], fleet=False, publish=False, status_dir=None,
+                       player_socket=None, as_json=False)
+    return buffer.getvalue()
