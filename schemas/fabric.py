@@ -31,7 +31,7 @@ from pydantic import (
 )
 
 from schemas.base import Model
-from schemas.types import Duration, Name
+from schemas.types import Duration, Name, parse_duration
 
 __all__ = [
     "DEFAULT_INTERFACE",
@@ -110,9 +110,10 @@ class FabricMember(Model):
         default=DEFAULT_PORT, ge=1, le=65535, description="UDP port its tva0 listens on."
     )
     keepalive: Duration | None = Field(
-        default=None,
-        description="Send a keepalive this often (1s to 65535s) to the members it dials: for a "
-        "device behind NAT or roaming, so its NAT mapping (and the relay's route back) stays.",
+        default=parse_duration("25s"),
+        description="Send a keepalive this often (1s to 65535s; null: never) to the members it "
+        "dials: it keeps a NAT mapping (and the relay's route back to a roaming device) open, and "
+        "keeps a recent handshake, which is how the fleet sees the fabric reach a member.",
     )
     relay: bool = Field(
         default=False,
