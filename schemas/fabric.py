@@ -77,10 +77,12 @@ def _one_or_many(v: Any) -> Any:
 def _private_network(text: str) -> IpNetwork:
     net = ipaddress.ip_network(text, strict=True)
     if isinstance(net, ipaddress.IPv4Network):
-        if not (net.is_private or net.subnet_of(_CGNAT)) or net.is_loopback or net.is_link_local \
-                or net.prefixlen < 8:
+        if not (net.is_private or net.subnet_of(_CGNAT)) or net.is_loopback or net.is_link_local:
             raise ValueError(f"{text} is not a private IPv4 network (10/8, 172.16/12, "
                              "192.168/16 or 100.64/10)")
+        if net.prefixlen < 16:
+            # Everything in the subnet is routed to tva0: a /8 would swallow whole networks.
+            raise ValueError(f"{text} is wider than a /16; a fleet needs no more addresses")
     elif not net.subnet_of(_ULA) or net.prefixlen < 48:
         raise ValueError(f"{text} is not an IPv6 unique local network (fc00::/7, /48 or longer)")
     return net
@@ -240,6 +242,12 @@ class WgConfig:
 
     def text(self, private_key: str) -> str:
         """The ``wg syncconf`` file. ``private_key`` is read at apply time, never stored."""
+        values = [private_key, *(v for p in self.peers
+                                 for v in (p.public_key, p.endpoint or "", *p.allowed_ips))]
+        # Validation already refuses these; the file format is checked here once more, so no
+        # value can ever add a line (an option) of its own.
+        if any(c in v for v in values for c in "\n\r#"):
+            raise ValueError("a fabric value holds a line break or a comment character")
         lines = ["[Interface]", f"PrivateKey = {private_key}", f"ListenPort = {self.listen_port}"]
         for p in self.peers:
             lines += ["", "[Peer]", f"PublicKey = {p.public_key}",

@@ -20,7 +20,7 @@ from datetime import datetime
 from controller.clients import wireguard as wg
 from controller.errors import TvaError
 from schemas.desired import DesiredState
-from schemas.fabric import WgConfig, collisions, render
+from schemas.fabric import DEFAULT_INTERFACE, WgConfig, collisions, render
 from schemas.observed import Condition, ConditionStatus
 
 __all__ = ["CONDITION", "FabricActuator"]
@@ -43,6 +43,8 @@ class FabricActuator:
         self.link: wg.FabricLink = link or wg.LocalFabricLink()
         self._synced: str | None = None
         """Digest of the configuration last synced (with the key), to skip unchanged passes."""
+        self._interface = DEFAULT_INTERFACE
+        """The fabric interface this node last ran (removed when it leaves the fabric)."""
 
     def reconcile(self, desired: DesiredState, now: datetime) -> Condition | None:
         """Make the node's fabric interface match ``desired``; None when it is not a member."""
@@ -50,10 +52,12 @@ class FabricActuator:
         member = fabric.member(self.node) if fabric is not None else None
         config = render(fabric, self.node) if fabric is not None else None
         if fabric is None or member is None or config is None:
+            self._leave(now)
             return None
+        self._interface = config.interface
         try:
             return self._reconcile(fabric.subnet, config, member.public_key, now)
-        except TvaError as e:
+        except (TvaError, ValueError, OSError) as e:
             log.warning("fabric: %s", e, extra={"event": "fabric-failed"})
             return _condition(False, "ApplyFailed", str(e), now)
 
@@ -70,10 +74,13 @@ class FabricActuator:
                 f"this node has no private key for the public key committed for {self.node}; "
                 f"run `tva fabric keys {self.node}` on it and commit the key it prints; "
                 "nothing was changed", now)
-        self.link.up(config.interface, config.addresses, config.forwarding)
         text = config.text(key)
-        digest = hashlib.sha256(text.encode()).hexdigest()
+        digest = hashlib.sha256(f"{config.forwarding}\n{text}".encode()).hexdigest()
+        have = {a for a, dev in addresses if dev == config.interface and not a.startswith("fe80:")}
         dump = wg.show(config.interface)
+        if dump is None or have != set(config.addresses) or digest != self._synced:
+            self.link.up(config.interface, config.addresses, config.forwarding)
+            dump = wg.show(config.interface)
         if digest != self._synced or not _matches(dump, config):
             self.link.sync(config.interface, text)
             self._synced = digest
@@ -82,6 +89,23 @@ class FabricActuator:
         return _condition(True, "Synced",
                           f"{config.interface} {', '.join(config.addresses)} with "
                           f"{len(config.peers)} peers", now)
+
+    def _leave(self, now: datetime) -> None:
+        """Not a member any more: remove the fabric interface this process brought up. Only
+        that one: an interface found at start is left alone (it may be another's)."""
+        if self._synced is None:
+            return
+        try:
+            if wg.show(self._interface) is None:
+                return
+            self.link.down(self._interface)
+        except (TvaError, OSError) as e:
+            log.warning("fabric: cannot remove %s: %s", self._interface, e,
+                        extra={"event": "fabric-failed"})
+            return
+        self._synced = None
+        log.info("fabric: %s removed, this node is not on the fabric", self._interface,
+                 extra={"event": "fabric-left"})
 
     def _key(self, interface: str, committed: str) -> str | None:
         """The private key whose public key is committed: the current one, or the upcoming

@@ -8,6 +8,7 @@ a file outside the node's secrets directory.
 Reading (``show``, ``host_networks``, ``genkey``, ``pubkey``) needs no privilege. The writes
 that do are behind ``FabricLink``: ``LocalFabricLink.up`` (create the interface, set its
 addresses, bring it up, let a relay forward) and ``LocalFabricLink.sync`` (``wg syncconf``).
+``LocalFabricLink.down`` removes the interface when the node leaves the fabric.
 The daemon calls them through that interface only, so a node can route them through a
 privileged helper instead of running tva as root.
 """
@@ -194,6 +195,9 @@ class FabricLink(Protocol):
     def sync(self, interface: str, config_text: str) -> None:
         """``wg syncconf``: peers added, changed, removed; sessions of unchanged peers kept."""
 
+    def down(self, interface: str) -> None:
+        """Remove ``interface`` (the node left the fabric)."""
+
 
 class LocalFabricLink:
     """Runs the privileged operations itself (tva running as root, or in a lab namespace)."""
@@ -219,6 +223,10 @@ class LocalFabricLink:
 
     def sync(self, interface: str, config_text: str) -> None:
         _run([WG, "syncconf", _interface(interface), "/dev/stdin"], stdin=config_text)
+
+    def down(self, interface: str) -> None:
+        # wireguard-go exits when its tun device goes.
+        _run([IP, "link", "del", _interface(interface)])
 
 
 # --------------------------------------------------------------------------- the node's key

@@ -325,3 +325,24 @@ def node_status_cli(fleet: str) -> str:
         status_cmd.run(fleet, node=LOCAL["name"], fleet=False, publish=False, status_dir=None,
                        player_socket=None, as_json=False)
     return buffer.getvalue()
+
+
+def test_a_node_that_leaves_the_fabric_removes_tva0_and_the_others_drop_it(
+        lab: FabricLab) -> None:
+    text = (lab.fleet / "fabric.yaml").read_text()
+    device = lab.fleet / "devices" / "laptop.yaml"
+    try:
+        (lab.fleet / "fabric.yaml").write_text(text[:text.index("  - device: laptop")])
+        device.write_text(device_yaml("laptop", "laptop").split("addresses:")[0])
+        out = lab.pass_all()
+        assert out["laptop"]["condition"] is None and out["laptop"]["status"] is None
+        assert lab.node("laptop").call(node_addresses, "tva0") == []
+        assert lab.keys["laptop"] not in lab.node("seedbox").call(node_dump)
+        assert lab.reach("nas", "seedbox") == "seedbox"
+    finally:
+        lab.commit()
+        device.write_text(device_yaml("laptop", "laptop"))
+        back = lab.pass_all()
+    assert {n: o["condition"]["status"] for n, o in back.items()} == dict.fromkeys(NODES, "True")
+    # The laptop's echo listener outlived its address and answers again.
+    assert lab.reach("nas", "laptop", timeout=90) == "laptop"
