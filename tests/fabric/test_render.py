@@ -4,6 +4,7 @@ collision probe's verdict, and the parse of ``wg show dump``."""
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import replace
 
 import pytest
 
@@ -143,3 +144,13 @@ def test_parse_dump_drops_the_private_key() -> None:
     assert seed.latest_handshake is not None and seed.latest_handshake.timestamp() == 1700000000
     assert (tv.endpoint, tv.latest_handshake, tv.keepalive) == (None, None, None)
     assert "PRIV" not in repr(dump)
+
+
+def test_no_value_can_add_a_line_to_the_wg_file() -> None:
+    config = render(fabric(), "nas")
+    assert config is not None
+    hostile = replace(config, peers=(replace(config.peers[0], endpoint="x:1\nPostUp = sh"),))
+    with pytest.raises(ValueError, match="line break"):
+        hostile.text("PRIVATE")
+    with pytest.raises(ValueError, match="line break"):
+        config.text("PRIVATE\n[Peer]")
