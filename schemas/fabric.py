@@ -18,8 +18,9 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
@@ -36,13 +37,17 @@ from schemas.types import Duration, Name, parse_duration
 __all__ = [
     "DEFAULT_INTERFACE",
     "DEFAULT_PORT",
+    "FAILOVER_AFTER",
+    "SESSION",
     "Collision",
+    "EndpointChoice",
     "Fabric",
     "FabricMember",
     "WgConfig",
     "WgPeer",
     "collisions",
     "direct",
+    "failover",
     "key_problem",
     "relay_of",
     "render",
@@ -105,7 +110,8 @@ class FabricMember(Model):
     )
     endpoints: list[Annotated[str, StringConstraints(pattern=_HOSTPORT)]] = Field(
         default_factory=list, max_length=4,
-        description="host:port where other members reach it (the first is used). None for a "
+        description="host:port where other members reach it: the first, then the next when it "
+        "gives no handshake for 25 s (and round). None for a "
         "roaming device (a laptop): it dials out, and others reach it through a relay.",
     )
     listen_port: int = Field(
@@ -278,12 +284,14 @@ def _host(address: str) -> str:
     return f"{address}/{32 if ':' not in address else 128}"
 
 
-def render(fabric: Fabric, node: str) -> WgConfig | None:
+def render(fabric: Fabric, node: str, choice: Mapping[str, int] | None = None
+           ) -> WgConfig | None:
     """The configuration of ``node``'s fabric interface, or None when it is not a member.
 
     AllowedIPs hold fabric host addresses only (never the subnet, never a default route): a
     peer is trusted for its own addresses, and the relay also for the members reached through
-    it."""
+    it. ``choice`` picks which of a member's endpoints to dial (``failover``; default the
+    first)."""
     me = fabric.member(node)
     if me is None:
         return None
@@ -303,12 +311,47 @@ def render(fabric: Fabric, node: str) -> WgConfig | None:
         allowed = [_host(a) for a in m.addresses]
         if relay is not None and m.device == relay.device:
             allowed += via_relay
-        endpoint = m.endpoints[0] if m.endpoints else None
+        pick = (choice or {}).get(m.device, 0)
+        endpoint = m.endpoints[pick % len(m.endpoints)] if m.endpoints else None
         peers.append(WgPeer(public_key=m.public_key, allowed_ips=tuple(allowed),
                             endpoint=endpoint, keepalive=keepalive if endpoint else None,
                             device=m.device))
     return WgConfig(interface=fabric.interface, addresses=own, listen_port=me.listen_port,
                     peers=tuple(peers), forwarding=me.relay)
+
+
+FAILOVER_AFTER = timedelta(seconds=25)
+"""Dial a member's next endpoint when the current one gave no handshake for this long (a
+handshake is retried every 5 s; 25 s is five tries, and a live peer re-handshakes every 2 min)."""
+SESSION = timedelta(seconds=180)
+"""WireGuard rejects a session older than this (REJECT_AFTER_TIME)."""
+
+
+@dataclass(frozen=True)
+class EndpointChoice:
+    """Which endpoint of each member a node dials, and since when (kept by the node)."""
+
+    index: Mapping[str, int]
+    since: Mapping[str, datetime]
+
+
+def failover(fabric: Fabric, node: str, handshakes: Mapping[str, datetime | None],
+             choice: EndpointChoice, now: datetime) -> EndpointChoice:
+    """The endpoints to dial now: a member with several endpoints whose current one has given
+    no handshake within ``SESSION`` (``handshakes`` by device) for ``FAILOVER_AFTER`` since it
+    was chosen moves on to its next endpoint, round the list."""
+    me = fabric.member(node)
+    index, since = dict(choice.index), dict(choice.since)
+    for m in fabric.members:
+        if me is None or m.device == node or len(m.endpoints) < 2 or not direct(fabric, me, m):
+            continue
+        chosen = since.setdefault(m.device, now)
+        last = handshakes.get(m.device)
+        alive = last is not None and now - last <= SESSION
+        if not alive and now - chosen >= FAILOVER_AFTER:
+            index[m.device] = (index.get(m.device, 0) + 1) % len(m.endpoints)
+            since[m.device] = now
+    return EndpointChoice(index=index, since=since)
 
 
 # --------------------------------------------------------------------------- collision probe

@@ -20,7 +20,15 @@ from datetime import datetime
 from controller.clients import wireguard as wg
 from controller.errors import TvaError
 from schemas.desired import DesiredState
-from schemas.fabric import DEFAULT_INTERFACE, WgConfig, collisions, render
+from schemas.fabric import (
+    DEFAULT_INTERFACE,
+    EndpointChoice,
+    Fabric,
+    WgConfig,
+    collisions,
+    failover,
+    render,
+)
 from schemas.observed import Condition, ConditionStatus
 
 __all__ = ["CONDITION", "FabricActuator"]
@@ -45,17 +53,23 @@ class FabricActuator:
         """Digest of the configuration last synced (with the key), to skip unchanged passes."""
         self._interface = DEFAULT_INTERFACE
         """The fabric interface this node last ran (removed when it leaves the fabric)."""
+        self._choice = EndpointChoice(index={}, since={})
+        """Which endpoint of each member this node dials (``schemas.fabric.failover``)."""
 
     def reconcile(self, desired: DesiredState, now: datetime) -> Condition | None:
         """Make the node's fabric interface match ``desired``; None when it is not a member."""
         fabric = desired.fabric
         member = fabric.member(self.node) if fabric is not None else None
-        config = render(fabric, self.node) if fabric is not None else None
-        if fabric is None or member is None or config is None:
+        if fabric is None or member is None:
             self._leave(now)
             return None
-        self._interface = config.interface
+        if self._synced is not None and self._interface != fabric.interface:
+            self._leave(now)  # the fabric's interface was renamed: drop the old one
+        self._interface = fabric.interface
         try:
+            self._choose_endpoints(fabric, now)
+            config = render(fabric, self.node, self._choice.index)
+            assert config is not None  # a member
             return self._reconcile(fabric.subnet, config, member.public_key, now)
         except (TvaError, ValueError, OSError) as e:
             log.warning("fabric: %s", e, extra={"event": "fabric-failed"})
@@ -89,6 +103,16 @@ class FabricActuator:
         return _condition(True, "Synced",
                           f"{config.interface} {', '.join(config.addresses)} with "
                           f"{len(config.peers)} peers", now)
+
+    def _choose_endpoints(self, fabric: Fabric, now: datetime) -> None:
+        """Move on to a member's next endpoint when the current one gives no handshake."""
+        if not any(len(m.endpoints) > 1 for m in fabric.members):
+            return
+        dump = wg.show(fabric.interface)
+        by_key = {m.public_key: m.device for m in fabric.members}
+        handshakes = {by_key[p.public_key]: p.latest_handshake
+                      for p in (dump.peers if dump else ()) if p.public_key in by_key}
+        self._choice = failover(fabric, self.node, handshakes, self._choice, now)
 
     def _leave(self, now: datetime) -> None:
         """Not a member any more: remove the fabric interface this process brought up. Only

@@ -4,20 +4,15 @@ endpoint and bytes, and which members the node reaches now (directly, or behind 
 from __future__ import annotations
 
 import ipaddress
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from controller.clients import wireguard as wg
 from controller.errors import TvaError
 from schemas.desired import DesiredState
-from schemas.fabric import relay_of
+from schemas.fabric import SESSION, relay_of
 from schemas.observed import FabricPeerStatus, FabricStatus
 
-__all__ = ["SESSION", "observe_fabric"]
-
-SESSION = timedelta(seconds=180)
-"""WireGuard rejects a session older than this (REJECT_AFTER_TIME): a peer whose latest
-handshake is older is not reachable now (a live one re-handshakes every two minutes)."""
-
+__all__ = ["observe_fabric"]
 
 def observe_fabric(desired: DesiredState, node: str, now: datetime) -> FabricStatus | None:
     """The node's fabric status; None when the fleet has no fabric or the node is no member."""

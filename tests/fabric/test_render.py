@@ -5,11 +5,21 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from controller.clients.wireguard import parse_dump
-from schemas.fabric import Fabric, collisions, direct, render
+from schemas.fabric import (
+    FAILOVER_AFTER,
+    SESSION,
+    EndpointChoice,
+    Fabric,
+    collisions,
+    direct,
+    failover,
+    render,
+)
 
 KEYS = {
     "nas": "WrgcIHEZKmAY1rdPPloXJMIjF04CWFLy1q/3IkgORwA=",
@@ -154,3 +164,44 @@ def test_no_value_can_add_a_line_to_the_wg_file() -> None:
         hostile.text("PRIVATE")
     with pytest.raises(ValueError, match="line break"):
         config.text("PRIVATE\n[Peer]")
+
+
+def two_endpoints() -> Fabric:
+    data = fabric().model_dump(by_alias=True)
+    data["members"][1]["endpoints"] = ["198.51.100.9:51820", "seedbox.example.net:51820"]
+    return Fabric.model_validate(data)
+
+
+def endpoint_of(f: Fabric, node: str, choice: EndpointChoice, device: str) -> str | None:
+    config = render(f, node, choice.index)
+    assert config is not None
+    return next(p.endpoint for p in config.peers if p.device == device)
+
+
+def test_a_silent_endpoint_fails_over_to_the_next_and_round() -> None:
+    f = two_endpoints()
+    t0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+    c = failover(f, "nas", {}, EndpointChoice(index={}, since={}), t0)
+    assert endpoint_of(f, "nas", c, "seedbox") == "198.51.100.9:51820"
+    # Not yet: the first endpoint gets FAILOVER_AFTER to give a handshake.
+    c = failover(f, "nas", {"seedbox": None}, c, t0 + FAILOVER_AFTER - timedelta(seconds=1))
+    assert endpoint_of(f, "nas", c, "seedbox") == "198.51.100.9:51820"
+    t1 = t0 + FAILOVER_AFTER
+    c = failover(f, "nas", {"seedbox": None}, c, t1)
+    assert endpoint_of(f, "nas", c, "seedbox") == "seedbox.example.net:51820"
+    # A handshake keeps it there for as long as the session lives.
+    c = failover(f, "nas", {"seedbox": t1 + timedelta(seconds=5)}, c, t1 + timedelta(minutes=2))
+    assert endpoint_of(f, "nas", c, "seedbox") == "seedbox.example.net:51820"
+    # Silent again past the session's lifetime: round the list to the first.
+    late = t1 + SESSION + timedelta(minutes=1)
+    c = failover(f, "nas", {"seedbox": t1 + timedelta(seconds=5)}, c, late)
+    assert endpoint_of(f, "nas", c, "seedbox") == "198.51.100.9:51820"
+
+
+def test_members_with_one_endpoint_or_behind_the_relay_never_move() -> None:
+    f = two_endpoints()
+    t0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+    c = failover(f, "seedbox", {}, EndpointChoice(index={}, since={}), t0)
+    c = failover(f, "seedbox", {"nas": None}, c, t0 + timedelta(hours=1))
+    assert c.index == {}
+    assert endpoint_of(f, "seedbox", c, "nas") == "192.168.1.10:51820"
