@@ -16,7 +16,6 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
@@ -25,6 +24,8 @@ from pydantic import (
     model_validator,
 )
 
+from schemas.base import Model
+from schemas.fabric import Fabric
 from schemas.repopath import repo_path_problem
 from schemas.types import ByteSize, Duration, InfoHash, Label, Name, parse_duration
 
@@ -80,12 +81,6 @@ __all__ = [
 
 API_VERSION = "tva/v1"
 SUPPORTED_API_VERSIONS = (API_VERSION,)
-
-
-class Model(BaseModel):
-    """Base of every desired-state model: unknown fields are errors, values are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 # --------------------------------------------------------------------------- enums
@@ -1190,7 +1185,8 @@ class Source(Model):
 
 # --------------------------------------------------------------------------- the whole
 
-Resource = Fleet | Device | DutyPins | CustodyRule | Collection | Watchlist | VpnProfile | Source
+Resource = (Fleet | Device | DutyPins | CustodyRule | Collection | Watchlist | VpnProfile | Source
+            | Fabric)
 
 KINDS: dict[str, type[Model]] = {
     "Fleet": Fleet,
@@ -1201,6 +1197,7 @@ KINDS: dict[str, type[Model]] = {
     "Watchlist": Watchlist,
     "VpnProfile": VpnProfile,
     "Source": Source,
+    "Fabric": Fabric,
 }
 
 
@@ -1244,4 +1241,7 @@ class DesiredState(Model):
     sources: dict[str, Source] = Field(default_factory=dict)
     items: dict[str, ResolvedItem] = Field(
         default_factory=dict, description="Every item by info-hash, resolved by the loader."
+    )
+    fabric: Fabric | None = Field(
+        default=None, description="The fleet's WireGuard fabric, when the repo declares one."
     )

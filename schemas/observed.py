@@ -20,6 +20,8 @@ __all__ = [
     "Condition",
     "ConditionStatus",
     "CopyVerdict",
+    "FabricPeerStatus",
+    "FabricStatus",
     "NodeStatus",
     "Observed",
     "PlayerStatus",
@@ -184,6 +186,40 @@ class VpnState(Observed):
     before this field existed say nothing, and are taken as true)."""
 
 
+class FabricPeerStatus(Observed):
+    """One peer of this node's fabric interface, as WireGuard reports it."""
+
+    device: str | None = Field(description="The member with this key; None for a key the "
+                               "fabric does not declare (a stale peer being removed).")
+    public_key: str
+    endpoint: str | None = Field(default=None, description="Where its packets last came from.")
+    allowed_ips: list[str] = Field(default_factory=list)
+    latest_handshake: datetime | None = None
+    rx_bytes: int = 0
+    tx_bytes: int = 0
+    reachable: bool = Field(
+        default=False,
+        description="A handshake within the last 180 s (WireGuard's session lifetime).",
+    )
+
+
+class FabricStatus(Observed):
+    """This node's end of the fleet's WireGuard fabric (``tva0``)."""
+
+    interface: str
+    up: bool
+    address: str | None = Field(default=None, description="This node's fabric address.")
+    public_key: str | None = Field(default=None, description="The key the interface runs with.")
+    peers: list[FabricPeerStatus] = Field(default_factory=list)
+    error: str = ""
+
+    reachable: list[str] = Field(
+        default_factory=list,
+        description="Members this node reaches over the fabric now: a peer with a recent "
+        "handshake, or a member behind the relay while the relay is reachable.",
+    )
+
+
 class ConditionStatus(StrEnum):
     true = "True"
     false = "False"
@@ -222,6 +258,9 @@ class NodeStatus(Observed):
     storage: list[StorageStatus] = Field(default_factory=list)
     player: PlayerStatus | None = None
     vpn: list[VpnState] = Field(default_factory=list)
+    fabric: FabricStatus | None = Field(
+        default=None, description="The fleet fabric on this node (None: not a member, or an "
+        "older controller).")
     duties: list[str] = Field(default_factory=list, description="Duties this node runs.")
     conditions: list[Condition] = Field(default_factory=list)
 

@@ -351,6 +351,27 @@ def fleet_peers(
     _fleet_view("peers", path, item, node, status_dir, fleet_ref, now, as_json)
 
 
+fabric_app = typer.Typer(help="The fleet's WireGuard fabric.", no_args_is_help=True)
+app.add_typer(fabric_app, name="fabric")
+
+
+@fabric_app.command("keys")
+def fabric_keys(
+    node: Annotated[str, typer.Argument(help="This node's device name.")],
+    path: FleetPathOpt = ".",
+    rotate: Annotated[bool, typer.Option(
+        "--rotate", help="Make the next key; the node uses it once its public key is committed.")
+    ] = False,
+    as_json: JsonOpt = False,
+    node_config: NodeConfigOpt = None,
+) -> None:
+    """Print this node's fabric public key (making its private key when absent)."""
+    from controller.cli import fabric as cmd
+
+    _install_node_config(node_config)
+    raise typer.Exit(cmd.run(node, path, rotate=rotate, as_json=as_json))
+
+
 @app.command()
 def version() -> None:
     """Print tva's version."""

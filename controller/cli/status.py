@@ -85,10 +85,42 @@ def _show_node(st: NodeStatus) -> None:
         out.print(f"storage {s.path}: {where}", markup=False)
     for v in st.vpn:
         out.print(f"vpn {v.profile} ({v.interface}): {'up' if v.up else 'down'}", markup=False)
+    if st.fabric is not None:
+        _show_fabric(st)
     if st.player is not None:
         p = st.player
         what = p.path or "idle" if p.reachable else f"unreachable: {p.error}"
         out.print(f"player: {what}", markup=False)
+
+
+def _show_fabric(st: NodeStatus) -> None:
+    fab = st.fabric
+    assert fab is not None
+    if not fab.up:
+        out.print(f"fabric {fab.interface}: down: {fab.error}", markup=False)
+        return
+    out.print(f"fabric {fab.interface} {fab.address or ''}: reaches "
+              f"{', '.join(fab.reachable) or 'nobody'}", markup=False)
+    t = Table(title_justify="left")
+    for col in ("peer", "endpoint", "handshake", "received", "sent", "allowed ips"):
+        t.add_column(col)
+    for p in fab.peers:
+        age = (format_age((st.observed_at - p.latest_handshake).total_seconds()) + " ago"
+               if p.latest_handshake is not None else "never")
+        t.add_row(p.device or p.public_key[:12], p.endpoint or "-",
+                  age if p.reachable or p.latest_handshake is None else f"{age} (stale)",
+                  format_size(p.rx_bytes), format_size(p.tx_bytes), ", ".join(p.allowed_ips))
+    if fab.peers:
+        out.print(t)
+
+
+def _fabric(st: NodeStatus, desired: DesiredState) -> str:
+    """Members this node reaches over the fabric, of those it could ("-": not a member)."""
+    if st.fabric is None or desired.fabric is None:
+        return "-"
+    if not st.fabric.up:
+        return "down"
+    return f"{len(st.fabric.reachable)}/{max(0, len(desired.fabric.members) - 1)}"
 
 
 def _fleet(path: str, desired: DesiredState, status_dir: str | None, as_json: bool) -> int:
@@ -107,12 +139,16 @@ def _fleet(path: str, desired: DesiredState, status_dir: str | None, as_json: bo
     if note:
         err.print(f"note: {note}", markup=False, style="dim")
     t = Table(title="Fleet", title_justify="left")
-    for col in ("node", "freshness", "age", "trust", "transmission", "torrents", "complete", "free"):
+    columns = ["node", "freshness", "age", "trust", "transmission", "torrents", "complete", "free"]
+    if desired.fabric is not None:
+        columns.append("fabric")
+    for col in columns:
         t.add_column(col)
     for name, nv in view.nodes.items():
         st = nv.status
         if st is None:
-            t.add_row(name, nv.freshness.value, "-", nv.trust.value, "-", "-", "-", "-")
+            t.add_row(name, nv.freshness.value, "-", nv.trust.value, "-", "-", "-", "-",
+                      *(["-"] if desired.fabric is not None else []))
             continue
         tr = st.transmission
         free = st.free_bytes()
@@ -122,6 +158,7 @@ def _fleet(path: str, desired: DesiredState, status_dir: str | None, as_json: bo
             str(len(tr.torrents)) if tr.reachable else "?",
             str(sum(1 for x in tr.torrents if x.complete)) if tr.reachable else "?",
             format_size(free) if free is not None else "?",
+            *([_fabric(st, desired)] if desired.fabric is not None else []),
         )
     out.print(t)
     for s in skipped:

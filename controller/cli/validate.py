@@ -34,6 +34,7 @@ def run(path: str, as_json: bool) -> int:
         "watchlists": len(d.watchlists),
         "vpn_profiles": len(d.vpn),
         "sources": len(d.sources),
+        "fabric_members": len(d.fabric.members) if d.fabric is not None else 0,
     }
     if as_json:
         emit_json({"valid": True, "path": path, "files": result.files, "counts": counts,

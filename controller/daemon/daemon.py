@@ -18,7 +18,9 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from controller.act.fabric import FabricActuator
 from controller.clients.transmission import runs_transmission
+from controller.clients.wireguard import FabricLink
 from controller.daemon.api import ApiServer, ConnectionLimits, TlsFiles, create_app
 from controller.daemon.lock import NodeLock
 from controller.daemon.metrics import Metrics
@@ -69,6 +71,8 @@ class DaemonConfig:
     """Certificate (chain) for the API; with ``tls_key``, the API is served over TLS."""
     tls_key: str | None = None
     api_limits: ConnectionLimits = field(default_factory=ConnectionLimits)
+    fabric_link: FabricLink | None = None
+    """Who does the fabric's privileged work (create tva0, wg syncconf); default: this process."""
 
 
 class Daemon:
@@ -99,6 +103,7 @@ class Daemon:
         self.passes = 0
         self.tracker = Tracker(config.node, self.runtime.token)
         self.seeder = Seeder(self.runtime.token)
+        self.fabric = FabricActuator(config.node, config.fabric_link)
         self._transport: StatusTransport | None = None
         self._transport_key: object = None
         self._published: tuple[Any, float] | None = None
@@ -177,8 +182,12 @@ class Daemon:
             why = rev.error or problems_message(rev.problems) or "no revision yet"
             raise PermanentError(f"no valid revision of the fleet repo to apply: {why}")
         desired = rev.desired
+        # The network under the pass comes first: the API may listen on a fabric address.
+        fabric = self.fabric.reconcile(desired, now)
         self._ensure_api(desired)
         conditions = self._conditions(rev, desired, now)
+        if fabric is not None:
+            conditions.append(fabric)
         outcome = self.runtime.run_pass(desired, self._status_transport(desired), now=now,
                                         conditions=conditions, on_planned=self._planned)
         with self._lock:

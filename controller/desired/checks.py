@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from controller.desired.fabric import check_fabric
 from controller.desired.yamlsafe import Document
 from controller.errors import Problem
 from schemas.desired import (
@@ -37,6 +38,7 @@ from schemas.desired import (
     Watchlist,
     infohash_from_magnet,
 )
+from schemas.fabric import Fabric
 from schemas.rules import SINGLETON_DUTIES, eligible_custodians, ineligibility
 
 __all__ = [
@@ -345,6 +347,10 @@ def check_and_resolve(
                 report(origin, ("player", "queue", i), f"unknown item {entry!r}",
                        "name an item by its name or info-hash")
 
+    fabric = check_fabric(
+        resources.of(Fabric), devices, lambda n: known("Device", n, devices),
+        lambda n: unknown(n, devices, "Device", "device"), report)
+
     if problems or fleet is None:
         return None
     return DesiredState(
@@ -358,6 +364,7 @@ def check_and_resolve(
         vpn=dict(sorted(vpn_models.items())),
         sources=dict(sorted(source_models.items())),
         items=dict(sorted(items.items())),
+        fabric=fabric,
     )
 
 

@@ -48,6 +48,7 @@ KIND_FILES: dict[str, str] = {
     "Watchlist": "watchlists/NAME.yaml",
     "VpnProfile": "vpn/NAME.yaml",
     "Source": "sources/NAME.yaml",
+    "Fabric": "fabric.yaml",
 }
 """Where each kind conventionally lives in a fleet repo (the kind decides, not the folder)."""
 

@@ -40,6 +40,7 @@ KIND_EXAMPLES: dict[str, str] = {
     "Watchlist": "fleet-state/watchlists/tv-shows.yaml",
     "VpnProfile": "fleet-state/vpn/home-wg.yaml",
     "Source": "fleet-state/sources/public.yaml",
+    "Fabric": "examples/travel/fabric.yaml",
 }
 """A file of the reference fleet that shows each kind (a test checks they exist)."""
 

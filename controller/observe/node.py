@@ -13,6 +13,7 @@ from datetime import datetime
 
 from controller import __version__
 from controller.clients.transmission import TransmissionClient
+from controller.observe.fabric import observe_fabric
 from controller.observe.host import observe_host
 from controller.observe.player import observe_player
 from controller.observe.transmission import Observation, TransmissionObserver, unreachable
@@ -91,6 +92,7 @@ def observe_node(
         storage=storage,
         player=player,
         vpn=host.vpn,
+        fabric=observe_fabric(desired, node, now),
         duties=sorted(duties),
         conditions=list(conditions),
     )

@@ -46,6 +46,9 @@ class NodeView(BaseModel):
     status: NodeStatus | None
     ahead: timedelta | None = None
     """How far beyond ``FUTURE_TOLERANCE`` ahead of ``now`` the status is dated, when it is."""
+    reached_by: tuple[str, ...] = ()
+    """Fresh nodes that reached this one over the fabric (a recent WireGuard handshake) when
+    they last reported. A node so reached is alive: it is held stale, never gone."""
 
 
 class FleetView(BaseModel):
@@ -101,4 +104,25 @@ def build_fleet_view(
         else:
             freshness = Freshness.gone
         nodes[name] = NodeView(name=name, freshness=freshness, age=age, trust=dev.trust, status=st)
-    return FleetView(nodes=nodes)
+    return FleetView(nodes=_fabric_alive(desired, nodes))
+
+
+def _fabric_alive(desired: DesiredState, nodes: dict[str, NodeView]) -> dict[str, NodeView]:
+    """Fabric reachability as a liveness fact (issue 19): a node whose status stopped arriving
+    (its git remote unreachable from a hotel, say) while fresh nodes still reach it over the
+    fabric is alive. It is held stale instead of gone, so nothing re-pins away from it; its
+    copies still do not count (what it holds is not known fresh). Only published statuses are
+    read, so every node reaches the same verdict."""
+    if desired.fabric is None:
+        return nodes
+    out = dict(nodes)
+    for name, view in nodes.items():
+        by = tuple(sorted(
+            other for other, v in nodes.items()
+            if other != name and view.status is not None and v.freshness is Freshness.fresh and v.status is not None
+            and v.status.fabric is not None and name in v.status.fabric.reachable))
+        if not by:
+            continue
+        freshness = Freshness.stale if view.freshness is Freshness.gone else view.freshness
+        out[name] = view.model_copy(update={"reached_by": by, "freshness": freshness})
+    return out

@@ -18,6 +18,7 @@ from schemas.desired import Provenance, ResolvedItem
 
 __all__ = [
     "f2f_blocked",
+    "fabric_reach",
     "fleet_tracker",
     "fleet_trackers",
     "is_public",
@@ -129,4 +130,17 @@ def sources(ctx: Context, node: str | None, key: str, *, partial: bool = False) 
             "peer": dev.addresses.peer,
             "complete": c.state is CopyState.live,
         })
+    reach = fabric_reach(ctx, node)
+    if reach is not None:  # holders the node reaches over the fabric now come first
+        out.sort(key=lambda s: s["node"] not in reach)
     return out
+
+
+def fabric_reach(ctx: Context, node: str | None) -> frozenset[str] | None:
+    """The members ``node`` reached over the fabric when it last reported; None when it is not
+    on a fabric (or its fabric is down): then reachability says nothing."""
+    view = ctx.nodes.get(node) if node is not None else None
+    st = view.status if view is not None else None
+    if st is None or st.fabric is None or not st.fabric.up:
+        return None
+    return frozenset(st.fabric.reachable)

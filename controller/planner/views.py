@@ -12,7 +12,7 @@ from controller.planner.context import Context, build_context
 from controller.planner.core import run_pass
 from controller.planner.custody import count
 from controller.planner.duties import assign_duties
-from controller.planner.gates import f2f_blocked, search_refusal
+from controller.planner.gates import f2f_blocked, fabric_reach, search_refusal
 from controller.planner.hashing import hrw_order
 from controller.planner.health import Health
 from controller.planner.ledger import Ledger
@@ -230,4 +230,7 @@ def _peer_rows(ctx: Context, it: ResolvedItem, requester: str | None) -> list[Pe
             state="complete" if c.state is CopyState.live else "partial",
             percent_done=c.torrent.percent_done, freshness=nf.freshness.value,
         ))
+    reach = fabric_reach(ctx, requester)
+    if reach is not None:  # holders the requester reaches over the fabric now come first
+        rows.sort(key=lambda r: r.node not in reach)
     return rows

@@ -22,12 +22,13 @@ from schemas.types import format_size
 __all__ = ["KIND_ORDER", "Change", "semantic_diff"]
 
 KIND_ORDER = ("fleet", "duties", "device", "custody", "collection", "item", "watchlist", "vpn",
-              "source")
+              "source", "fabric")
 """The order kinds are listed in: the fleet first, then who does what, then what is kept."""
 _KIND_RANK = {k: i for i, k in enumerate(KIND_ORDER)}
 _OP_RANK = {"removed": 0, "added": 1, "changed": 2}
 _SIZE_FIELDS = frozenset({"capacity", "size", "reserve"})
-_KEYED_LISTS = {"storage": ("path",), "entries": ("show", "film", "magnet")}
+_KEYED_LISTS = {"storage": ("path",), "entries": ("show", "film", "magnet"),
+                "members": ("device",)}
 """List fields whose elements are matched by identity, and the fields that give it."""
 
 
@@ -35,7 +36,7 @@ _KEYED_LISTS = {"storage": ("path",), "entries": ("show", "film", "magnet")}
 class Change:
     kind: str
     """The resource kind: fleet, duties, device, custody, collection, item, watchlist, vpn,
-    source."""
+    source, fabric."""
     name: str
     op: str
     """added, removed or changed."""
@@ -86,6 +87,12 @@ def semantic_diff(base: DesiredState, head: DesiredState) -> list[Change]:
                 a.pop("items", None)
                 b.pop("items", None)
             changes += _fields(kind, name, a, b)
+    if base.fabric is not None and head.fabric is None:
+        changes.append(Change("fabric", base.fabric.name, "removed"))
+    elif head.fabric is not None and base.fabric is None:
+        changes.append(Change("fabric", head.fabric.name, "added", _summary("fabric", head.fabric)))
+    elif base.fabric is not None and head.fabric is not None:
+        changes += _fields("fabric", head.fabric.name, _dump(base.fabric), _dump(head.fabric))
     for key in sorted(base.items.keys() - head.items.keys()):
         it = base.items[key]
         changes.append(Change("item", _item_name(it.name, key), "removed", _where(it.collection)))
@@ -136,6 +143,9 @@ def _summary(kind: str, model: BaseModel) -> str:
         return f"{d.get('type')}, devices {_show(d.get('devices'))}"
     if kind == "source":
         return f"provenance {d.get('provenance')}"
+    if kind == "fabric":
+        members = [m.get("device") for m in d.get("members", [])]
+        return f"subnet {_show(d.get('subnet'))}, members {_show(members)}"
     return ""
 
 

@@ -86,3 +86,23 @@ def test_added_and_removed_resources_say_what_they_are(tmp_path: Path) -> None:
     assert "source public added (provenance public)" in lines
     lines = [str(c) for c in semantic_diff(base, head)]
     assert lines == ["device seedbox removed", "source public removed"]
+
+
+def test_a_fabric_added_then_a_key_rotated_and_a_member_added() -> None:
+    travel = Path(__file__).resolve().parents[2] / "examples" / "travel"
+    with_fabric = _load(travel)
+    assert with_fabric.fabric is not None
+    without = with_fabric.model_copy(update={"fabric": None})
+    assert [str(c) for c in semantic_diff(without, with_fabric)] == [
+        "fabric travel added (subnet [10.99.7.0/24, fd42:7661:7::/64], members "
+        "[pi, laptop-jo, laptop-sam])"]
+    members = list(with_fabric.fabric.members)
+    old_key = members[1].public_key
+    new_key = "qpeSD2J87XtZhyGCCgcLOAFb3niMLtNw+urffH7SkWM="
+    members[1] = members[1].model_copy(update={"public_key": new_key})
+    rotated = with_fabric.model_copy(update={"fabric": with_fabric.fabric.model_copy(
+        update={"members": members[:2]})})
+    assert [str(c) for c in semantic_diff(with_fabric, rotated)] == [
+        "fabric travel: members: device 'laptop-sam' removed",
+        f"fabric travel: members[device 'laptop-jo'].public_key: {old_key} -> {new_key}",
+    ]
