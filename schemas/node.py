@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import posixpath
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -21,6 +22,8 @@ __all__ = [
     "NodeConfig",
     "RootsConfig",
     "SecretsConfig",
+    "TunnelPath",
+    "TunnelsConfig",
     "VpnCommands",
 ]
 
@@ -48,12 +51,30 @@ def _argv(v: list[str] | None) -> list[str] | None:
 
 
 class VpnCommands(_Config):
-    """The programs that bring one VPN profile up and down on this node (argument lists)."""
+    """One VPN profile on this node: the programs that bring it up and down (argument lists),
+    the address the tunnel gives this node, and how recent a handshake must be."""
 
     up: list[str] | None = Field(default=None, description="e.g. [/usr/bin/wg-quick, up, wg0]")
     down: list[str] | None = Field(default=None, description="e.g. [/usr/bin/wg-quick, down, wg0]")
+    address: str | None = Field(
+        default=None,
+        description="The tunnel's address on this node (no prefix length): the tunnel counts "
+        "as up only while its interface carries it, and Transmission's peer traffic binds to it.",
+    )
+    handshake_within: int = Field(
+        default=180, ge=10, le=86_400,
+        description="Seconds: a WireGuard tunnel whose latest handshake is older counts as down "
+        "(WireGuard rekeys every 120 s while traffic flows; give the peer a PersistentKeepalive).",
+    )
 
     _check = field_validator("up", "down")(_argv)
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, v: str | None) -> str | None:
+        if v is not None:
+            ipaddress.ip_address(v)  # ValueError names the value
+        return v
 
 
 class SecretsConfig(_Config):
@@ -114,6 +135,27 @@ class RootsConfig(_Config):
     )
 
 
+class TunnelPath(StrEnum):
+    """How the controller reaches the privileged step that brings a tunnel up or down."""
+
+    direct = "direct"
+    """Run ``[vpn.NAME]`` up/down itself (tva runs as root, or the commands need no privilege)."""
+    systemd = "systemd"
+    """``systemctl start|stop tva-tunnel@vpn-NAME.service``, allowed by a polkit rule."""
+    sudo = "sudo"
+    """``sudo -n /usr/sbin/tva-tunnel up|down vpn NAME``, allowed by one sudoers line."""
+
+
+class TunnelsConfig(_Config):
+    """The privileged path for tunnels (docs/operations.md#tunnels)."""
+
+    via: TunnelPath = Field(
+        default=TunnelPath.direct,
+        description="direct, systemd (a template unit per tunnel, started through polkit) or "
+        "sudo (the tva-tunnel helper through one sudoers line).",
+    )
+
+
 class NodeConfig(_Config):
     """``node.toml``: the operator's word on this node; the fleet repo cannot change it."""
 
@@ -123,3 +165,4 @@ class NodeConfig(_Config):
     secrets: SecretsConfig = Field(default_factory=SecretsConfig)
     egress: EgressConfig = Field(default_factory=EgressConfig)
     roots: RootsConfig = Field(default_factory=RootsConfig)
+    tunnels: TunnelsConfig = Field(default_factory=TunnelsConfig)

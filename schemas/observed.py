@@ -179,6 +179,10 @@ class VpnState(Observed):
     interface: str
     up: bool
     detail: str = ""
+    address: str | None = Field(
+        default=None,
+        description="The tunnel's address on this node (node.toml), reported while it is up: "
+        "Transmission's peer traffic binds to it.")
     managed: bool = True
     """The node's configuration gives commands to bring the profile up (statuses written
     before this field existed say nothing, and are taken as true)."""

@@ -24,7 +24,7 @@ from controller.daemon.lock import NodeLock
 from controller.daemon.metrics import Metrics
 from controller.daemon.node import NodeRuntime, PassOutcome, condition, problems_message
 from controller.daemon.runner import Backoff, PassResult, Runner
-from controller.daemon.triggers import CheckoutWatcher, Poller, remote_heads
+from controller.daemon.triggers import CheckoutWatcher, LinkWatcher, Poller, remote_heads
 from controller.daemon.wakeup import Wakeup
 from controller.desired.checks import MAX_TORRENT_BYTES
 from controller.errors import PermanentError, TemporaryError, TvaError, UnreachableError
@@ -107,6 +107,7 @@ class Daemon:
         self._api_refused: str | None = None
         self._threads: list[threading.Thread] = []
         self._checkout_watcher: CheckoutWatcher | None = None
+        self.link_watcher = LinkWatcher(self.wakeup)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
@@ -139,6 +140,7 @@ class Daemon:
         self.wakeup.stop()
         if self._checkout_watcher is not None:
             self._checkout_watcher.stop()
+        self.link_watcher.stop()
         if self._api is not None:
             self._api.stop()
             self._api = None
@@ -150,6 +152,7 @@ class Daemon:
 
     def _start_triggers(self) -> None:
         poll = self.config.poll or 60.0
+        self.link_watcher.start()
         if self.config.local:
             watcher = CheckoutWatcher(os.path.join(self.config.repo, ".git"), self.wakeup)
             watcher.start()
