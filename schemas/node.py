@@ -67,6 +67,18 @@ class VpnCommands(_Config):
         "(WireGuard rekeys every 120 s while traffic flows; give the peer a PersistentKeepalive).",
     )
 
+    interface: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,15}$")] | None = Field(
+        default=None,
+        description="The interface the up command creates (as the profile says): the guard "
+        "routes the tunnel's address through it.",
+    )
+    guard_table: int | None = Field(
+        default=51820, ge=1, le=2**31 - 1,
+        description="Routing table of the kill-switch guard set up with the "
+        "tunnel: traffic from the tunnel's address goes through the tunnel or nowhere (a "
+        "blackhole). Give each profile of a node its own; none: no guard.",
+    )
+
     _check = field_validator("up", "down")(_argv)
 
     @field_validator("address")

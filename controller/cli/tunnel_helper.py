@@ -10,7 +10,8 @@ through a polkit rule) or by one sudoers line (docs/operations.md#tunnels)::
 It takes nothing else from its caller: no option, no path, no command. It reads the operator's
 ``/etc/tva/node.toml`` (which must belong to root and be writable by root only, since root runs
 what it names), refuses any tunnel not declared there, and runs the declared argument list
-without a shell. ``KIND`` is ``vpn`` (a profile: ``[vpn.NAME]``) or ``fabric`` (the fleet's
+without a shell; after ``up`` it sets the kill-switch guard when the tunnel's address and
+interface are declared (``controller.clients.tunnel.guard_commands``). ``KIND`` is ``vpn`` (a profile: ``[vpn.NAME]``) or ``fabric`` (the fleet's
 WireGuard fabric, declared by issue 19's section). Exit codes: 0 done, 1 refused or failed,
 2 usage.
 """
@@ -22,7 +23,7 @@ import stat
 import sys
 from collections.abc import Sequence
 
-from controller.clients.tunnel import KINDS, NAME_PATTERN, TunnelKind, commands_for, run_command
+from controller.clients.tunnel import KINDS, NAME_PATTERN, TunnelKind, bring, commands_for
 from controller.errors import TvaError
 from controller.nodeconfig import load
 
@@ -82,7 +83,7 @@ def run(argv: Sequence[str], *, config: str = CONFIG, check_owner: bool = True) 
               f"(only tunnels the node's operator declares are switched)", file=sys.stderr)
         return 1
     try:
-        run_command(command, f"the {which} command of {kind} {name}")
+        bring(node, kind, name, up)
     except TvaError as e:
         print(f"tva-tunnel: {e}", file=sys.stderr)
         return 1

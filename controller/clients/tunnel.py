@@ -31,12 +31,16 @@ from controller.errors import PermanentError, TemporaryError
 from schemas.node import NodeConfig, TunnelPath, VpnCommands
 
 __all__ = [
+    "BLACKHOLE_METRIC",
+    "GUARD_PRIORITY",
     "HELPER",
     "KINDS",
     "NAME_PATTERN",
     "TIMEOUT",
     "TunnelKind",
+    "bring",
     "commands_for",
+    "guard_commands",
     "interface_addresses",
     "latest_handshake",
     "run_command",
@@ -58,6 +62,12 @@ HELPER = "/usr/sbin/tva-tunnel"
 
 TIMEOUT = 60.0
 _READ_TIMEOUT = 5.0
+
+BLACKHOLE_METRIC = 4000
+"""The guard table's blackhole route: behind the tunnel's own route (metric 10)."""
+GUARD_PRIORITY = 5180
+"""The guard rule's priority: before the main table (32766), whose default route is the bare
+link's."""
 
 
 def commands_for(config: NodeConfig, kind: TunnelKind, name: str) -> VpnCommands | None:
@@ -107,6 +117,47 @@ def run_command(argv: Sequence[str], what: str, timeout: float = TIMEOUT) -> Non
                              "node's log")
 
 
+def guard_commands(interface: str, address: str, table: int) -> list[list[str]]:
+    """The kill-switch guard for one tunnel: a rule sends everything from the tunnel's address
+    to its own table, which routes through the tunnel or, when the tunnel's route is gone (the
+    interface deleted or down), into a blackhole. Transmission's peer traffic is bound to that
+    address, so none of it can leave on the bare link, even before tva reacts or when tva is
+    not running. Idempotent: the first command removes an earlier copy of the rule."""
+    family = "-6" if ":" in address else "-4"
+    t, pref = str(table), str(GUARD_PRIORITY)
+    return [
+        ["ip", family, "rule", "del", "from", address, "lookup", t, "pref", pref],
+        ["ip", family, "route", "replace", "blackhole", "default", "table", t,
+         "metric", str(BLACKHOLE_METRIC)],
+        ["ip", family, "route", "replace", "default", "dev", interface, "table", t,
+         "metric", "10"],
+        ["ip", family, "rule", "add", "from", address, "lookup", t, "pref", pref],
+    ]
+
+
+def bring(config: NodeConfig, kind: TunnelKind, name: str, up: bool) -> None:
+    """The privileged work itself (root): the declared command, then, after ``up``, the guard
+    when the node declares the tunnel's address and interface. The guard stays when the tunnel
+    goes down: that is when it works."""
+    which = "up" if up else "down"
+    declared = commands_for(config, kind, name)
+    command = (declared.up if up else declared.down) if declared else None
+    if declared is None or command is None:
+        raise PermanentError(
+            f"this node has no {which} command for {kind} {name}; its operator sets one in "
+            f"node.toml ([vpn.{name}] {which} = [...])")
+    run_command(command, f"the {which} command of {kind} {name}")
+    if (up and declared.address is not None and declared.interface is not None
+            and declared.guard_table is not None):
+        for i, argv in enumerate(guard_commands(declared.interface, declared.address,
+                                                declared.guard_table)):
+            if i == 0:  # removing an earlier copy: absent is fine
+                subprocess.run(argv, capture_output=True, timeout=_READ_TIMEOUT, check=False,
+                               stdin=subprocess.DEVNULL)
+            else:
+                run_command(argv, f"the kill-switch guard of {kind} {name}", _READ_TIMEOUT)
+
+
 def switch(config: NodeConfig, kind: TunnelKind, name: str, up: bool) -> None:
     """Bring one declared tunnel up or down through the node's privileged path."""
     which = "up" if up else "down"
@@ -115,7 +166,10 @@ def switch(config: NodeConfig, kind: TunnelKind, name: str, up: bool) -> None:
         raise PermanentError(
             f"this node has no {which} command for {kind} {name}; its operator sets one in "
             f"node.toml ([vpn.{name}] {which} = [...])")
-    run_command(argv, f"the {which} command of {kind} {name}")
+    if config.tunnels.via is TunnelPath.direct:
+        bring(config, kind, name, up)
+    else:
+        run_command(argv, f"the {which} command of {kind} {name}")
 
 
 def _read(argv: list[str]) -> str | None:

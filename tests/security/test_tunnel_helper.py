@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from controller.cli.tunnel_helper import run
-from controller.clients.tunnel import switch_argv, unit_name
+from controller.clients.tunnel import GUARD_PRIORITY, guard_commands, switch_argv, unit_name
 from schemas.node import NodeConfig, TunnelPath, TunnelsConfig, VpnCommands
 from tests.conftest import REPO_ROOT
 
@@ -104,3 +104,14 @@ def test_the_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     r = subprocess.run(["systemd-analyze", "verify", "--man=no", "./tva-broken@vpn-x.service"],
                        cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert "bogus" in r.stderr
+
+
+def test_the_guard_sends_the_tunnels_address_through_it_or_nowhere() -> None:
+    rules = guard_commands("wg0", "10.66.0.2", 51820)
+    rule = next(c for c in rules if c[2:4] == ["rule", "add"])
+    # Consulted before the main table (priority 32766), where the bare link's default route is.
+    assert rule[rule.index("pref") + 1] == str(GUARD_PRIORITY) and GUARD_PRIORITY < 32766
+    routes = [c for c in rules if c[2:4] == ["route", "replace"]]
+    assert [r[4] for r in routes] == ["blackhole", "default"]
+    assert "dev" in routes[1] and "wg0" in routes[1]
+    assert guard_commands("wg0", "fd00::2", 7)[0][1] == "-6"
