@@ -22,6 +22,7 @@ __all__ = [
     "NodeConfig",
     "RootsConfig",
     "SecretsConfig",
+    "TransmissionConfig",
     "TunnelPath",
     "TunnelsConfig",
     "VpnCommands",
@@ -147,6 +148,24 @@ class RootsConfig(_Config):
     )
 
 
+class TransmissionConfig(_Config):
+    """This node's Transmission as its operator runs it."""
+
+    settings_file: str | None = Field(
+        default=None,
+        description="Its settings.json (e.g. /var/lib/transmission-daemon/info/settings.json): "
+        "tva reads bind-address-ipv4 from it to check that peer traffic is bound to the "
+        "tunnel's address (RPC does not report it).",
+    )
+
+    @field_validator("settings_file")
+    @classmethod
+    def _absolute(cls, v: str | None) -> str | None:
+        if v is not None and not posixpath.isabs(v):
+            raise ValueError(f"{v!r} is not an absolute path")
+        return v
+
+
 class TunnelPath(StrEnum):
     """How the controller reaches the privileged step that brings a tunnel up or down."""
 
@@ -178,3 +197,4 @@ class NodeConfig(_Config):
     egress: EgressConfig = Field(default_factory=EgressConfig)
     roots: RootsConfig = Field(default_factory=RootsConfig)
     tunnels: TunnelsConfig = Field(default_factory=TunnelsConfig)
+    transmission: TransmissionConfig = Field(default_factory=TransmissionConfig)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import ipaddress
+import json
 import os
 import socket
 import struct
@@ -35,6 +36,7 @@ from schemas.observed import StorageStatus, VpnState
 __all__ = [
     "POWER_SUPPLY_ROOT",
     "HostObservation",
+    "bound_address",
     "interface_flags",
     "observe_host",
     "observe_storage",
@@ -143,9 +145,26 @@ def vpn_state(profile: str, interface: str, *, address: str | None = None,
     return VpnState(profile=profile, interface=interface, up=True, detail=detail, address=address)
 
 
+def bound_address(settings_file: str | None) -> str | None:
+    """``bind-address-ipv4`` of a Transmission settings.json, or None when it cannot be read.
+    The file is the operator's (node.toml), so a size cap is enough of a guard."""
+    if settings_file is None:
+        return None
+    try:
+        with open(settings_file, "rb") as f:
+            data = json.loads(f.read(1 << 20))
+    except (OSError, ValueError):
+        return None
+    value = data.get("bind-address-ipv4") if isinstance(data, dict) else None
+    return value if isinstance(value, str) else None
+
+
 def observe_vpn(profiles: Iterable[VpnProfile]) -> list[VpnState]:
-    """Each profile's tunnel, and whether this node's configuration can bring it up."""
+    """Each profile's tunnel, whether this node's configuration can bring it up, and whether
+    Transmission's peer traffic is bound to the tunnel's address (when the node says where its
+    settings are)."""
     commands = current().vpn
+    bind = bound_address(current().transmission.settings_file)
     out = []
     for p in profiles:
         declared = commands.get(p.name)
@@ -153,8 +172,10 @@ def observe_vpn(profiles: Iterable[VpnProfile]) -> list[VpnState]:
             p.name, p.interface, address=declared.address if declared else None,
             wireguard=p.type is VpnType.wireguard,
             handshake_within=declared.handshake_within if declared else 180.0)
+        bound = (None if bind is None or declared is None or declared.address is None
+                 else bind == declared.address)
         out.append(state.model_copy(update={"managed": declared is not None
-                                            and declared.up is not None}))
+                                            and declared.up is not None, "bound": bound}))
     return out
 
 

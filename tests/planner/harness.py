@@ -113,7 +113,9 @@ def node_status(desired: DesiredState, node: str, spec: Mapping[str, Any], now: 
             paused=None if path is None else bool(p.get("paused", False)),
             watched=[key_of(desired, w) for w in p.get("watched", [])],
         )
-    vpn = [VpnState(profile=name, interface="wg0", up=state == "up")
+    vpn = [VpnState(profile=name, interface="wg0", up=state.split()[0] == "up",
+                    address="10.66.0.2" if "unbound" in state else None,
+                    bound=False if "unbound" in state else None)
            for name, state in spec.get("vpn", {}).items()]
     conditions = [
         Condition(type=c["type"], status=ConditionStatus(c["status"]),
