@@ -36,6 +36,8 @@ __all__ = [
     "HELPER",
     "KINDS",
     "NAME_PATTERN",
+    "SUDO",
+    "SYSTEMCTL",
     "TIMEOUT",
     "TunnelKind",
     "bring",
@@ -59,6 +61,8 @@ would read specially)."""
 
 HELPER = "/usr/sbin/tva-tunnel"
 """Where packaging installs the root helper (the sudoers line names this path)."""
+SYSTEMCTL = "/usr/bin/systemctl"
+SUDO = "/usr/bin/sudo"
 
 TIMEOUT = 60.0
 _READ_TIMEOUT = 5.0
@@ -95,9 +99,9 @@ def switch_argv(config: NodeConfig, kind: TunnelKind, name: str, up: bool) -> li
         return None
     via = config.tunnels.via
     if via is TunnelPath.systemd:
-        return ["systemctl", "start" if up else "stop", "--no-ask-password", unit_name(kind, name)]
+        return [SYSTEMCTL, "start" if up else "stop", "--no-ask-password", unit_name(kind, name)]
     if via is TunnelPath.sudo:
-        return ["sudo", "-n", HELPER, which, kind, name]
+        return [SUDO, "-n", HELPER, which, kind, name]
     return list(command)
 
 

@@ -70,10 +70,10 @@ def test_the_privileged_path_is_the_operators_choice() -> None:
     assert switch_argv(direct, "vpn", "home-wg", True) == ["/usr/bin/wg-quick", "up", "home"]
     via_systemd = NodeConfig(vpn=declared, tunnels=TunnelsConfig(via=TunnelPath.systemd))
     assert switch_argv(via_systemd, "vpn", "home-wg", False) == [
-        "systemctl", "stop", "--no-ask-password", "tva-tunnel@vpn-home-wg.service"]
+        "/usr/bin/systemctl", "stop", "--no-ask-password", "tva-tunnel@vpn-home-wg.service"]
     via_sudo = NodeConfig(vpn=declared, tunnels=TunnelsConfig(via=TunnelPath.sudo))
     assert switch_argv(via_sudo, "vpn", "home-wg", True) == [
-        "sudo", "-n", "/usr/sbin/tva-tunnel", "up", "vpn", "home-wg"]
+        "/usr/bin/sudo", "-n", "/usr/sbin/tva-tunnel", "up", "vpn", "home-wg"]
     # Whatever the path, an undeclared tunnel has no command.
     for config in (direct, via_systemd, via_sudo):
         assert switch_argv(config, "vpn", "other", True) is None
