@@ -169,6 +169,13 @@ class Tunnel:
         code = helper(["up", "vpn", "tunnel"], config=str(self.node_config()), check_owner=False)
         assert code == 0, "the helper brought the tunnel up"
 
+    def remove(self) -> None:
+        """Delete both ends: wireguard-go exits with its interface (it would otherwise hold the
+        namespace, and itself, alive)."""
+        subprocess.run(["ip", "link", "del", self.node_if], capture_output=True, check=False)
+        subprocess.run(["nsenter", "-t", self.far.pid, "-n", "ip", "link", "del", self.far_if],
+                       capture_output=True, check=False)
+
     def node_down(self) -> None:
         # The hard case: the link goes down but keeps its address, so a socket bound to it
         # could still send, and the routes through the tunnel are gone. (Deleting the
@@ -237,6 +244,7 @@ def killswitch_story(root: str) -> dict[str, Any]:
     aria: subprocess.Popen[bytes] | None = None
     lab: Lab | None = None
     sniffer: Sniffer | None = None
+    tunnel: Tunnel | None = None
     try:
         wire(far)
         sniffer = Sniffer(far, "ks-far")
@@ -341,6 +349,8 @@ def killswitch_story(root: str) -> dict[str, Any]:
         if aria is not None:
             aria.terminate()
             aria.wait(30)
+        if tunnel is not None:
+            tunnel.remove()
         far.stop()
         install(NodeConfig())
 
