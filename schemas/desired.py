@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from schemas.bandwidth import BandwidthPolicy
 from schemas.base import Model
 from schemas.fabric import Fabric
 from schemas.repopath import repo_path_problem
@@ -530,6 +531,10 @@ class Policy(Model):
         default=RemovalPolicy(),
         description="Budgets of removals per pass and per revision, and the owner's acknowledgement.",
     )
+    bandwidth: BandwidthPolicy | None = Field(
+        default=None,
+        description="Bandwidth schedule of every device that has none of its own (bandwidth:).",
+    )
 
 
 class Fleet(Model):
@@ -791,6 +796,11 @@ class Device(Model):
     player: Player | None = Field(
         default=None,
         description="mpv settings and play queue, for a device that runs the player service.",
+    )
+    bandwidth: BandwidthPolicy | None = Field(
+        default=None,
+        description="Bandwidth schedule (quiet windows, caps while playing or on battery), "
+        "over the fleet's policy.bandwidth; applied as Transmission's speed limits.",
     )
 
     @field_validator("download_dir")

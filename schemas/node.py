@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import posixpath
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -21,6 +22,9 @@ __all__ = [
     "NodeConfig",
     "RootsConfig",
     "SecretsConfig",
+    "TransmissionConfig",
+    "TunnelPath",
+    "TunnelsConfig",
     "VpnCommands",
 ]
 
@@ -48,12 +52,42 @@ def _argv(v: list[str] | None) -> list[str] | None:
 
 
 class VpnCommands(_Config):
-    """The programs that bring one VPN profile up and down on this node (argument lists)."""
+    """One VPN profile on this node: the programs that bring it up and down (argument lists),
+    the address the tunnel gives this node, and how recent a handshake must be."""
 
     up: list[str] | None = Field(default=None, description="e.g. [/usr/bin/wg-quick, up, wg0]")
     down: list[str] | None = Field(default=None, description="e.g. [/usr/bin/wg-quick, down, wg0]")
+    address: str | None = Field(
+        default=None,
+        description="The tunnel's address on this node (no prefix length): the tunnel counts "
+        "as up only while its interface carries it, and Transmission's peer traffic binds to it.",
+    )
+    handshake_within: int = Field(
+        default=180, ge=10, le=86_400,
+        description="Seconds: a WireGuard tunnel whose latest handshake is older counts as down "
+        "(WireGuard rekeys every 120 s while traffic flows; give the peer a PersistentKeepalive).",
+    )
+
+    interface: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,15}$")] | None = Field(
+        default=None,
+        description="The interface the up command creates (as the profile says): the guard "
+        "routes the tunnel's address through it.",
+    )
+    guard_table: int | None = Field(
+        default=51820, ge=1, le=2**31 - 1,
+        description="Routing table of the kill-switch guard set up with the "
+        "tunnel: traffic from the tunnel's address goes through the tunnel or nowhere (a "
+        "blackhole). Give each profile of a node its own; none: no guard.",
+    )
 
     _check = field_validator("up", "down")(_argv)
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, v: str | None) -> str | None:
+        if v is not None:
+            ipaddress.ip_address(v)  # ValueError names the value
+        return v
 
 
 class SecretsConfig(_Config):
@@ -114,6 +148,45 @@ class RootsConfig(_Config):
     )
 
 
+class TransmissionConfig(_Config):
+    """This node's Transmission as its operator runs it."""
+
+    settings_file: str | None = Field(
+        default=None,
+        description="Its settings.json (e.g. /var/lib/transmission-daemon/info/settings.json): "
+        "tva reads bind-address-ipv4 from it to check that peer traffic is bound to the "
+        "tunnel's address (RPC does not report it).",
+    )
+
+    @field_validator("settings_file")
+    @classmethod
+    def _absolute(cls, v: str | None) -> str | None:
+        if v is not None and not posixpath.isabs(v):
+            raise ValueError(f"{v!r} is not an absolute path")
+        return v
+
+
+class TunnelPath(StrEnum):
+    """How the controller reaches the privileged step that brings a tunnel up or down."""
+
+    direct = "direct"
+    """Run ``[vpn.NAME]`` up/down itself (tva runs as root, or the commands need no privilege)."""
+    systemd = "systemd"
+    """``systemctl start|stop tva-tunnel@vpn-NAME.service``, allowed by a polkit rule."""
+    sudo = "sudo"
+    """``sudo -n /usr/sbin/tva-tunnel up|down vpn NAME``, allowed by one sudoers line."""
+
+
+class TunnelsConfig(_Config):
+    """The privileged path for tunnels (docs/operations.md#tunnels)."""
+
+    via: TunnelPath = Field(
+        default=TunnelPath.direct,
+        description="direct, systemd (a template unit per tunnel, started through polkit) or "
+        "sudo (the tva-tunnel helper through one sudoers line).",
+    )
+
+
 class NodeConfig(_Config):
     """``node.toml``: the operator's word on this node; the fleet repo cannot change it."""
 
@@ -123,3 +196,5 @@ class NodeConfig(_Config):
     secrets: SecretsConfig = Field(default_factory=SecretsConfig)
     egress: EgressConfig = Field(default_factory=EgressConfig)
     roots: RootsConfig = Field(default_factory=RootsConfig)
+    tunnels: TunnelsConfig = Field(default_factory=TunnelsConfig)
+    transmission: TransmissionConfig = Field(default_factory=TransmissionConfig)

@@ -181,6 +181,14 @@ class VpnState(Observed):
     interface: str
     up: bool
     detail: str = ""
+    address: str | None = Field(
+        default=None,
+        description="The tunnel's address on this node (node.toml), reported while it is up: "
+        "Transmission's peer traffic binds to it.")
+    bound: bool | None = Field(
+        default=None,
+        description="Transmission's bind-address-ipv4 is the tunnel's address (read from the "
+        "settings file the node's operator names); None when unknown.")
     managed: bool = True
     """The node's configuration gives commands to bring the profile up (statuses written
     before this field existed say nothing, and are taken as true)."""

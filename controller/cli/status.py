@@ -84,7 +84,10 @@ def _show_node(st: NodeStatus) -> None:
         where = f"{format_size(s.free)} free of {format_size(s.total)}" if s.reachable else "unreachable"
         out.print(f"storage {s.path}: {where}", markup=False)
     for v in st.vpn:
-        out.print(f"vpn {v.profile} ({v.interface}): {'up' if v.up else 'down'}", markup=False)
+        state = "up" if v.up else "down"
+        why = f" ({v.detail})" if v.detail and v.detail != "up" else ""
+        bound = " (Transmission not bound to it)" if v.up and v.bound is False else ""
+        out.print(f"vpn {v.profile} ({v.interface}): {state}{why}{bound}", markup=False)
     if st.fabric is not None:
         _show_fabric(st)
     if st.player is not None:

@@ -26,10 +26,11 @@ from controller.daemon.lock import NodeLock
 from controller.daemon.metrics import Metrics
 from controller.daemon.node import NodeRuntime, PassOutcome, condition, problems_message
 from controller.daemon.runner import Backoff, PassResult, Runner
-from controller.daemon.triggers import CheckoutWatcher, Poller, remote_heads
+from controller.daemon.triggers import CheckoutWatcher, LinkWatcher, Poller, remote_heads
 from controller.daemon.wakeup import Wakeup
 from controller.desired.checks import MAX_TORRENT_BYTES
 from controller.errors import PermanentError, TemporaryError, TvaError, UnreachableError
+from controller.observe.host import observe_vpn, profiles_for
 from controller.planner.removals import HOLD_CODE
 from controller.secrets import resolve
 from controller.seeder import Seeder
@@ -40,7 +41,7 @@ from schemas.desired import DesiredState
 from schemas.observed import Condition, NodeStatus
 from schemas.plan import Plan
 
-__all__ = ["BUSY_REQUEUE", "IDLE_CAP", "Daemon", "DaemonConfig"]
+__all__ = ["BUSY_REQUEUE", "IDLE_CAP", "TUNNEL_LOOK", "Daemon", "DaemonConfig"]
 
 log = logging.getLogger("tva.daemon")
 
@@ -48,6 +49,9 @@ BUSY_REQUEUE = 5.0
 """Look again this soon while something is moving (transfers, actions just applied)."""
 IDLE_CAP = 3600.0
 """The loop's longest sleep; each pass asks for the fleet's resync period (see _idle_requeue)."""
+TUNNEL_LOOK = 2.0
+"""Seconds between looks at this node's tunnels: a WireGuard handshake that ages out raises no
+kernel event for the link watch to see."""
 
 
 @dataclass
@@ -112,6 +116,7 @@ class Daemon:
         self._api_refused: str | None = None
         self._threads: list[threading.Thread] = []
         self._checkout_watcher: CheckoutWatcher | None = None
+        self.link_watcher = LinkWatcher(self.wakeup)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
@@ -144,6 +149,7 @@ class Daemon:
         self.wakeup.stop()
         if self._checkout_watcher is not None:
             self._checkout_watcher.stop()
+        self.link_watcher.stop()
         if self._api is not None:
             self._api.stop()
             self._api = None
@@ -155,6 +161,10 @@ class Daemon:
 
     def _start_triggers(self) -> None:
         poll = self.config.poll or 60.0
+        self.link_watcher.start()
+        tunnels = Poller("tunnels", self.wakeup, TUNNEL_LOOK, self._tunnels_up, "tunnel")
+        tunnels.start()
+        self._threads.append(tunnels)
         if self.config.local:
             watcher = CheckoutWatcher(os.path.join(self.config.repo, ".git"), self.wakeup)
             watcher.start()
@@ -164,6 +174,19 @@ class Daemon:
             p = Poller("remote", self.wakeup, poll, lambda: remote_heads(self.config.repo, patterns), "remote")
             p.start()
             self._threads.append(p)
+
+    def _tunnels_up(self) -> tuple[tuple[str, bool], ...] | None:
+        """Which of this node's VPN profiles are up (as the last pass's revision declares
+        them); None before the first pass or for a node without one."""
+        with self._lock:
+            last = self.last
+        device = last.desired.devices.get(self.config.node) if last else None
+        if last is None or device is None:
+            return None
+        profiles = profiles_for(device, last.desired.vpn)
+        if not profiles:
+            return None
+        return tuple((v.profile, v.up) for v in observe_vpn(profiles))
 
     def _idle_requeue(self, desired: DesiredState) -> float:
         """The resync period, short enough that this node's status never goes stale."""
@@ -210,7 +233,7 @@ class Daemon:
         busy = bool(outcome.report and outcome.report.changed) or moving
         if self.config.poll is None:
             for t in self._threads:
-                if isinstance(t, Poller):
+                if isinstance(t, Poller) and t.reason == "remote":
                     t.interval = desired.fleet.policy.sync.poll.total_seconds()
         retry = [a for a in (outcome.report.failed if outcome.report else []) if a.temporary]
         if retry:

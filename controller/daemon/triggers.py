@@ -1,4 +1,5 @@
-"""Triggers: threads that only say "look again" (a new revision, a peer's status, Transmission).
+"""Triggers: threads that only say "look again" (a new revision, a peer's status, Transmission,
+a network interface, address or route changing).
 
 Each watcher is cheap and sleeps between looks; none of them decides anything. They stop when
 the shared ``Wakeup`` stops.
@@ -9,13 +10,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
+import shutil
+import subprocess
 import threading
 from collections.abc import Callable
 
 from controller.clients.git import ls_remote
 from controller.daemon.wakeup import Wakeup
 
-__all__ = ["CheckoutWatcher", "Poller", "remote_heads"]
+__all__ = ["CheckoutWatcher", "LinkWatcher", "Poller", "remote_heads"]
 
 log = logging.getLogger("tva.triggers")
 
@@ -93,3 +96,57 @@ class CheckoutWatcher(threading.Thread):
                 self.wakeup.notify("checkout")
         except Exception as e:
             log.warning("cannot watch %s: %s", self.path, e)
+
+
+class LinkWatcher(threading.Thread):
+    """Wakes the loop when a network interface, address or route changes (the kill switch,
+    issue 13: a tunnel going down is seen within a second, not at the next resync).
+
+    Reads ``ip monitor link address route``: the kernel's netlink events, one line each, as they
+    happen; the thread blocks on the pipe (no polling). A burst of events gives one more pass
+    (the ``Wakeup`` coalesces). Without ``ip`` the watcher says so once and the resync timer
+    remains.
+    """
+
+    COMMAND = ("ip", "monitor", "link", "address", "route")
+
+    def __init__(self, wakeup: Wakeup) -> None:
+        super().__init__(name="tva-links", daemon=True)
+        self.wakeup = wakeup
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+        self.ready = threading.Event()
+        """Set once the monitor runs (tests wait for it before changing a link)."""
+
+    def stop(self) -> None:
+        with self._lock:
+            proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+
+    def run(self) -> None:
+        program = shutil.which(self.COMMAND[0])
+        if program is None:
+            log.warning("no ip command: tunnel changes are seen at the next pass only")
+            return
+        try:
+            proc = subprocess.Popen([program, *self.COMMAND[1:]], stdout=subprocess.PIPE,
+                                    stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        except OSError as e:
+            log.warning("cannot watch links: %s", e)
+            return
+        with self._lock:
+            self._proc = proc
+        if self.wakeup.stopped:  # stop() ran before the monitor existed
+            proc.terminate()
+        self.ready.set()
+        try:
+            assert proc.stdout is not None
+            for _line in proc.stdout:
+                if self.wakeup.stopped:
+                    break
+                self.wakeup.notify("link")
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+            proc.wait()

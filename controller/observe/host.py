@@ -8,6 +8,9 @@ answers for the caller's network namespace, while sysfs shows the namespace it w
 "Up" means ``IFF_UP`` and ``IFF_RUNNING``: administratively up and operational. A WireGuard
 interface reports operstate "unknown" but is RUNNING while up; a tun device with no OpenVPN
 process attached, or a link whose carrier is gone, is UP without RUNNING and counts as down.
+A tunnel is more than a live link (issue 13): it must not be a loopback (``lo`` is always up),
+must carry the address the node's operator declared for it, and a WireGuard tunnel must have a
+recent handshake (``controller.clients.tunnel`` reads addresses and handshakes).
 Power is read from ``/sys/class/power_supply`` and is ``None`` where the machine does not say.
 """
 
@@ -15,20 +18,25 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import ipaddress
+import json
 import os
 import socket
 import struct
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from controller.clients import tunnel
 from controller.nodeconfig import current
-from schemas.desired import Device, VpnProfile
+from schemas.desired import Device, VpnProfile, VpnType
 from schemas.observed import StorageStatus, VpnState
 
 __all__ = [
     "POWER_SUPPLY_ROOT",
     "HostObservation",
+    "bound_address",
     "interface_flags",
     "observe_host",
     "observe_storage",
@@ -41,6 +49,7 @@ __all__ = [
 
 SIOCGIFFLAGS = 0x8913
 IFF_UP = 0x1
+IFF_LOOPBACK = 0x8
 IFF_RUNNING = 0x40
 _IFREQ_SIZE = 40  # struct ifreq on Linux: 16-byte name + 24-byte union
 _IFNAMSIZ = 16
@@ -91,38 +100,83 @@ def interface_flags(name: str) -> int | None:
     return flags
 
 
-def vpn_state(profile: str, interface: str) -> VpnState:
-    """Whether ``interface`` (the profile's tunnel) is up here, with a short reason."""
+def vpn_state(profile: str, interface: str, *, address: str | None = None,
+              wireguard: bool = False, handshake_within: float = 180.0,
+              now: float | None = None) -> VpnState:
+    """Whether ``interface`` (the profile's tunnel) is up here, with a short reason.
+
+    Up means: the interface exists, is not a loopback, is UP and RUNNING, carries ``address``
+    when the node declares one, and, for WireGuard, some peer completed a handshake within
+    ``handshake_within`` seconds (when the handshake can be read: ``wg show`` needs
+    CAP_NET_ADMIN; without it the detail says so and the other checks decide).
+    """
+    def down(detail: str) -> VpnState:
+        return VpnState(profile=profile, interface=interface, up=False, detail=detail)
+
     try:
         flags = interface_flags(interface)
     except OSError as e:
-        return VpnState(
-            profile=profile,
-            interface=interface,
-            up=False,
-            detail=f"cannot read the interface: {e.strerror or e}",
-        )
+        return down(f"cannot read the interface: {e.strerror or e}")
     if flags is None:
-        return VpnState(profile=profile, interface=interface, up=False, detail="no such interface")
+        return down("no such interface")
+    if flags & IFF_LOOPBACK or interface == "lo":
+        return down("a loopback interface is not a tunnel")
     if not flags & IFF_UP:
-        return VpnState(
-            profile=profile, interface=interface, up=False, detail="administratively down"
-        )
+        return down("administratively down")
     if not flags & IFF_RUNNING:
-        return VpnState(
-            profile=profile, interface=interface, up=False, detail="up but not running (no carrier)"
-        )
-    return VpnState(profile=profile, interface=interface, up=True, detail="up")
+        return down("up but not running (no carrier)")
+    detail = "up"
+    if address is not None:
+        carried = tunnel.interface_addresses(interface)
+        if carried is None:
+            return down("cannot read the interface's addresses")
+        if ipaddress.ip_address(address) not in {ipaddress.ip_address(a) for a in carried}:
+            return down(f"does not carry the tunnel's address {address}")
+    if wireguard:
+        newest = tunnel.latest_handshake(interface)
+        if newest is None:
+            detail = "up (handshake not readable here)"
+        elif newest == 0:
+            return down("no handshake with any peer yet")
+        else:
+            age = (time.time() if now is None else now) - newest
+            if age > handshake_within:
+                return down(f"latest handshake {age:.0f}s ago (more than {handshake_within:.0f}s)")
+    return VpnState(profile=profile, interface=interface, up=True, detail=detail, address=address)
+
+
+def bound_address(settings_file: str | None) -> str | None:
+    """``bind-address-ipv4`` of a Transmission settings.json, or None when it cannot be read.
+    The file is the operator's (node.toml), so a size cap is enough of a guard."""
+    if settings_file is None:
+        return None
+    try:
+        with open(settings_file, "rb") as f:
+            data = json.loads(f.read(1 << 20))
+    except (OSError, ValueError):
+        return None
+    value = data.get("bind-address-ipv4") if isinstance(data, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def observe_vpn(profiles: Iterable[VpnProfile]) -> list[VpnState]:
-    """Each profile's tunnel, and whether this node's configuration can bring it up."""
+    """Each profile's tunnel, whether this node's configuration can bring it up, and whether
+    Transmission's peer traffic is bound to the tunnel's address (when the node says where its
+    settings are)."""
     commands = current().vpn
-    return [
-        vpn_state(p.name, p.interface).model_copy(
-            update={"managed": p.name in commands and commands[p.name].up is not None})
-        for p in profiles
-    ]
+    bind = bound_address(current().transmission.settings_file)
+    out = []
+    for p in profiles:
+        declared = commands.get(p.name)
+        state = vpn_state(
+            p.name, p.interface, address=declared.address if declared else None,
+            wireguard=p.type is VpnType.wireguard,
+            handshake_within=declared.handshake_within if declared else 180.0)
+        bound = (None if bind is None or declared is None or declared.address is None
+                 else bind == declared.address)
+        out.append(state.model_copy(update={"managed": declared is not None
+                                            and declared.up is not None, "bound": bound}))
+    return out
 
 
 def profiles_for(device: Device, profiles: Mapping[str, VpnProfile]) -> list[VpnProfile]:

@@ -6,11 +6,13 @@ peer port, speed limits, the alternative-speed schedule, queues, seeding limits)
 compares them with the settings the node observed; a difference is drift, corrected with one
 ``set-session`` action naming each setting (``policy.session_drift: correct``, the default) or
 reported as a ``session-drift`` warning (``warn``). Settings tva does not own are never read as
-drift and never changed.
+drift and never changed. A device with a bandwidth policy (``controller.planner.bandwidth``)
+owns its speed limits through it: they follow the time of day, the player and the power.
 """
 
 from __future__ import annotations
 
+from controller.planner.bandwidth import speed_settings
 from controller.planner.context import Context
 from controller.planner.ledger import Ledger
 from schemas.desired import Device, DriftMode, SessionValue, TransmissionSession
@@ -56,12 +58,21 @@ def plan_session(ctx: Context, ledger: Ledger) -> None:
         if not nf.actionable or nf.status is None or nf.status.transmission.session is None:
             continue
         want = desired_session(ctx, nf.device)
+        fleet = ctx.desired.fleet.policy
+        session = (nf.device.transmission or TransmissionSession()).over(fleet.transmission)
+        speed = speed_settings(nf.device.bandwidth or fleet.bandwidth, session.speed, ctx.now,
+                               nf.status)
+        if speed is not None:  # the rule owns the limits: an unlimited direction has no value
+            want = {k: v for k, v in want.items() if not k.startswith("speed-limit-")}
+            want.update(speed[0])
         have = nf.status.transmission.session.settings
         changes = drift(want, have)
         if not changes:
             continue
         words = "; ".join(f"{k} is {_shown(have.get(k))}, the fleet wants {_shown(v)}"
                           for k, v in changes.items())
+        if speed is not None and any(k in speed[0] for k in changes):
+            words += f" (bandwidth: {speed[1]})"
         if mode is DriftMode.correct:
             ledger.act(name, ActionKind.set_session, SESSION_TARGET,
                        f"{name}'s Transmission session drifted: {words}", params=changes,

@@ -10,7 +10,10 @@ status only: a stale status says nothing about now):
   paused with that label (``placement.add_params``).
 
 When the profile is up again, ``start`` exactly the torrents carrying ``tva:vpn-stopped``
-(params ``labels_remove``); a torrent someone else stopped stays stopped.
+(params ``labels_remove``); a torrent someone else stopped stays stopped. A tunnel that is up
+while the node's Transmission is not bound to its address (``VpnState.bound`` false) is a
+``vpn-unbound`` warning: its peer traffic would leave on the bare link the moment the tunnel
+drops, before the stop.
 """
 
 from __future__ import annotations
@@ -45,6 +48,12 @@ def plan_vpn(ctx: Context, ledger: Ledger) -> None:
         subject = f"vpn/{prof.name}"
         state = next((v for v in nf.status.vpn if v.profile == prof.name), None)
         if state is not None and state.up:
+            if state.bound is False:
+                ledger.warn("vpn-unbound", f"{subject} is up on {name} but its Transmission's "
+                            f"peer traffic is not bound to the tunnel's address {state.address}: "
+                            "set bind-address-ipv4 in its settings.json and reload it (SIGHUP); "
+                            "until then only the kill switch's stop keeps public torrents off "
+                            "the bare link", node=name, subject=subject)
             if not nf.actionable:
                 continue
             for key, t in nf.torrents.items():

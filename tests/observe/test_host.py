@@ -18,6 +18,7 @@ import pytest
 from controller.observe.host import (
     observe_host,
     observe_storage,
+    observe_vpn,
     on_ac_power,
     profiles_for,
     storage_status,
@@ -57,8 +58,9 @@ def test_file_in_place_of_a_root_is_unreachable(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------- vpn interfaces
 
 
-def test_loopback_is_up_and_a_missing_interface_is_down() -> None:
-    assert vpn_state("p", "lo").up is True
+def test_loopback_is_never_a_tunnel_and_a_missing_interface_is_down() -> None:
+    lo = vpn_state("p", "lo")
+    assert lo.up is False and "loopback" in lo.detail
     missing = vpn_state("p", "tva-nonexist0")
     assert missing.up is False and missing.detail == "no such interface"
 
@@ -66,6 +68,7 @@ def test_loopback_is_up_and_a_missing_interface_is_down() -> None:
 _NAMESPACE_SNIPPET = r"""
 import json, subprocess
 from controller.observe.host import vpn_state
+from controller.waiting import wait_for
 
 def ip(*args):
     subprocess.run(["ip", "link", *args], check=True)
@@ -84,6 +87,13 @@ ip("set", "tva-wg1", "up")
 look("both up")
 ip("set", "tva-wg0", "down")
 look("down again")
+ip("set", "tva-wg0", "up")
+wait_for(lambda: vpn_state("home-wg", "tva-wg0").up, timeout=30, what="carrier")
+s = vpn_state("home-wg", "tva-wg0", address="10.9.9.1")
+out.append({"step": "without its address", "up": s.up, "detail": s.detail})
+subprocess.run(["ip", "addr", "add", "10.9.9.1/32", "dev", "tva-wg0"], check=True)
+s = vpn_state("home-wg", "tva-wg0", address="10.9.9.1")
+out.append({"step": "with its address", "up": s.up, "detail": s.address})
 print(json.dumps(out))
 """
 
@@ -119,6 +129,11 @@ def test_vpn_interface_up_and_down_in_a_namespace() -> None:
     assert "not running" in steps["one end up"]["detail"]
     assert steps["both up"]["up"] is True
     assert steps["down again"]["up"] is False
+    # A live link is not enough: the tunnel must carry the address its node declared.
+    assert steps["without its address"]["up"] is False
+    assert "10.9.9.1" in steps["without its address"]["detail"]
+    assert steps["with its address"] == {"step": "with its address", "up": True,
+                                         "detail": "10.9.9.1"}
 
 
 # ---------------------------------------------------------------------- power
@@ -203,5 +218,24 @@ def test_observe_host_covers_the_device(tmp_path: Path) -> None:
         (str(tmp_path), True),
         ("/nonexistent-tva-root", False),
     ]
-    assert {v.profile: v.up for v in obs.vpn} == {"away": False, "loop": True}
+    assert {v.profile: v.up for v in obs.vpn} == {"away": False, "loop": False}
+    assert "loopback" in next(v.detail for v in obs.vpn if v.profile == "loop")
     assert obs.on_ac_power is True
+
+
+def test_transmission_bound_to_the_tunnel_is_read_from_its_settings(tmp_path: Path) -> None:
+    from controller.nodeconfig import install
+    from schemas.node import NodeConfig, TransmissionConfig, VpnCommands
+
+    settings = tmp_path / "settings.json"
+    prof = _profile("home-wg", "tva-nonexist0", [])
+    try:
+        for bind, want in (("10.66.0.2", True), ("0.0.0.0", False)):
+            settings.write_text(json.dumps({"bind-address-ipv4": bind, "peer-port": 51413}))
+            install(NodeConfig(vpn={"home-wg": VpnCommands(address="10.66.0.2")},
+                               transmission=TransmissionConfig(settings_file=str(settings))))
+            assert observe_vpn([prof])[0].bound is want
+        settings.write_text("{not json")
+        assert observe_vpn([prof])[0].bound is None, "unreadable: unknown, not unbound"
+    finally:
+        install(NodeConfig())

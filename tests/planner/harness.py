@@ -88,6 +88,7 @@ def session(spec: Mapping[str, Any] | str | None) -> SessionStatus | None:
     settings: dict[str, bool | int | float | str] = {
         "dht-enabled": dht, "pex-enabled": pex, "lpd-enabled": lpd,
         "encryption": str(given.get("encryption", "preferred")),
+        **dict(given.get("settings", {})),
     }
     return SessionStatus(dht=dht, pex=pex, lpd=lpd, settings=settings)
 
@@ -109,9 +110,12 @@ def node_status(desired: DesiredState, node: str, spec: Mapping[str, Any], now: 
         player = PlayerStatus(
             reachable=bool(p.get("reachable", True)), path=path, infohash=infohash,
             idle=path is None, options=dict(p.get("options", {})),
+            paused=None if path is None else bool(p.get("paused", False)),
             watched=[key_of(desired, w) for w in p.get("watched", [])],
         )
-    vpn = [VpnState(profile=name, interface="wg0", up=state == "up")
+    vpn = [VpnState(profile=name, interface="wg0", up=state.split()[0] == "up",
+                    address="10.66.0.2" if "unbound" in state else None,
+                    bound=False if "unbound" in state else None)
            for name, state in spec.get("vpn", {}).items()]
     conditions = [
         Condition(type=c["type"], status=ConditionStatus(c["status"]),
@@ -128,6 +132,7 @@ def node_status(desired: DesiredState, node: str, spec: Mapping[str, Any], now: 
         present_since=_ago(now, spec["present"]) if "present" in spec else None,
         storage=storage, player=player, vpn=vpn, duties=list(spec.get("duties", [])),
         conditions=conditions,
+        on_ac_power={"ac": True, "battery": False}.get(str(spec.get("power", ""))),
     )
 
 
