@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from controller.planner.assemble import assemble
 from controller.planner.context import Context, build_context
 from controller.planner.core import run_pass
 from controller.planner.custody import count
@@ -20,16 +21,18 @@ from controller.planner.memory import JournalIndex
 from schemas.desired import DesiredState, ResolvedItem
 from schemas.journal import JournalEntry
 from schemas.observed import NodeStatus
-from schemas.plan import DutyAssignment, PlanWarning
+from schemas.plan import DutyAssignment, Plan, PlanWarning
 
 __all__ = [
     "CustodyRow",
+    "FleetOverview",
     "PeerFinder",
     "PeerRow",
     "ReaperRow",
     "custody_view",
     "duty_view",
     "find_item",
+    "fleet_overview",
     "peers_view",
     "reaper_view",
 ]
@@ -104,8 +107,12 @@ def custody_view(
     item: str | None = None,
 ) -> list[CustodyRow]:
     ctx, ledger, _ = run_pass(desired, statuses, now, journal)
-    by_target = _actions_for(ledger)
     only = find_item(desired, item).key if item is not None else None
+    return _custody_rows(desired, ctx, ledger, only)
+
+
+def _custody_rows(desired: DesiredState, ctx: Context, ledger: Ledger, only: str | None) -> list[CustodyRow]:
+    by_target = _actions_for(ledger)
     rows: list[CustodyRow] = []
     for name in sorted(desired.custody):
         rule = desired.custody[name]
@@ -137,6 +144,10 @@ def reaper_view(
 ) -> list[ReaperRow]:
     """Every torrent on every fresh node with Transmission reachable, with its health."""
     ctx, ledger, _ = run_pass(desired, statuses, now, journal)
+    return _reaper_rows(ctx, ledger)
+
+
+def _reaper_rows(ctx: Context, ledger: Ledger) -> list[ReaperRow]:
     by_target = _actions_for(ledger)
     rows: list[ReaperRow] = []
     for node, nf in ctx.nodes.items():
@@ -151,6 +162,31 @@ def reaper_view(
                 if a.health is not Health.healthy else [],
             ))
     return rows
+
+
+@dataclass(frozen=True)
+class FleetOverview:
+    """Everything the fleet views show, from one planning pass (the dashboard's input)."""
+
+    plan: Plan
+    """The whole fleet's plan (every node's actions)."""
+    custody: list[CustodyRow]
+    reaper: list[ReaperRow]
+
+
+def fleet_overview(
+    desired: DesiredState, statuses: Sequence[NodeStatus], now: datetime, journal: Sequence[JournalEntry] = ()
+) -> FleetOverview:
+    """The fleet's plan, custody and reaper views at ``now``, computed in one pass (the views
+    above each run their own)."""
+    ctx, ledger, _ = run_pass(desired, statuses, now, journal)
+    fleet_plan = assemble(
+        revision=desired.revision, now=now, nodes=sorted(desired.devices),
+        actions=ledger.actions.values(), warnings=ledger.all_warnings(),
+        duties=ctx.duty_assignments, deferred=ledger.deferred, suspended=desired.fleet.policy.suspend,
+    )
+    return FleetOverview(plan=fleet_plan, custody=_custody_rows(desired, ctx, ledger, None),
+                         reaper=_reaper_rows(ctx, ledger))
 
 
 def find_item(desired: DesiredState, ref: str) -> ResolvedItem:
