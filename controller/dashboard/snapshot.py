@@ -1,0 +1,280 @@
+"""What the dashboard shows, as plain data: one ``Snapshot`` per planning pass.
+
+Built by a pure function from the inputs the daemon's pass already has (desired state, the
+fleet's statuses, ``now``, the journal) through the planner's own views (``fleet_overview``),
+so the page never disagrees with the plan. The templates only lay it out; every string in here
+is still raw (the templates escape HTML, the ``shown`` filter applies ``controller.display``).
+Built once per pass and cached by the app: a page is a slice of it, never a new pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from controller.planner.freshness import Freshness, build_fleet_view
+from controller.planner.text import age, size
+from controller.planner.views import CustodyRow, ReaperRow, fleet_overview
+from schemas.desired import DesiredState
+from schemas.journal import JournalEntry
+from schemas.observed import NodeStatus, TorrentStatus
+from schemas.plan import Action, Plan, PlanWarning
+
+__all__ = [
+    "COPY_STATES",
+    "Copy",
+    "Inputs",
+    "ItemPage",
+    "NodeRow",
+    "RuleRow",
+    "Snapshot",
+    "SourceRef",
+    "Transfer",
+    "build_snapshot",
+    "transfers_of",
+]
+
+COPY_STATES = ("live", "trusted", "pending", "away", "gone", "broken", "unknown")
+"""The states a copy of an item can be in, in the order the item page lists them."""
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """Where in the fleet repo something is declared: a file and a 1-based line."""
+
+    file: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What one pass of the daemon hands the dashboard."""
+
+    node: str
+    desired: DesiredState
+    statuses: Sequence[NodeStatus]
+    now: datetime
+    journal: Sequence[JournalEntry] = ()
+    sources: dict[tuple[str, str], SourceRef] = field(default_factory=dict)
+    """(kind, name) -> where it is declared, e.g. ("CustodyRule", "films")."""
+    error: str | None = None
+    """The last pass's error on this node, if it failed."""
+
+
+@dataclass(frozen=True)
+class NodeRow:
+    name: str
+    cls: str
+    freshness: str
+    age: str
+    revision: str | None
+    conditions: list[tuple[str, str, str, str]]
+    """(type, status, reason, message)."""
+    disk_used: float | None
+    """Fraction of the storage in use, over reachable roots; None when unknown."""
+    disk_text: str
+    vpn: list[tuple[str, bool]]
+    duties: list[str]
+    doing: str
+    transmission: str
+
+
+@dataclass(frozen=True)
+class RuleRow:
+    name: str
+    min: int
+    max: int | None
+    items: int
+    below: int
+    at: int
+    above: int
+    waiting: int
+    source: SourceRef | None
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """A copy on its way: a node fetching an item."""
+
+    node: str
+    key: str
+    name: str
+    percent: float
+    rate_down: int
+    rate_up: int
+    peers: int
+    size: int
+
+    def as_json(self) -> dict[str, object]:
+        return {"id": f"{self.node}/{self.key}", "node": self.node, "key": self.key,
+                "name": self.name, "percent": round(self.percent * 100, 1),
+                "rate": _rate(self.rate_down), "rate_up": _rate(self.rate_up), "peers": self.peers}
+
+
+@dataclass(frozen=True)
+class Copy:
+    node: str
+    state: str
+    percent: float | None
+    rank: int
+    """Position in the item's rendezvous order (1 is first), 0 when not eligible."""
+
+
+@dataclass(frozen=True)
+class ItemPage:
+    key: str
+    name: str
+    rules: list[CustodyRow]
+    copies: list[Copy]
+    actions: list[Action]
+    warnings: list[PlanWarning]
+    sources: list[tuple[str, SourceRef]]
+
+
+@dataclass
+class Snapshot:
+    node: str
+    now: datetime
+    revision: str | None
+    error: str | None
+    nodes: list[NodeRow]
+    plan: Plan
+    rules: list[RuleRow]
+    custody: list[CustodyRow]
+    reaper: list[ReaperRow]
+    journal: list[JournalEntry]
+    """Newest first."""
+    transfers: list[Transfer]
+    names: dict[str, str]
+    """Item key -> name."""
+    sources: dict[tuple[str, str], SourceRef]
+    statuses: dict[str, NodeStatus]
+    _by_item: dict[str, list[CustodyRow]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        for row in self.custody:
+            self._by_item.setdefault(row.key, []).append(row)
+
+    def item(self, key: str) -> ItemPage | None:
+        rows = self._by_item.get(key)
+        if rows is None and key not in self.names:
+            return None
+        rows = rows or []
+        order = rows[0].order if rows else []
+        states: dict[str, str] = {}
+        for row in rows:
+            for state in COPY_STATES:
+                for n in getattr(row, "unknown" if state == "unknown" else state):
+                    states.setdefault(n, state)
+        percents = {n: t.percent_done for n, st in self.statuses.items()
+                    for t in st.transmission.torrents if t.infohash == key}
+        shown = list(dict.fromkeys([*order, *sorted(states), *sorted(percents)]))
+        copies = [Copy(node=n, state=states.get(n, "none"), percent=percents.get(n),
+                       rank=order.index(n) + 1 if n in order else 0) for n in shown]
+        actions = [a for a in self.plan.actions if a.target == key]
+        warnings = [w for w in self.plan.warnings if w.subject == key or key[:8] in w.message
+                    or self.names.get(key, "\0") in w.message]
+        refs = [(f"rule {r.rule}", self.sources[("CustodyRule", r.rule)]) for r in rows
+                if ("CustodyRule", r.rule) in self.sources]
+        return ItemPage(key=key, name=self.names.get(key, key), rules=rows, copies=copies,
+                        actions=actions, warnings=warnings, sources=refs)
+
+
+def _rate(bps: int) -> str:
+    return f"{size(bps)}/s" if bps else "–"
+
+
+def transfers_of(statuses: Sequence[NodeStatus], fresh: set[str]) -> list[Transfer]:
+    """Copies in progress on fresh nodes, by node and name."""
+    out: list[Transfer] = []
+    for st in statuses:
+        if st.node not in fresh or not st.transmission.reachable:
+            continue
+        for t in st.transmission.torrents:
+            if _moving(t):
+                out.append(Transfer(node=st.node, key=t.infohash, name=t.name, percent=t.percent_done,
+                                    rate_down=t.rate_download, rate_up=t.rate_upload,
+                                    peers=t.peers_connected, size=t.size))
+    return sorted(out, key=lambda t: (t.node, t.name, t.key))
+
+
+def _moving(t: TorrentStatus) -> bool:
+    return not t.complete and t.error == 0 and t.state.value != "stopped"
+
+
+def _doing(st: NodeStatus | None, freshness: Freshness) -> str:
+    if st is None:
+        return "never reported"
+    if freshness is not Freshness.fresh:
+        return f"not heard from for {freshness.value} period"
+    parts: list[str] = []
+    if not st.transmission.reachable:
+        parts.append("Transmission unreachable")
+    down = [t for t in st.transmission.torrents if _moving(t)]
+    if down:
+        parts.append(f"fetching {len(down)} item{'s' if len(down) != 1 else ''} at "
+                     f"{_rate(st.transmission.download_rate)}")
+    if st.player is not None and st.player.reachable and not st.player.idle and st.player.path:
+        parts.append("playing " + st.player.path.rsplit("/", 1)[-1])
+    seeding = sum(1 for t in st.transmission.torrents if t.complete)
+    if seeding:
+        parts.append(f"keeping {seeding} cop{'ies' if seeding != 1 else 'y'}")
+    return "; ".join(parts) or "idle"
+
+
+def _disk(st: NodeStatus | None) -> tuple[float | None, str]:
+    roots = [s for s in st.storage if s.reachable and s.total > 0] if st else []
+    if not roots:
+        return None, "unknown"
+    total = sum(s.total for s in roots)
+    free = sum(s.free for s in roots)
+    return (total - free) / total, f"{size(free)} free of {size(total)}"
+
+
+def build_snapshot(inputs: Inputs) -> Snapshot:
+    """The dashboard's data at ``inputs.now``: one planning pass over the whole fleet."""
+    desired = inputs.desired
+    view = build_fleet_view(desired, inputs.statuses, inputs.now)
+    overview = fleet_overview(desired, inputs.statuses, inputs.now, inputs.journal)
+    nodes: list[NodeRow] = []
+    for name, nv in view.nodes.items():
+        st = nv.status
+        dev = desired.devices[name]
+        used, disk = _disk(st)
+        tr = "–"
+        if st is not None:
+            tr = (f"Transmission {st.transmission.version or '?'}" if st.transmission.reachable
+                  else "Transmission unreachable")
+        nodes.append(NodeRow(
+            name=name, cls=dev.device_class.value,
+            freshness=nv.freshness.value, age=age(nv.age),
+            revision=st.desired_revision if st else None,
+            conditions=[(c.type, c.status.value, c.reason, c.message) for c in st.conditions] if st else [],
+            disk_used=used, disk_text=disk,
+            vpn=[(v.profile, v.up) for v in st.vpn] if st else [],
+            duties=list(st.duties) if st else [],
+            doing=_doing(st, nv.freshness), transmission=tr,
+        ))
+    rules: list[RuleRow] = []
+    for rname in sorted(desired.custody):
+        rule = desired.custody[rname]
+        rows = [r for r in overview.custody if r.rule == rname]
+        rules.append(RuleRow(
+            name=rname, min=rule.min, max=rule.max, items=len(rows),
+            below=sum(1 for r in rows if r.state == "below-floor"),
+            waiting=sum(1 for r in rows if r.state == "waiting"),
+            at=sum(1 for r in rows if r.state == "ok"),
+            above=sum(1 for r in rows if r.state == "over-ceiling"),
+            source=inputs.sources.get(("CustodyRule", rname)),
+        ))
+    fresh = {n for n, v in view.nodes.items() if v.freshness is Freshness.fresh}
+    latest = {n: v.status for n, v in view.nodes.items() if v.status is not None}
+    return Snapshot(
+        node=inputs.node, now=inputs.now, revision=desired.revision, error=inputs.error,
+        nodes=nodes, plan=overview.plan, rules=rules, custody=overview.custody,
+        reaper=overview.reaper, journal=sorted(inputs.journal, key=lambda e: e.at, reverse=True),
+        transfers=transfers_of(list(latest.values()), fresh),
+        names={k: it.name for k, it in desired.items.items()}, sources=dict(inputs.sources),
+        statuses=latest,
+    )
