@@ -173,8 +173,10 @@ class Snapshot:
         copies = [Copy(node=n, state=states.get(n, "none"), percent=percents.get(n),
                        rank=order.index(n) + 1 if n in order else 0) for n in shown]
         actions = [a for a in self.plan.actions if a.target == key]
-        warnings = [w for w in self.plan.warnings if w.subject == key or key[:8] in w.message
-                    or self.names.get(key, "\0") in w.message]
+        subjects = {key, *(f"custody/{r.rule}" for r in rows)}
+        name = self.names.get(key)
+        warnings = [w for w in self.plan.warnings if w.subject in subjects or key[:8] in w.message
+                    or (name is not None and name in w.message)]
         refs = [(f"rule {r.rule}", self.sources[("CustodyRule", r.rule)]) for r in rows
                 if ("CustodyRule", r.rule) in self.sources]
         return ItemPage(key=key, name=self.names.get(key, key), rules=rows, copies=copies,
