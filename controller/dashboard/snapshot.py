@@ -205,11 +205,11 @@ def _moving(t: TorrentStatus) -> bool:
     return not t.complete and t.error == 0 and t.state.value != "stopped"
 
 
-def _doing(st: NodeStatus | None, freshness: Freshness) -> str:
+def _doing(st: NodeStatus | None, freshness: Freshness, silent: str) -> str:
     if st is None:
         return "never reported"
     if freshness is not Freshness.fresh:
-        return f"not heard from for {freshness.value} period"
+        return f"silent for {silent}: its last status is not counted on"
     parts: list[str] = []
     if not st.transmission.reachable:
         parts.append("Transmission unreachable")
@@ -256,7 +256,7 @@ def build_snapshot(inputs: Inputs) -> Snapshot:
             disk_used=used, disk_text=disk,
             vpn=[(v.profile, v.up) for v in st.vpn] if st else [],
             duties=list(st.duties) if st else [],
-            doing=_doing(st, nv.freshness), transmission=tr,
+            doing=_doing(st, nv.freshness, age(nv.age)), transmission=tr,
         ))
     rules: list[RuleRow] = []
     for rname in sorted(desired.custody):

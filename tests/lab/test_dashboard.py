@@ -33,6 +33,8 @@ pytestmark = [
 ]
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+WRITE_SHOTS = bool(os.environ.get("TVA_SCREENSHOTS"))
+"""Read at import: the suite's autouse fixture clears TVA_* variables before each test."""
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-dev-shm-usage", "--window-size=1280,900"]
@@ -77,6 +79,13 @@ def dashboard_story(root: str, shots: str) -> dict[str, Any]:
         out["leaks"] += [(driver.current_url, s[:6]) for s in secrets if s in html]
         return html
 
+    def find(css: str) -> Any:
+        """The element, once the page that has it is loaded (a click navigates asynchronously)."""
+        def found() -> Any:
+            elements = driver.find_elements(By.CSS_SELECTOR, css)
+            return elements[0] if elements else None
+        return wait(found, 30, f"{css} on the page")
+
     def text(css: str) -> str:
         found: str = driver.find_element(By.CSS_SELECTOR, css).text
         return found
@@ -94,12 +103,13 @@ def dashboard_story(root: str, shots: str) -> dict[str, Any]:
             out.setdefault("unauthenticated", []).append(
                 (path, driver.current_url.removeprefix(base), "Log in" in page(), film.name in page()))
         shot("login")
-        driver.find_element(By.ID, "token").send_keys("not-the-token")
-        driver.find_element(By.CSS_SELECTOR, "form button").click()
-        out["wrong_token"] = "Wrong token" in page() and driver.current_url.endswith("/login")
-        driver.find_element(By.ID, "token").send_keys(os.environ[TOKEN_ENV])
-        driver.find_element(By.CSS_SELECTOR, "form button").click()
-        out["after_login"] = driver.current_url.removeprefix(base)
+        find("#token").send_keys("not-the-token")
+        find("form button").click()
+        out["wrong_token"] = wait(lambda: "Wrong token" in page(), 30, "the wrong token refused")
+        find("#token").send_keys(os.environ[TOKEN_ENV])
+        find("form button").click()
+        out["after_login"] = wait(lambda: (u := driver.current_url.removeprefix(base)) != "/login" and u,
+                                  30, "the login to finish")
         out["cookies"] = [(c["name"], c.get("httpOnly"), c.get("sameSite")) for c in driver.get_cookies()]
         out["token_in_cookies"] = any(os.environ[TOKEN_ENV] in c["value"] for c in driver.get_cookies())
 
@@ -123,7 +133,8 @@ def dashboard_story(root: str, shots: str) -> dict[str, Any]:
             v.daemon and v.daemon.last and v.daemon.last.status.transmission.session
             and v.daemon.last.status.transmission.session.settings), 60, f"{viewer}'s speed limit")
         driver.get(base + "/custody")
-        wait(lambda: (driver.refresh(), "below-floor" not in page())[1], 60, "every floor met")
+        wait(lambda: (driver.refresh(), page(), not driver.find_elements(
+            By.CSS_SELECTOR, "#items .badge.below-floor"))[2], 60, "every floor met")
         shot("custody")
 
         # nas stops: the fleet page (live, no reload) shows it stale, then gone.
@@ -193,7 +204,8 @@ def dashboard_story(root: str, shots: str) -> dict[str, Any]:
             "return getComputedStyle(document.body).backgroundColor;")
         shot("fleet-phone-dark")
         # Logged out: nothing but the login page again.
-        driver.find_element(By.CSS_SELECTOR, ".logout button").click()
+        find(".logout button").click()
+        wait(lambda: driver.current_url.endswith("/login"), 30, "the logout")
         driver.get(base + "/custody")
         out["after_logout"] = driver.current_url.removeprefix(base)
     except Exception as e:  # say what the browser was looking at
@@ -206,7 +218,7 @@ def dashboard_story(root: str, shots: str) -> dict[str, Any]:
 
 
 def test_dashboard_in_a_browser(tmp_path: Path) -> None:
-    shots = SHOTS if os.environ.get("TVA_SCREENSHOTS") else tmp_path / "screenshots"
+    shots = SHOTS if WRITE_SHOTS else tmp_path / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
     try:
         r = run_isolated(dashboard_story, story_mod.Lab.addresses(3), str(tmp_path), str(shots),
@@ -236,5 +248,6 @@ def test_dashboard_in_a_browser(tmp_path: Path) -> None:
     assert r["leaks"] == [], "no page held the API token or a tracker token"
     assert sorted(r["shots"]) == sorted(["login", "custody", "fleet", "transfers", "item", "plan",
                                          "history", "fleet-phone-dark"])
+    print(f"nas on the page: {r['nas_states']}; progress seen: {r['progress']}")
     for name in r["shots"]:
         assert (shots / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
