@@ -40,6 +40,7 @@ class DashboardHooks:
     wakeup: Wakeup
     _lock: threading.Lock
     _current_token: Callable[[], str | None]
+    _board_inputs: tuple[int, Inputs] | None = None
 
     def install_dashboard(self, app: FastAPI, *, secure: bool) -> None:
         install_dashboard(app, self, self._current_token, secure=secure,
@@ -49,17 +50,23 @@ class DashboardHooks:
         return self.planned
 
     def dashboard_inputs(self) -> Inputs | None:
+        """The last pass's inputs, made once per pass (the journal is read then)."""
         with self._lock:
-            last, error = self.last, self.last_error
+            last, error, version = self.last, self.last_error, self.planned
         if last is None:
             return None
+        cached = self._board_inputs
+        if cached is not None and cached[0] == version:
+            return cached[1]
         rev = self.last_revision
         origins = self.source.origins(rev.applied) if rev is not None and rev.applied else {}
-        return Inputs(
+        inputs = Inputs(
             node=self.runtime.node, desired=last.desired, statuses=last.statuses, now=last.now,
             journal=self.runtime.journal.entries(last.now - JOURNAL_SHOWN),
             sources={k: SourceRef(f, line) for k, (f, line) in origins.items()}, error=error,
         )
+        self._board_inputs = (version, inputs)
+        return inputs
 
     def dashboard_secrets(self) -> Sequence[str]:
         return [self.runtime.token]

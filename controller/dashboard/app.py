@@ -203,7 +203,7 @@ def install_dashboard(
                               "This node has no api_token configured: the dashboard is closed.", 401)
         response = RedirectResponse(f"{PREFIX}/", status_code=303)
         cookie(response, SESSION_COOKIE, sid)
-        response.delete_cookie(CSRF_COOKIE, path=PREFIX)
+        response.delete_cookie(CSRF_COOKIE, path=PREFIX, httponly=True, samesite="strict", secure=secure)
         return response
 
     @app.post(f"{PREFIX}/logout")
@@ -212,7 +212,7 @@ def install_dashboard(
         if same_origin(request.headers.get("origin"), request.headers.get("host"), scheme):
             sessions.logout(request.cookies.get(SESSION_COOKIE))
         response = to_login()
-        response.delete_cookie(SESSION_COOKIE, path=PREFIX)
+        response.delete_cookie(SESSION_COOKIE, path=PREFIX, httponly=True, samesite="strict", secure=secure)
         return response
 
     @app.get(PREFIX + "/static/{name}")
