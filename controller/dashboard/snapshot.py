@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
 from controller.planner.freshness import Freshness, build_fleet_view
 from controller.planner.text import age, size
-from controller.planner.views import CustodyRow, ReaperRow, fleet_overview
+from controller.planner.views import CustodyRow, FleetOverview, ReaperRow, fleet_overview
 from schemas.desired import DesiredState
 from schemas.journal import JournalEntry
 from schemas.observed import NodeStatus, TorrentStatus
@@ -139,10 +140,8 @@ class Snapshot:
     revision: str | None
     error: str | None
     nodes: list[NodeRow]
-    plan: Plan
-    rules: list[RuleRow]
-    custody: list[CustodyRow]
-    reaper: list[ReaperRow]
+    overview: FleetOverview
+    """The planner's views of this pass; custody and reaper rows are made on first use."""
     journal: list[JournalEntry]
     """Newest first."""
     transfers: list[Transfer]
@@ -150,11 +149,45 @@ class Snapshot:
     """Item key -> name."""
     sources: dict[tuple[str, str], SourceRef]
     statuses: dict[str, NodeStatus]
-    _by_item: dict[str, list[CustodyRow]] = field(default_factory=dict, repr=False)
+    rule_limits: dict[str, tuple[int, int | None]]
+    """Rule name -> (min, max), in name order."""
 
-    def __post_init__(self) -> None:
+    @property
+    def plan(self) -> Plan:
+        return self.overview.plan
+
+    @property
+    def custody(self) -> list[CustodyRow]:
+        return self.overview.custody
+
+    @property
+    def reaper(self) -> list[ReaperRow]:
+        return self.overview.reaper
+
+    @cached_property
+    def rules(self) -> list[RuleRow]:
+        by_rule: dict[str, list[CustodyRow]] = {name: [] for name in self.rule_limits}
         for row in self.custody:
-            self._by_item.setdefault(row.key, []).append(row)
+            by_rule.setdefault(row.rule, []).append(row)
+        out: list[RuleRow] = []
+        for name, (low, high) in self.rule_limits.items():
+            rows = by_rule[name]
+            out.append(RuleRow(
+                name=name, min=low, max=high, items=len(rows),
+                below=sum(1 for r in rows if r.state == "below-floor"),
+                waiting=sum(1 for r in rows if r.state == "waiting"),
+                at=sum(1 for r in rows if r.state == "ok"),
+                above=sum(1 for r in rows if r.state == "over-ceiling"),
+                source=self.sources.get(("CustodyRule", name)),
+            ))
+        return out
+
+    @cached_property
+    def _by_item(self) -> dict[str, list[CustodyRow]]:
+        out: dict[str, list[CustodyRow]] = {}
+        for row in self.custody:
+            out.setdefault(row.key, []).append(row)
+        return out
 
     def item(self, key: str) -> ItemPage | None:
         rows = self._by_item.get(key)
@@ -258,25 +291,14 @@ def build_snapshot(inputs: Inputs) -> Snapshot:
             duties=list(st.duties) if st else [],
             doing=_doing(st, nv.freshness, age(nv.age)), transmission=tr,
         ))
-    rules: list[RuleRow] = []
-    for rname in sorted(desired.custody):
-        rule = desired.custody[rname]
-        rows = [r for r in overview.custody if r.rule == rname]
-        rules.append(RuleRow(
-            name=rname, min=rule.min, max=rule.max, items=len(rows),
-            below=sum(1 for r in rows if r.state == "below-floor"),
-            waiting=sum(1 for r in rows if r.state == "waiting"),
-            at=sum(1 for r in rows if r.state == "ok"),
-            above=sum(1 for r in rows if r.state == "over-ceiling"),
-            source=inputs.sources.get(("CustodyRule", rname)),
-        ))
     fresh = {n for n, v in view.nodes.items() if v.freshness is Freshness.fresh}
     latest = {n: v.status for n, v in view.nodes.items() if v.status is not None}
     return Snapshot(
         node=inputs.node, now=inputs.now, revision=desired.revision, error=inputs.error,
-        nodes=nodes, plan=overview.plan, rules=rules, custody=overview.custody,
-        reaper=overview.reaper, journal=sorted(inputs.journal, key=lambda e: e.at, reverse=True),
+        nodes=nodes, overview=overview,
+        journal=sorted(inputs.journal, key=lambda e: e.at, reverse=True),
         transfers=transfers_of(list(latest.values()), fresh),
         names={k: it.name for k, it in desired.items.items()}, sources=dict(inputs.sources),
         statuses=latest,
+        rule_limits={n: (desired.custody[n].min, desired.custody[n].max) for n in sorted(desired.custody)},
     )

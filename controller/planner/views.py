@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
 from controller.planner.assemble import assemble
 from controller.planner.context import Context, build_context
@@ -164,29 +165,37 @@ def _reaper_rows(ctx: Context, ledger: Ledger) -> list[ReaperRow]:
     return rows
 
 
-@dataclass(frozen=True)
 class FleetOverview:
-    """Everything the fleet views show, from one planning pass (the dashboard's input)."""
+    """Everything the fleet views show, from one planning pass (the dashboard's input). The
+    custody and reaper rows are computed on first use: a page that shows one does not pay for
+    the other."""
 
-    plan: Plan
-    """The whole fleet's plan (every node's actions)."""
-    custody: list[CustodyRow]
-    reaper: list[ReaperRow]
+    def __init__(self, desired: DesiredState, ctx: Context, ledger: Ledger) -> None:
+        self._desired, self._ctx, self._ledger = desired, ctx, ledger
+        self.plan: Plan = assemble(
+            revision=desired.revision, now=ctx.now, nodes=sorted(desired.devices),
+            actions=ledger.actions.values(), warnings=ledger.all_warnings(),
+            duties=ctx.duty_assignments, deferred=ledger.deferred,
+            suspended=desired.fleet.policy.suspend,
+        )
+        """The whole fleet's plan (every node's actions)."""
+
+    @cached_property
+    def custody(self) -> list[CustodyRow]:
+        return _custody_rows(self._desired, self._ctx, self._ledger, None)
+
+    @cached_property
+    def reaper(self) -> list[ReaperRow]:
+        return _reaper_rows(self._ctx, self._ledger)
 
 
 def fleet_overview(
     desired: DesiredState, statuses: Sequence[NodeStatus], now: datetime, journal: Sequence[JournalEntry] = ()
 ) -> FleetOverview:
-    """The fleet's plan, custody and reaper views at ``now``, computed in one pass (the views
+    """The fleet's plan, custody and reaper views at ``now`` from one planning pass (the views
     above each run their own)."""
     ctx, ledger, _ = run_pass(desired, statuses, now, journal)
-    fleet_plan = assemble(
-        revision=desired.revision, now=now, nodes=sorted(desired.devices),
-        actions=ledger.actions.values(), warnings=ledger.all_warnings(),
-        duties=ctx.duty_assignments, deferred=ledger.deferred, suspended=desired.fleet.policy.suspend,
-    )
-    return FleetOverview(plan=fleet_plan, custody=_custody_rows(desired, ctx, ledger, None),
-                         reaper=_reaper_rows(ctx, ledger))
+    return FleetOverview(desired, ctx, ledger)
 
 
 def find_item(desired: DesiredState, ref: str) -> ResolvedItem:
