@@ -234,11 +234,12 @@ def install_dashboard(
         if not authed(request):
             return to_login()
         snap = cache.get()
-        rows = [] if snap is None else [
+        states = [] if snap is None else [
             r for r in snap.custody if (not rule or r.rule == rule) and (not state or r.state == state)]
-        rows.sort(key=lambda r: (r.state == "ok", r.state != "below-floor", r.rule, r.name))
-        shown, pager = _page_of(rows, page)
-        return render(request, "custody.html", rows=shown, pages=pager,
+        states.sort(key=lambda r: (r.state == "ok", r.state != "below-floor", r.rule, r.name))
+        shown, pager = _page_of(states, page)
+        return render(request, "custody.html", rows=[snap.row(s) for s in shown] if snap else [],
+                      pages=pager,
                       params={"rule": rule, "state": state})
 
     @app.get(PREFIX + "/item/{key}")

@@ -9,6 +9,7 @@ Built once per pass and cached by the app: a page is a slice of it, never a new 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,7 +17,13 @@ from functools import cached_property
 
 from controller.planner.freshness import Freshness, build_fleet_view
 from controller.planner.text import age, size
-from controller.planner.views import CustodyRow, FleetOverview, ReaperRow, fleet_overview
+from controller.planner.views import (
+    CustodyRow,
+    CustodyState,
+    FleetOverview,
+    ReaperRow,
+    fleet_overview,
+)
 from schemas.desired import DesiredState
 from schemas.journal import JournalEntry
 from schemas.observed import NodeStatus, TorrentStatus
@@ -157,8 +164,12 @@ class Snapshot:
         return self.overview.plan
 
     @property
-    def custody(self) -> list[CustodyRow]:
-        return self.overview.custody
+    def custody(self) -> list[CustodyState]:
+        """Every (rule, item) with its state; ``row`` gives the full row of one."""
+        return self.overview.custody_states
+
+    def row(self, state: CustodyState) -> CustodyRow:
+        return self.overview.custody_row(state.rule, state.key)
 
     @property
     def reaper(self) -> list[ReaperRow]:
@@ -166,34 +177,28 @@ class Snapshot:
 
     @cached_property
     def rules(self) -> list[RuleRow]:
-        by_rule: dict[str, list[CustodyRow]] = {name: [] for name in self.rule_limits}
-        for row in self.custody:
-            by_rule.setdefault(row.rule, []).append(row)
-        out: list[RuleRow] = []
-        for name, (low, high) in self.rule_limits.items():
-            rows = by_rule[name]
-            out.append(RuleRow(
-                name=name, min=low, max=high, items=len(rows),
-                below=sum(1 for r in rows if r.state == "below-floor"),
-                waiting=sum(1 for r in rows if r.state == "waiting"),
-                at=sum(1 for r in rows if r.state == "ok"),
-                above=sum(1 for r in rows if r.state == "over-ceiling"),
-                source=self.sources.get(("CustodyRule", name)),
-            ))
-        return out
+        by_rule: dict[str, Counter[str]] = {name: Counter() for name in self.rule_limits}
+        for st in self.custody:
+            by_rule.setdefault(st.rule, Counter())[st.state] += 1
+        return [RuleRow(
+            name=name, min=low, max=high, items=sum(by_rule[name].values()),
+            below=by_rule[name]["below-floor"], waiting=by_rule[name]["waiting"],
+            at=by_rule[name]["ok"], above=by_rule[name]["over-ceiling"],
+            source=self.sources.get(("CustodyRule", name)),
+        ) for name, (low, high) in self.rule_limits.items()]
 
     @cached_property
-    def _by_item(self) -> dict[str, list[CustodyRow]]:
-        out: dict[str, list[CustodyRow]] = {}
-        for row in self.custody:
-            out.setdefault(row.key, []).append(row)
+    def _by_item(self) -> dict[str, list[CustodyState]]:
+        out: dict[str, list[CustodyState]] = {}
+        for st in self.custody:
+            out.setdefault(st.key, []).append(st)
         return out
 
     def item(self, key: str) -> ItemPage | None:
-        rows = self._by_item.get(key)
-        if rows is None and key not in self.names:
+        found = self._by_item.get(key)
+        if found is None and key not in self.names:
             return None
-        rows = rows or []
+        rows = [self.row(st) for st in found or []]
         order = rows[0].order if rows else []
         states: dict[str, str] = {}
         for row in rows:
