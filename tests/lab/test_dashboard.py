@@ -134,7 +134,7 @@ def dashboard_story(root: str, shots: str) -> dict[str, Any]:
             and v.daemon.last.status.transmission.session.settings), 60, f"{viewer}'s speed limit")
         driver.get(base + "/custody")
         wait(lambda: (driver.refresh(), page(), not driver.find_elements(
-            By.CSS_SELECTOR, "#items .badge.below-floor"))[2], 60, "every floor met")
+            By.CSS_SELECTOR, "#items .badge.below-floor"))[2], 60, "no item below its floor")
         shot("custody")
 
         # nas stops: the fleet page (live, no reload) shows it stale, then gone.
