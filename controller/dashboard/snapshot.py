@@ -158,6 +158,14 @@ class Snapshot:
     statuses: dict[str, NodeStatus]
     rule_limits: dict[str, tuple[int, int | None]]
     """Rule name -> (min, max), in name order."""
+    collections: dict[str, str | None] = field(default_factory=dict)
+    """Item key -> the collection that declares it."""
+
+    def source_of(self, rule: str | None) -> SourceRef | None:
+        """Where a plan action's rule (``custody/films``) is declared, if it is a resource."""
+        kind, _, name = (rule or "").partition("/")
+        kinds = {"custody": "CustodyRule", "watchlist": "Watchlist", "vpn": "VpnProfile"}
+        return self.sources.get((kinds.get(kind, ""), name))
 
     @property
     def plan(self) -> Plan:
@@ -217,6 +225,9 @@ class Snapshot:
                     or (name is not None and name in w.message)]
         refs = [(f"rule {r.rule}", self.sources[("CustodyRule", r.rule)]) for r in rows
                 if ("CustodyRule", r.rule) in self.sources]
+        collection = self.collections.get(key)
+        if collection is not None and ("Collection", collection) in self.sources:
+            refs.insert(0, (f"collection {collection}", self.sources[("Collection", collection)]))
         return ItemPage(key=key, name=self.names.get(key, key), rules=rows, copies=copies,
                         actions=actions, warnings=warnings, sources=refs)
 
@@ -306,4 +317,5 @@ def build_snapshot(inputs: Inputs) -> Snapshot:
         names={k: it.name for k, it in desired.items.items()}, sources=dict(inputs.sources),
         statuses=latest,
         rule_limits={n: (desired.custody[n].min, desired.custody[n].max) for n in sorted(desired.custody)},
+        collections={k: it.collection for k, it in desired.items.items()},
     )

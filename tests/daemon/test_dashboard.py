@@ -34,6 +34,9 @@ def test_the_daemon_serves_the_dashboard_behind_its_token(api) -> None:  # type:
         # The item page and the file and line that declare what it shows, at the applied revision.
         item = client.get(f"/ui/item/{PRIVATE}").text
         assert "Private film" in item
+        # Where it is declared, as the loader found it when the daemon validated the revision.
+        assert "collection mixed at" in item and "items/mixed.yaml:1" in item
+        assert "devices/seedbox.yaml:1" in fleet
         source = client.get("/ui/source", params={"file": "items/mixed.yaml", "line": 3}).text
         assert 'id="L3" class="hit"' in source and "Private film" in source
         assert "No such file" in client.get("/ui/source", params={"file": "../etc/passwd"}).text

@@ -125,7 +125,9 @@ def fleet_inputs(root: Path) -> Inputs:
     write_fleet(root)
     desired = load_fleet(str(root)).desired
     return Inputs(node="nas", desired=desired, statuses=statuses(), now=NOW, journal=journal(),
-                  sources={("CustodyRule", "films"): SourceRef("custody/films.yaml", 1)})
+                  sources={("CustodyRule", "films"): SourceRef("custody/films.yaml", 1),
+                           ("Collection", "films"): SourceRef("items/films.yaml", 1),
+                           **{("Device", n): SourceRef(f"devices/{n}.yaml", 1) for n in NODES}})
 
 
 @dataclass

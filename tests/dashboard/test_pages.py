@@ -123,6 +123,7 @@ def test_fleet_page_shows_each_node_with_its_freshness(ui: Setup) -> None:
         r"freshness\">(\w+)<", r).group(1) for r in nodes}  # type: ignore[union-attr]
     assert fresh == {"nas": "fresh", "desk": "fresh", "laptop": "stale", "seedbox": "gone"}
     assert "2 of 4 nodes fresh" in html
+    assert "devices/nas.yaml:1" in html
     assert "fetching 1 item" in html  # desk
     assert "home down" in html  # laptop's VPN
     assert "800.0 GiB free of 2.0 TiB" in html or "free of" in html
@@ -155,6 +156,7 @@ def test_item_page_shows_holders_in_order_and_the_reason(ui: Setup) -> None:
     assert ranks == sorted(ranks) and ranks[0] == 1
     # Its pin waits for the per-node rate limit: the page says so.
     assert "rate-limited" in html and "film 07" in html.split("rate-limited", 1)[1]
+    assert "collection films at" in html and "items/films.yaml:1" in html
     # An item with a pending pin: the planner's reason, word for word.
     from controller.dashboard import build_snapshot
 
@@ -173,6 +175,7 @@ def test_plan_history_and_reaper(ui: Setup) -> None:
     ui.login()
     plan = ui.client.get("/ui/plan").text
     assert rows(plan, "actions") and "Nothing to do" not in plan
+    assert all("custody/films.yaml:1" in r for r in rows(plan, "actions"))  # the rule behind each
     only_desk = ui.client.get("/ui/plan?node=desk").text
     assert all("<td>desk</td>" in r for r in rows(only_desk, "actions"))
     history = ui.client.get("/ui/history").text
