@@ -235,3 +235,36 @@ def test_before_the_first_pass_the_page_says_so(ui: Setup) -> None:
     ui.source.version = 2
     r = ui.client.get("/ui/")
     assert r.status_code == 503 and "first pass" in r.text
+
+
+def test_the_stream_writes_only_when_something_changed(ui: Setup) -> None:
+    """A new pass with the same transfers sends nothing; a pass that moved them sends one event."""
+    from dataclasses import replace
+
+    from tests.dashboard.synthetic import statuses
+
+    ui.login()
+    source = ui.source
+    before = source.inputs
+    assert before is not None
+    moved = [st.model_copy(update={"transmission": st.transmission.model_copy(update={
+        "torrents": [t.model_copy(update={"percent_done": 0.5}) if t.percent_done < 1 else t
+                     for t in st.transmission.torrents]})}) for st in statuses()]
+    calls = [0]
+
+    def version() -> int:  # every look is a new pass; the fourth one moved the transfer
+        calls[0] += 1
+        if calls[0] == 4:
+            source.inputs = replace(before, statuses=moved)
+        return calls[0]
+
+    source.dashboard_version = version  # type: ignore[method-assign]
+    events = []
+    with ui.client.stream("GET", "/ui/events") as r:
+        for line in r.iter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line[6:]))
+                if len(events) == 2:
+                    source.stop[0] = True
+    assert [e["transfers"][0]["percent"] for e in events] == [43.0, 50.0]
+    assert calls[0] >= 4
