@@ -115,7 +115,6 @@ def _environment() -> jinja2.Environment:
     env.filters["pct"] = lambda v: "–" if v is None else f"{v * 100:.0f}%"
     env.filters["short"] = lambda v: (v or "")[:12]
     env.filters["when"] = lambda v: v.strftime("%Y-%m-%d %H:%M:%S") if isinstance(v, datetime) else "–"
-    env.filters["ago"] = lambda v, now: age(now - v) if isinstance(v, datetime) else "–"
     env.filters["query"] = lambda params: urllib.parse.urlencode({k: v for k, v in params.items() if v})
     return env
 
