@@ -22,6 +22,7 @@ from controller.act.fabric import FabricActuator
 from controller.clients.transmission import runs_transmission
 from controller.clients.wireguard import FabricLink
 from controller.daemon.api import ApiServer, ConnectionLimits, TlsFiles, create_app
+from controller.daemon.board import DashboardHooks
 from controller.daemon.lock import NodeLock
 from controller.daemon.metrics import Metrics
 from controller.daemon.node import NodeRuntime, PassOutcome, condition, problems_message
@@ -79,7 +80,7 @@ class DaemonConfig:
     """Who does the fabric's privileged work (create tva0, wg syncconf); default: this process."""
 
 
-class Daemon:
+class Daemon(DashboardHooks):
     def __init__(self, config: DaemonConfig, *, clock: Callable[[], datetime] | None = None) -> None:
         self.config = config
         self.clock = clock or (lambda: datetime.now(UTC))
@@ -105,6 +106,8 @@ class Daemon:
         self.last_revision: Revision | None = None
         self.last_error: str | None = None
         self.passes = 0
+        self.planned = 0
+        """Passes that reached a plan (the dashboard rebuilds its view when this changes)."""
         self.tracker = Tracker(config.node, self.runtime.token)
         self.seeder = Seeder(self.runtime.token)
         self.fabric = FabricActuator(config.node, config.fabric_link)
@@ -249,6 +252,7 @@ class Daemon:
     def _planned(self, outcome: PassOutcome) -> None:
         with self._lock:
             self.last = outcome
+            self.planned += 1
         self.tracker.update(outcome.desired, outcome.statuses, outcome.now)
         self.seeder.client = self.runtime.client
         self.seeder.items = frozenset(outcome.desired.items)
@@ -366,8 +370,9 @@ class Daemon:
                 return
             address = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
         host, _, port = address.rpartition(":")
-        self._api = ApiServer(create_app(self, self._current_token, self.metrics),
-                              host.strip("[]") or "127.0.0.1", int(port),
+        app = create_app(self, self._current_token, self.metrics)
+        self.install_dashboard(app, secure=tls is not None)
+        self._api = ApiServer(app, host.strip("[]") or "127.0.0.1", int(port),
                               limits=self.config.api_limits, tls=tls)
         self._api.start()
         log.info("API listening on %s%s", address, " (TLS)" if tls else "",

@@ -85,6 +85,8 @@ class LoadResult:
     """The files read, relative to the repo root, sorted."""
     warnings: list[Problem] = field(default_factory=list)
     """Valid, but will not work as expected (``checks.warnings``); shown, never refused."""
+    origins: dict[tuple[str, str], tuple[str, int]] = field(default_factory=dict)
+    """(kind, name) -> (file, line) where each resource is declared (the dashboard's links)."""
 
 
 def discover(root: str, *, limit: int = MAX_FILES) -> list[str]:
@@ -214,14 +216,15 @@ def load_files(
                                 "this is a bug in tva; please report it"))
         loaded = None
     if loaded is not None and not problems:
-        return LoadResult(desired=loaded[0], files=files, warnings=loaded[1])
+        return LoadResult(desired=loaded[0], files=files, warnings=loaded[1], origins=loaded[2])
     raise ValidationFailed(problems)
 
 
 def _load(
     root: str, files: list[str], reader: _Metered, problems: list[Problem], revision: str | None
-) -> tuple[DesiredState, list[Problem]] | None:
-    """The desired state and the warnings (``checks.warnings``), or None with ``problems``."""
+) -> tuple[DesiredState, list[Problem], dict[tuple[str, str], tuple[str, int]]] | None:
+    """The desired state, the warnings (``checks.warnings``) and where each resource is
+    declared, or None with ``problems``."""
     resources = Resources()
     parsed: dict[bytes, list[Document] | YamlProblem] = {}
     """Parsed once per distinct content: one blob behind N paths costs one parse."""
@@ -252,7 +255,11 @@ def _load(
             if model is not None:
                 resources.add(model, Origin(shown, doc))
     desired = check_and_resolve(resources, problems, root=root, reader=reader, revision=revision)
-    return (desired, warnings(resources)) if desired is not None else None
+    if desired is None:
+        return None
+    origins = {(kind, str(getattr(model, "name", ""))): (origin.file, origin.doc.start_line)
+               for kind, found in resources.by_kind.items() for model, origin in found}
+    return desired, warnings(resources), origins
 
 
 def _shown(root: str, rel: str) -> str:

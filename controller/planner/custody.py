@@ -29,7 +29,7 @@ from controller.planner.text import age, names, policy
 from schemas.desired import CustodyRule
 from schemas.plan import ActionKind, Severity
 
-__all__ = ["Count", "count", "floor_without", "plan_custody"]
+__all__ = ["Count", "count", "custody_tally", "floor_without", "plan_custody"]
 
 
 @dataclass(slots=True)
@@ -98,6 +98,12 @@ def _tally(ctx: Context, nodes: list[str]) -> dict[str, int]:
             elif state(nf, t) in _HELD:
                 tally[key] = get(key, 0) + 1
     return tally
+
+
+def custody_tally(ctx: Context, nodes: list[str]) -> dict[str, tuple[int, int]]:
+    """Per info-hash, (counted, held) copies on ``nodes`` from one sweep (``_tally``): counted
+    is a lower bound of the good copies, held an upper bound of them (for the fleet views)."""
+    return {k: (v >> _GOOD_SHIFT, v & _HELD_MASK) for k, v in _tally(ctx, nodes).items()}
 
 
 def plan_custody(ctx: Context, ledger: Ledger) -> None:

@@ -7,10 +7,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
+from controller.planner.assemble import assemble
 from controller.planner.context import Context, build_context
 from controller.planner.core import run_pass
-from controller.planner.custody import count
+from controller.planner.custody import count, custody_tally
 from controller.planner.duties import assign_duties
 from controller.planner.gates import f2f_blocked, fabric_reach, search_refusal
 from controller.planner.hashing import hrw_order
@@ -20,16 +22,19 @@ from controller.planner.memory import JournalIndex
 from schemas.desired import DesiredState, ResolvedItem
 from schemas.journal import JournalEntry
 from schemas.observed import NodeStatus
-from schemas.plan import DutyAssignment, PlanWarning
+from schemas.plan import DutyAssignment, Plan, PlanWarning
 
 __all__ = [
     "CustodyRow",
+    "CustodyState",
+    "FleetOverview",
     "PeerFinder",
     "PeerRow",
     "ReaperRow",
     "custody_view",
     "duty_view",
     "find_item",
+    "fleet_overview",
     "peers_view",
     "reaper_view",
 ]
@@ -104,32 +109,36 @@ def custody_view(
     item: str | None = None,
 ) -> list[CustodyRow]:
     ctx, ledger, _ = run_pass(desired, statuses, now, journal)
-    by_target = _actions_for(ledger)
     only = find_item(desired, item).key if item is not None else None
-    rows: list[CustodyRow] = []
-    for name in sorted(desired.custody):
-        rule = desired.custody[name]
-        elig = ctx.eligible[name]
-        maybe = [n for n in elig if ctx.nodes[n].maybe_holder]
-        for key in ctx.rule_items[name]:
-            if only is not None and key != only:
-                continue
-            c = count(ctx, rule, key, frozenset(elig), maybe)
-            if c.good < rule.min:
-                state = "waiting" if c.held >= rule.min else "below-floor"
-            elif rule.max is not None and c.good > rule.max:
-                state = "over-ceiling"
-            else:
-                state = "ok"
-            it = desired.items[key]
-            rows.append(CustodyRow(
-                rule=name, key=key, name=it.name, min=rule.min, max=rule.max, state=state,
-                counted=sorted(c.live + c.trusted), live=c.live, trusted=c.trusted,
-                pending=c.pending, away=c.away, gone=c.gone, broken=c.broken, unknown=c.maybe,
-                order=hrw_order(key, elig),
-                actions=sorted(aid for aid, r in by_target.get(key, []) if r == f"custody/{name}"),
-            ))
-    return rows
+    return _custody_rows(desired, ctx, ledger, only)
+
+
+def _custody_rows(desired: DesiredState, ctx: Context, ledger: Ledger, only: str | None) -> list[CustodyRow]:
+    by_target = _actions_for(ledger)
+    return [_custody_row(desired, ctx, by_target, name, key)
+            for name in sorted(desired.custody) for key in ctx.rule_items[name]
+            if only is None or key == only]
+
+
+def _custody_row(desired: DesiredState, ctx: Context, by_target: dict[str, list[tuple[str, str | None]]],
+                 name: str, key: str) -> CustodyRow:
+    rule = desired.custody[name]
+    elig = ctx.eligible[name]
+    maybe = [n for n in elig if ctx.nodes[n].maybe_holder]
+    c = count(ctx, rule, key, frozenset(elig), maybe)
+    if c.good < rule.min:
+        state = "waiting" if c.held >= rule.min else "below-floor"
+    elif rule.max is not None and c.good > rule.max:
+        state = "over-ceiling"
+    else:
+        state = "ok"
+    return CustodyRow(
+        rule=name, key=key, name=desired.items[key].name, min=rule.min, max=rule.max, state=state,
+        counted=sorted(c.live + c.trusted), live=c.live, trusted=c.trusted,
+        pending=c.pending, away=c.away, gone=c.gone, broken=c.broken, unknown=c.maybe,
+        order=hrw_order(key, elig),
+        actions=sorted(aid for aid, r in by_target.get(key, []) if r == f"custody/{name}"),
+    )
 
 
 def reaper_view(
@@ -137,6 +146,10 @@ def reaper_view(
 ) -> list[ReaperRow]:
     """Every torrent on every fresh node with Transmission reachable, with its health."""
     ctx, ledger, _ = run_pass(desired, statuses, now, journal)
+    return _reaper_rows(ctx, ledger)
+
+
+def _reaper_rows(ctx: Context, ledger: Ledger) -> list[ReaperRow]:
     by_target = _actions_for(ledger)
     rows: list[ReaperRow] = []
     for node, nf in ctx.nodes.items():
@@ -151,6 +164,85 @@ def reaper_view(
                 if a.health is not Health.healthy else [],
             ))
     return rows
+
+
+@dataclass(frozen=True)
+class CustodyState:
+    """An item's custody state under one rule, without the lists of a ``CustodyRow``."""
+
+    rule: str
+    key: str
+    name: str
+    state: str
+
+
+class FleetOverview:
+    """Everything the fleet views show, from one planning pass (the dashboard's input).
+
+    Rows are made on first use: the custody states of every item come from one sweep over the
+    holdings (most items are at their floor; only the others are counted copy by copy, as the
+    planner's custody step does), a full ``CustodyRow`` only for the items a page shows, the
+    reaper's rows only for a page that shows them.
+    """
+
+    def __init__(self, desired: DesiredState, ctx: Context, ledger: Ledger) -> None:
+        self._desired, self._ctx, self._ledger = desired, ctx, ledger
+        self._rows: dict[tuple[str, str], CustodyRow] = {}
+        self.plan: Plan = assemble(
+            revision=desired.revision, now=ctx.now, nodes=sorted(desired.devices),
+            actions=ledger.actions.values(), warnings=ledger.all_warnings(),
+            duties=ctx.duty_assignments, deferred=ledger.deferred,
+            suspended=desired.fleet.policy.suspend,
+        )
+        """The whole fleet's plan (every node's actions)."""
+
+    @cached_property
+    def _by_target(self) -> dict[str, list[tuple[str, str | None]]]:
+        return _actions_for(self._ledger)
+
+    @cached_property
+    def custody_states(self) -> list[CustodyState]:
+        """Every (rule, item) with its state, by rule name then the rule's item order."""
+        ctx, desired = self._ctx, self._desired
+        out: list[CustodyState] = []
+        for name in sorted(desired.custody):
+            rule = desired.custody[name]
+            ceiling = rule.max if rule.max is not None else 1 << 30
+            tally = custody_tally(ctx, ctx.eligible[name])
+            for key in ctx.rule_items[name]:
+                good, held = tally.get(key, (0, 0))
+                # The sweep's good copies are a lower bound (a complete copy with a tracker
+                # error counts, but is only "held" there) and its held copies an upper bound.
+                if good >= rule.min and held <= ceiling:
+                    out.append(CustodyState(name, key, desired.items[key].name, "ok"))
+                else:
+                    row = self.custody_row(name, key)
+                    out.append(CustodyState(name, key, row.name, row.state))
+        return out
+
+    def custody_row(self, rule: str, key: str) -> CustodyRow:
+        row = self._rows.get((rule, key))
+        if row is None:
+            row = self._rows[(rule, key)] = _custody_row(self._desired, self._ctx, self._by_target,
+                                                         rule, key)
+        return row
+
+    @cached_property
+    def custody(self) -> list[CustodyRow]:
+        return [self.custody_row(s.rule, s.key) for s in self.custody_states]
+
+    @cached_property
+    def reaper(self) -> list[ReaperRow]:
+        return _reaper_rows(self._ctx, self._ledger)
+
+
+def fleet_overview(
+    desired: DesiredState, statuses: Sequence[NodeStatus], now: datetime, journal: Sequence[JournalEntry] = ()
+) -> FleetOverview:
+    """The fleet's plan, custody and reaper views at ``now`` from one planning pass (the views
+    above each run their own)."""
+    ctx, ledger, _ = run_pass(desired, statuses, now, journal)
+    return FleetOverview(desired, ctx, ledger)
 
 
 def find_item(desired: DesiredState, ref: str) -> ResolvedItem:

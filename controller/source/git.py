@@ -124,6 +124,8 @@ class GitSource:
         """Grows each time the clone is replaced (users of ``checkout`` reopen it then)."""
         self._repo: GitRepo | None = None
         self._last_good: tuple[str, DesiredState] | None = None
+        self._origins: dict[str, dict[tuple[str, str], tuple[str, int]]] = {}
+        """Where the resources of the last validated revisions are declared (``origins``)."""
         self._last_checked: tuple[str, list[Problem], str | None, str | None] | None = None
         self.applied_file = applied_file
         self._anchor = self._read_anchor()
@@ -240,7 +242,10 @@ class GitSource:
         is not shared across threads). Raises ValidationFailed, and only that."""
         try:
             with GitRepo.open(self.checkout) as repo:
-                return load_revision(repo, sha, budget=self.budget).desired
+                loaded = load_revision(repo, sha, budget=self.budget)
+                self._origins = {**{k: v for k, v in self._origins.items() if k == self._anchor_sha()},
+                                 sha: loaded.origins}
+                return loaded.desired
         except ValidationFailed:
             raise
         except RecursionError:
@@ -251,6 +256,15 @@ class GitSource:
         finally:
             if self.on_validated is not None:
                 self.on_validated()
+
+    def origins(self, sha: str) -> dict[tuple[str, str], tuple[str, int]]:
+        """Where each resource of revision ``sha`` is declared: (kind, name) -> (file, line);
+        empty when this source did not validate ``sha`` itself (e.g. restored after a restart)."""
+        return self._origins.get(sha, {})
+
+    def _anchor_sha(self) -> str | None:
+        good = self._last_good
+        return good[0] if good else None
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
