@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from schemas.face import FacePolicy
 from schemas.repopath import repo_path_problem
 from schemas.types import ByteSize, Duration, InfoHash, Label, Name, parse_duration
 
@@ -534,6 +535,10 @@ class Policy(Model):
     removals: RemovalPolicy = Field(
         default=RemovalPolicy(),
         description="Budgets of removals per pass and per revision, and the owner's acknowledgement.",
+    )
+    public_face: FacePolicy = Field(
+        default=FacePolicy(),
+        description="How public items enter the fleet when the public_swarm_face is away.",
     )
 
 

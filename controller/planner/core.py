@@ -52,6 +52,7 @@ def run_pass(
     ctx.unread = unread
     duties = assign_duties(ctx)
     ctx.duty_holders = duties.holders
+    ctx.face_eligible = duties.eligible.get(Duty.public_swarm_face, ())
     ledger = Ledger()
     _future_statuses(ctx, ledger)
     for w in duties.warnings:

@@ -17,7 +17,7 @@ from controller.planner.hashing import hrw_order
 from controller.planner.health import Health
 from controller.planner.ledger import Ledger
 from controller.planner.memory import JournalIndex
-from schemas.desired import DesiredState, ResolvedItem
+from schemas.desired import DesiredState, Duty, ResolvedItem
 from schemas.journal import JournalEntry
 from schemas.observed import NodeStatus
 from schemas.plan import DutyAssignment, PlanWarning
@@ -181,7 +181,9 @@ class PeerFinder:
         # Only the index and the duties are needed (no custody pass).
         self.desired = desired
         self.ctx = build_context(desired, statuses, now, JournalIndex(()))
-        self.ctx.duty_holders = assign_duties(self.ctx).holders
+        duties = assign_duties(self.ctx)
+        self.ctx.duty_holders = duties.holders
+        self.ctx.face_eligible = duties.eligible.get(Duty.public_swarm_face, ())
 
     def peers(
         self, item: str, requester: str | None = None
