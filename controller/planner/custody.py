@@ -196,7 +196,7 @@ def _pin(ctx: Context, ledger: Ledger, c: Count) -> None:
         head += f" ({'; '.join(notes)})"
     skipped: list[str] = []
     codes: set[str] = set()
-    waiting: tuple[str, str] | None = None
+    waiting: list[tuple[str, str]] = []
     chosen: list[str] = []
     for node in hrw_order(key, elig):
         if need <= 0:
@@ -208,7 +208,7 @@ def _pin(ctx: Context, ledger: Ledger, c: Count) -> None:
         if why is not None:
             codes.add(why[0])
             if why[0] == "face-away":
-                waiting = waiting or (node, why[1])
+                waiting.append((node, why[1]))
             skipped.append(why[1])
             continue
         if ledger.pins[node] >= limit:
@@ -229,9 +229,10 @@ def _pin(ctx: Context, ledger: Ledger, c: Count) -> None:
         chosen.append(node)
         need -= 1
     if need > 0:
-        if waiting is not None:
-            # Home nodes wait for the face to fetch it from the public swarm.
-            wait_note(ctx, ledger, waiting[0], label, waiting[1])
+        if waiting:
+            # The home nodes next in the item's order wait for the face to fetch it.
+            for node, cause in waiting[:need]:
+                wait_note(ctx, ledger, node, label, cause)
         elif "no-room" in codes:
             ledger.tally("capacity-short",
                          f"{subject}: {{n}} item{{s}} below the floor of {rule.min}, and no "
