@@ -19,6 +19,7 @@ from controller.planner.assemble import assemble
 from controller.planner.context import Context, build_context
 from controller.planner.custody import plan_custody
 from controller.planner.duties import assign_duties
+from controller.planner.face import check_face_pex
 from controller.planner.labels import TVA_LABEL
 from controller.planner.ledger import Ledger
 from controller.planner.memory import JournalIndex
@@ -64,6 +65,7 @@ def run_pass(
     plan_prefetch(ctx, ledger, entries)
     plan_player(ctx, ledger)
     plan_session(ctx, ledger)
+    check_face_pex(ctx, ledger)
     plan_vpn(ctx, ledger)
     plan_privacy(ctx, ledger)
     plan_reaper(ctx, ledger)

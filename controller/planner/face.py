@@ -23,11 +23,12 @@ from __future__ import annotations
 from controller.planner.context import Context
 from controller.planner.freshness import Freshness
 from controller.planner.ledger import Ledger
+from controller.planner.session import desired_session
 from controller.planner.text import names
 from schemas.desired import ResolvedItem
 from schemas.plan import Severity
 
-__all__ = ["face_waits", "fallback", "guarded", "vpn_up", "wait_note"]
+__all__ = ["check_face_pex", "face_waits", "fallback", "guarded", "vpn_up", "wait_note"]
 
 
 def vpn_up(ctx: Context, node: str) -> str | None:
@@ -105,3 +106,21 @@ def _no_fallback(ctx: Context, node: str) -> str:
     if prof is None or prof not in ctx.desired.vpn:
         return f"; {node} has no VPN to fall back behind"
     return f"; {node}'s VPN {prof} is not up"
+
+
+def check_face_pex(ctx: Context, ledger: Ledger) -> None:
+    """Warn (``face-pex``) when the face's Transmission has PEX on and the fleet does not turn it
+    off: PEX would tell the face's public peers the addresses of the home nodes it serves."""
+    face = ctx.face
+    if face is None:
+        return
+    nf = ctx.nodes[face]
+    session = nf.status.transmission.session if nf.fresh and nf.status is not None else None
+    if session is None or not session.pex:
+        return
+    if desired_session(ctx, nf.device).get("pex-enabled") is False:
+        return  # the session step turns it off this pass
+    ledger.warn("face-pex", f"{face}, the public_swarm_face, has PEX on: it would tell its public "
+                "peers the addresses of the fleet nodes it serves; turn it off (transmission: "
+                "{pex: false} on the device, or in policy.transmission)", node=face,
+                subject="public_swarm_face")
