@@ -145,6 +145,15 @@ def face_story(root: str) -> dict[str, Any]:
              "the outsider to seed both episodes")
         lab.start()
         watcher.start()
+        planned: dict[str, list[str]] = {}  # every action a node applied or planned, by id
+
+        def record(outcome: Any) -> None:
+            for a in outcome.plan.actions:
+                planned.setdefault(a.id, []).append(a.reason)
+
+        for node in lab.nodes.values():
+            assert node.daemon is not None
+            node.daemon.listeners.append(record)
         wait(lambda: all(
             n.daemon and n.daemon.last and all(
                 v.status is not None and v.status.transmission.reachable
@@ -164,7 +173,7 @@ def face_story(root: str) -> dict[str, Any]:
                          for n in HOME}
         face_trackers = sorted(tr["announce"] for tr in
                                lab.nodes["seedbox"].torrents()[ep1.infohash]["trackers"])
-        reasons = [a.reason for n in HOME for p in [_plan_of(lab, n)] if p for a in p.actions]
+        reasons = {aid: sorted(set(r)) for aid, r in planned.items() if ep1.infohash in aid}
 
         # 2. The face goes away past its grace; episode 2 is then wanted at home.
         lab.stop("seedbox")
@@ -193,9 +202,12 @@ def face_story(root: str) -> dict[str, Any]:
                         if w.code == "face-away"]
         watcher.stop()
         ips = {name: node.ip for name, node in lab.nodes.items()}
-        logs = [o.text() for o in outsiders]
+        # aria2c lists every address of the interface it binds at start: not a peer.
+        logs = ["\n".join(line for line in o.text().splitlines()
+                          if "configured address" not in line) for o in outsiders]
         return {
             "ips": ips,
+            "ep1": ep1.infohash,
             "face_holds": face_holds,
             "home_trackers": home_trackers,
             "face_trackers": face_trackers,
@@ -234,8 +246,14 @@ def test_public_items_enter_through_the_face(story: dict[str, Any]) -> None:
     # The face fetched episode 1 from the outsider (nobody in the fleet had it)...
     assert story["face_holds"] == 1.0
     assert story["public_tracker"] in story["face_trackers"]
-    assert any("seedbox, the public_swarm_face, fetches it from the public swarm" in r
-               for r in story["reasons"]), story["reasons"]
+    reasons = story["reasons"]
+    face_add = f"seedbox/add/{story['ep1']}"
+    assert face_add in reasons and any("seedbox fetches it from the public swarm" in r
+                                       for r in reasons[face_add]), reasons
+    for node in HOME:
+        assert any("seedbox, the public_swarm_face, fetches it from the public swarm and "
+                   f"{node} takes it from the fleet only" in r
+                   for r in reasons.get(f"{node}/add/{story['ep1']}", [])), reasons
     # ...and only the face ever met the public swarm: the public tracker heard of episode 1
     # from the face and the outsider alone, the outsider's log names only the face.
     assert story["ep1_announcers"] == sorted([ips["seedbox"], OUTSIDER])
