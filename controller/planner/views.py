@@ -197,6 +197,10 @@ class PeerFinder:
             if requester is not None and f2f_blocked(ctx, requester, it.key):
                 gates.append(f"{requester} is the public_swarm_face: it gets no peers for this item")
                 return it, [], gates
+        if not it.fleet_only and ctx.face_eligible:
+            face = ctx.face or "the public_swarm_face (none live)"
+            gates.append(f"public: {face} fetches it from the public swarm; every other node "
+                         "takes it from the fleet only")
         refusal = search_refusal(ctx, it.key)
         gates.append("public re-search: " + ("allowed" if refusal is None else f"no ({refusal})"))
         return it, _peer_rows(ctx, it, requester), gates
