@@ -19,6 +19,6 @@ class FacePolicy(BaseModel):
     fallback_behind_vpn: bool = Field(
         default=False,
         description="When the public_swarm_face is away past its grace, a home node whose VPN "
-        "profile is up may fetch public items from the public swarm itself. Off: they wait for "
-        "the face.",
+        "profile is up and has its kill switch on may fetch public items from the public swarm "
+        "itself. Off: they wait for the face.",
     )

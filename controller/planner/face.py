@@ -11,8 +11,9 @@ A home address never joins a public swarm while the fleet has a face (a device e
   ``add`` on the face, label ``tva:face``) and the home node takes it from the face;
 - when the face is not live (stale, gone, Transmission unreachable, or no face assigned), the
   home node waits and the plan says why (``face-away``), unless the face is away past its grace,
-  ``policy.public_face.fallback_behind_vpn`` is on, and the node's VPN profile is up: then the
-  node may fetch from the public swarm itself, for as long as its VPN stays up.
+  ``policy.public_face.fallback_behind_vpn`` is on, and the node's VPN profile is up and has
+  its kill switch on: then the node may fetch from the public swarm itself, and the kill switch
+  stops those torrents when the tunnel drops (``vpn.py``: they are public).
 
 A fleet with no device eligible for the face has no face: every node fetches public items itself
 (there is nobody else who could).
@@ -61,7 +62,8 @@ def fallback(ctx: Context, node: str) -> str | None:
     if away is None:
         return None
     prof = vpn_up(ctx, node)
-    if prof is None:
+    if prof is None or not ctx.desired.vpn[prof].kill_switch:
+        # Only behind a kill switch: the moment the tunnel drops, its public torrents stop.
         return None
     return f"fallback: {away}, and {node}'s VPN {prof} is up"
 
@@ -105,6 +107,8 @@ def _no_fallback(ctx: Context, node: str) -> str:
     prof = ctx.nodes[node].device.vpn
     if prof is None or prof not in ctx.desired.vpn:
         return f"; {node} has no VPN to fall back behind"
+    if not ctx.desired.vpn[prof].kill_switch:
+        return f"; {node}'s VPN {prof} has no kill switch to fall back behind"
     return f"; {node}'s VPN {prof} is not up"
 
 
