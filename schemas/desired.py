@@ -27,6 +27,7 @@ from pydantic import (
 from schemas.bandwidth import BandwidthPolicy
 from schemas.base import Model
 from schemas.fabric import Fabric
+from schemas.face import FacePolicy
 from schemas.repopath import repo_path_problem
 from schemas.types import ByteSize, Duration, InfoHash, Label, Name, parse_duration
 
@@ -534,6 +535,10 @@ class Policy(Model):
     bandwidth: BandwidthPolicy | None = Field(
         default=None,
         description="Bandwidth schedule of every device that has none of its own (bandwidth:).",
+    )
+    public_face: FacePolicy = Field(
+        default=FacePolicy(),
+        description="How public items enter the fleet when the public_swarm_face is away.",
     )
 
 

@@ -145,6 +145,8 @@ class Context:
     unread: bool = False
     """The statuses could not be read this pass: those given are the last read, or only own."""
     duty_assignments: list[DutyAssignment] = field(default_factory=list)
+    face_eligible: tuple[str, ...] = ()
+    """Devices that may hold public_swarm_face: none means the fleet has no face at all."""
     _copies: dict[str, list[Copy]] = field(default_factory=dict)
     _assessed: dict[tuple[str, str], Assessment] = field(default_factory=dict)
 

@@ -19,6 +19,7 @@ from controller.planner.assemble import assemble
 from controller.planner.context import Context, build_context
 from controller.planner.custody import plan_custody
 from controller.planner.duties import assign_duties
+from controller.planner.face import check_face_pex
 from controller.planner.labels import TVA_LABEL
 from controller.planner.ledger import Ledger
 from controller.planner.memory import JournalIndex
@@ -52,6 +53,7 @@ def run_pass(
     ctx.unread = unread
     duties = assign_duties(ctx)
     ctx.duty_holders = duties.holders
+    ctx.face_eligible = duties.eligible.get(Duty.public_swarm_face, ())
     ledger = Ledger()
     _future_statuses(ctx, ledger)
     for w in duties.warnings:
@@ -63,6 +65,7 @@ def run_pass(
     plan_prefetch(ctx, ledger, entries)
     plan_player(ctx, ledger)
     plan_session(ctx, ledger)
+    check_face_pex(ctx, ledger)
     plan_vpn(ctx, ledger)
     plan_privacy(ctx, ledger)
     plan_reaper(ctx, ledger)

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from controller.planner.context import Context, CopyState
+from controller.planner.face import wait_note
 from controller.planner.freshness import grace_of
 from controller.planner.hashing import hrw_order
 from controller.planner.labels import TVA_LABEL, custody_label
@@ -201,6 +202,7 @@ def _pin(ctx: Context, ledger: Ledger, c: Count) -> None:
         head += f" ({'; '.join(notes)})"
     skipped: list[str] = []
     codes: set[str] = set()
+    waiting: list[tuple[str, str]] = []
     chosen: list[str] = []
     for node in hrw_order(key, elig):
         if need <= 0:
@@ -211,6 +213,8 @@ def _pin(ctx: Context, ledger: Ledger, c: Count) -> None:
         why = refusal(ctx, ledger, node, key)
         if why is not None:
             codes.add(why[0])
+            if why[0] == "face-away":
+                waiting.append((node, why[1]))
             skipped.append(why[1])
             continue
         if ledger.pins[node] >= limit:
@@ -231,7 +235,11 @@ def _pin(ctx: Context, ledger: Ledger, c: Count) -> None:
         chosen.append(node)
         need -= 1
     if need > 0:
-        if "no-room" in codes:
+        if waiting:
+            # The home nodes next in the item's order wait for the face to fetch it.
+            for node, cause in waiting[:need]:
+                wait_note(ctx, ledger, node, label, cause)
+        elif "no-room" in codes:
             ledger.tally("capacity-short",
                          f"{subject}: {{n}} item{{s}} below the floor of {rule.min}, and no "
                          "eligible custodian has room: {items}",

@@ -40,6 +40,7 @@ _LIVE = (Freshness.fresh, Freshness.stale)
 @dataclass
 class DutyOutcome:
     holders: dict[Duty, tuple[str, ...]] = field(default_factory=dict)
+    eligible: dict[Duty, tuple[str, ...]] = field(default_factory=dict)
     assignments: list[DutyAssignment] = field(default_factory=list)
     warnings: list[PlanWarning] = field(default_factory=list)
 
@@ -68,6 +69,7 @@ def assign_duties(ctx: Context) -> DutyOutcome:
                 out.warnings.append(_broken(
                     duty, f"{duty.value} is pinned to {name}, which breaks a duty invariant: {why}; "
                     "the pin is ignored"))
+        out.eligible[duty] = tuple(eligible)
         valid_pins = [n for n in pinned if n in eligible]
         if duty in SINGLETON_DUTIES:
             holder, reason = _singleton(ctx, duty, eligible, valid_pins, out)

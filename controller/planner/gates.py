@@ -14,6 +14,7 @@ from typing import Any
 
 from controller.announce import base_url
 from controller.planner.context import Context, CopyState
+from controller.planner.face import guarded
 from schemas.desired import Provenance, ResolvedItem
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "fleet_tracker",
     "fleet_trackers",
     "is_public",
+    "kept_inside",
     "leak_refusal",
     "search_refusal",
     "sources",
@@ -91,24 +93,39 @@ def fleet_trackers(ctx: Context) -> list[str]:
 
 
 def leak_refusal(ctx: Context, node: str, item: ResolvedItem) -> str | None:
-    """Why a fleet-only ``item`` may not be held on ``node`` because its Transmission session
-    would announce it beyond the fleet's trackers (DHT, PEX, LPD); None when it may.
+    """Why ``item`` may not be held on ``node`` because its Transmission session would announce
+    it beyond the fleet's trackers (DHT, PEX, LPD); None when it may.
 
+    It applies to a fleet-only item everywhere, and to a public item on a node other than the
+    public_swarm_face (``face.guarded``: home nodes take public items from the fleet only).
     A torrent with the private flag (BEP 27) is kept off DHT, PEX and LPD by Transmission
     itself, whatever the session says. Without it, the node's observed session must have all
     three off; a session that is not reported counts as leaking (privacy first)."""
-    if not item.fleet_only or item.private_flag:
+    if item.private_flag:
+        return None
+    if item.fleet_only:
+        what = f"{item.name} is fleet-only without the private flag (BEP 27)"
+        fix = "turn them off on that node or commit a private .torrent"
+    elif guarded(ctx, node, item):
+        what = (f"{item.name} is public and {node} takes it from the fleet only "
+                f"({ctx.face or 'the public_swarm_face'} joins the public swarm)")
+        fix = "turn them off on that node"
+    else:
         return None
     st = ctx.nodes[node].status
     session = st.transmission.session if st is not None else None
     if session is None:
-        return (f"{node} has not reported its Transmission session (DHT, PEX, LPD), and "
-                f"{item.name} is fleet-only without the private flag (BEP 27)")
+        return f"{node} has not reported its Transmission session (DHT, PEX, LPD), and {what}"
     if session.leaks:
         return (f"{node}'s Transmission has {', '.join(session.leaks)} on, which would announce "
-                f"{item.name} beyond the fleet: it is fleet-only without the private flag "
-                "(BEP 27); turn them off on that node or commit a private .torrent")
+                f"{item.name} beyond the fleet: {what}; {fix}")
     return None
+
+
+def kept_inside(ctx: Context, node: str, item: ResolvedItem) -> bool:
+    """Is ``node``'s copy of ``item`` announced to the fleet's trackers only: a fleet-only item,
+    or a public item on a home node while the fleet has a face (``face.guarded``)?"""
+    return item.fleet_only or guarded(ctx, node, item)
 
 
 def sources(ctx: Context, node: str | None, key: str, *, partial: bool = False) -> list[dict[str, Any]]:

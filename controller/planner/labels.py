@@ -7,6 +7,7 @@ why each one is there. tva never removes data from a torrent without ``TVA_LABEL
 from __future__ import annotations
 
 __all__ = [
+    "FACE_LABEL",
     "LEAK_STOPPED_LABEL",
     "TVA_LABEL",
     "VPN_STOPPED_LABEL",
@@ -19,6 +20,8 @@ TVA_LABEL = "tva"
 """Every torrent tva adds carries it; tva never removes data from a torrent without it."""
 VPN_STOPPED_LABEL = "tva:vpn-stopped"
 """Marks a torrent the VPN kill switch stopped, so that only those are started again."""
+FACE_LABEL = "tva:face"
+"""A public item the public_swarm_face fetched from the public swarm for the fleet's home nodes."""
 LEAK_STOPPED_LABEL = "tva:leak-stopped"
 """Marks a fleet-only torrent stopped because its node's session would leak it (DHT, PEX, LPD)."""
 

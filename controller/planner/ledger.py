@@ -66,7 +66,9 @@ class Ledger:
         if old is None:
             self.actions[aid] = new
             return new
-        merged_params = dict(old.params)
+        # Both actions' params hold (a set-trackers that adds the fleet's tracker and one that
+        # drops the others become one action doing both).
+        merged_params = {**new.params, **old.params}
         for name in ("labels", "labels_add", "labels_remove"):
             if name in old.params or name in new.params:
                 merged_params[name] = sorted(

@@ -7,6 +7,11 @@ torrent's labels (``tva`` plus ``tva:custody/<rule>``, ``tva:watchlist/<name>`` 
 ``torrent`` (the committed .torrent path, preferred when present), ``download_dir``, ``labels``,
 ``paused``, ``sources`` (fleet holders to fetch from) and ``trackers`` (the node's own controller
 announce URL, which answers with the fleet's holders).
+
+A public item placed on a home node while the fleet has a public_swarm_face is kept inside the
+fleet like a fleet-only item (``face.py``); when no fleet node has it yet, the face gets an
+``add`` of its own (label ``tva:face``) that fetches it from the public swarm, and the home node
+waits when the face cannot (``face-away``).
 """
 
 from __future__ import annotations
@@ -15,17 +20,20 @@ from typing import Any
 from urllib.parse import quote
 
 from controller.planner.context import Context
+from controller.planner.face import face_waits, fallback, guarded
 from controller.planner.gates import (
     f2f_blocked,
     fleet_tracker,
     is_public,
+    kept_inside,
     leak_refusal,
     sources,
     vpn_down,
 )
-from controller.planner.labels import TVA_LABEL, VPN_STOPPED_LABEL
+from controller.planner.labels import FACE_LABEL, TVA_LABEL, VPN_STOPPED_LABEL
 from controller.planner.ledger import Ledger
 from controller.planner.text import size as fmt_size
+from schemas.desired import ResolvedItem
 from schemas.plan import ActionKind
 
 __all__ = ["add_params", "place", "refusal"]
@@ -48,6 +56,11 @@ def refusal(ctx: Context, ledger: Ledger, node: str, key: str) -> tuple[str, str
         leak = leak_refusal(ctx, node, item)
         if leak is not None:
             return "leaky-session", leak
+        if guarded(ctx, node, item) and not sources(ctx, node, key):
+            # No fleet node has it: the face must fetch it first (``face.py``).
+            why = _face_refusal(ctx, ledger, node, item)
+            if why is not None:
+                return why
     need = item.size if item is not None and item.size is not None else 0
     reserve = ctx.desired.fleet.policy.custody.reserve
     room = nf.room(reserve)
@@ -63,6 +76,23 @@ def refusal(ctx: Context, ledger: Ledger, node: str, key: str) -> tuple[str, str
     return None
 
 
+def _face_refusal(
+    ctx: Context, ledger: Ledger, node: str, item: ResolvedItem
+) -> tuple[str, str] | None:
+    waits = face_waits(ctx, node)
+    if waits is not None:
+        return "face-away", waits
+    face = ctx.face
+    assert face is not None
+    if item.key in ctx.nodes[face].torrents or ledger.has(face, ActionKind.add, item.key):
+        return None
+    why = refusal(ctx, ledger, face, item.key)
+    if why is None:
+        return None
+    return "face-away", (f"{face}, the public_swarm_face, cannot fetch it ({why[1]}); home "
+                         "nodes never join public swarms")
+
+
 def add_params(ctx: Context, node: str, key: str, label: str) -> dict[str, Any]:
     item = ctx.item(key)
     assert item is not None
@@ -73,9 +103,10 @@ def add_params(ctx: Context, node: str, key: str, label: str) -> dict[str, Any]:
         paused = True
         labels.add(VPN_STOPPED_LABEL)
     bare = f"magnet:?xt=urn:btih:{key}&dn={quote(item.name)}"
+    inside = kept_inside(ctx, node, item)
     params: dict[str, Any] = {
-        # A fleet-only item never carries its magnet's trackers or web seeds.
-        "magnet": bare if item.fleet_only else (item.magnet or bare),
+        # A copy kept inside the fleet never carries its magnet's trackers or web seeds.
+        "magnet": bare if inside else (item.magnet or bare),
         "download_dir": dev.effective_download_dir,
         "labels": sorted(labels),
         "paused": paused,
@@ -86,7 +117,7 @@ def add_params(ctx: Context, node: str, key: str, label: str) -> dict[str, Any]:
     tracker = fleet_tracker(ctx, node)
     if tracker is not None:
         params["trackers"] = [tracker]
-    if item.fleet_only:
+    if inside:
         params["fleet_only"] = True
     return params
 
@@ -97,8 +128,23 @@ def place(
     """Plan an ``add`` of ``key`` on ``node`` (checks already done by the caller)."""
     item = ctx.item(key)
     size = item.size if item is not None else None
+    face = ctx.face
+    via_face = (item is not None and face is not None and guarded(ctx, node, item)
+                and not sources(ctx, node, key))
+    if via_face:
+        reason += (f"; no fleet node has it yet: {face}, the public_swarm_face, fetches it from "
+                   f"the public swarm and {node} takes it from the fleet only")
+    elif item is not None and not item.fleet_only and not sources(ctx, node, key):
+        fell_back = fallback(ctx, node)
+        if fell_back is not None:
+            reason += f"; no fleet node has it: {node} fetches it from the public swarm ({fell_back})"
     fresh_add = not ledger.has(node, ActionKind.add, key)
     ledger.act(node, ActionKind.add, key, reason, params=add_params(ctx, node, key, label),
                rule=rule, size=size)
     if fresh_add:
         ledger.plan_add(node, key, size)
+    if via_face and face is not None and item is not None and key not in ctx.nodes[face].torrents:
+        place(ctx, ledger, face, key,
+              f"public_swarm_face: {node} needs {item.name} ({rule}) and no fleet node has it: "
+              f"{face} fetches it from the public swarm, so that {node} never joins it",
+              rule="face", label=FACE_LABEL)

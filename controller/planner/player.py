@@ -14,6 +14,7 @@ Only devices that hold the player duty, are fresh, and whose player is reachable
 from __future__ import annotations
 
 from controller.planner.context import Context
+from controller.planner.face import wait_note
 from controller.planner.labels import player_label
 from controller.planner.ledger import Ledger
 from controller.planner.placement import place, refusal
@@ -79,10 +80,13 @@ def plan_player(ctx: Context, ledger: Ledger) -> None:
         for key in queue:
             if key in nf.watched or key in nf.torrents or not nf.actionable:
                 continue
-            if refusal(ctx, ledger, device, key) is None:
-                name = ctx.desired.items[key].name
+            name = ctx.desired.items[key].name
+            why = refusal(ctx, ledger, device, key)
+            if why is None:
                 place(ctx, ledger, device, key, f"{subject}: {name} is in the queue of {device}",
                       rule=subject, label=player_label(device))
+            elif why[0] == "face-away":
+                wait_note(ctx, ledger, device, name, why[1])
         p = nf.player
         if p is None:
             continue

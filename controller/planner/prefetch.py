@@ -20,12 +20,13 @@ from dataclasses import dataclass
 
 from controller.planner.context import Context
 from controller.planner.custody import floor_without
+from controller.planner.face import fallback, guarded, wait_note
 from controller.planner.gates import sources
 from controller.planner.labels import TVA_LABEL, watchlist_label
 from controller.planner.ledger import Ledger
 from controller.planner.placement import place, refusal
 from controller.planner.text import names
-from schemas.desired import WatchEntry, Watchlist, infohash_from_magnet
+from schemas.desired import ResolvedItem, WatchEntry, Watchlist, infohash_from_magnet
 from schemas.plan import ActionKind
 
 __all__ = ["Entry", "plan_prefetch", "prefetch_entries"]
@@ -119,6 +120,8 @@ def _pins(ctx: Context, ledger: Ledger, e: Entry) -> None:
             elif why[0] == "f2f-gate":
                 ledger.warn("f2f-gate", f"{subject}: {item.name} is f2f_only and {dev} is the "
                             "public_swarm_face; it is not placed there", node=dev, subject=subject)
+            elif why[0] == "face-away":
+                wait_note(ctx, ledger, dev, item.name, why[1])
             continue
         if e.entry.show is not None:
             ep = f"episode {item.episode}" if item.episode is not None else item.name
@@ -127,8 +130,23 @@ def _pins(ctx: Context, ledger: Ledger, e: Entry) -> None:
         else:
             reason = f"{subject}: {e.what} is kept on {dev} until watched"
         holders = [s["node"] for s in sources(ctx, dev, key)]
-        reason += f"; fetch from {names(holders)}" if holders else "; no fleet holder: from the swarm"
+        if holders:
+            reason += f"; fetch from {names(holders)}"
+        else:
+            reason += _no_holder(ctx, dev, item)
         place(ctx, ledger, dev, key, reason, rule=subject, label=watchlist_label(e.watchlist.name))
+
+
+def _no_holder(ctx: Context, dev: str, item: ResolvedItem) -> str:
+    """Where a copy no fleet node holds comes from, in words (``placement.place`` says it when
+    the face fetches it, or the node falls back to the public swarm)."""
+    if item.fleet_only:
+        return "; no fleet holder yet"
+    if guarded(ctx, dev, item) or fallback(ctx, dev) is not None:
+        return ""
+    if dev == ctx.face:
+        return f"; no fleet holder: {dev}, the public_swarm_face, fetches it from the public swarm"
+    return "; no fleet holder: from the public swarm (the fleet has no public_swarm_face)"
 
 
 def _removals(ctx: Context, ledger: Ledger, e: Entry) -> None:

@@ -1,5 +1,8 @@
 """Fleet-only items stay inside the fleet: no foreign tracker, no leaking session.
 
+The same holds for a public item on a home node while the fleet has a public_swarm_face
+(``face.guarded``): the face joins the public swarm, the home node's copy stays inside the fleet.
+
 A fleet-only item (provenance not public, ``ResolvedItem.fleet_only``) is placed only where it
 cannot leak (``gates.leak_refusal``, checked by every placement) and added with the fleet's
 tracker only (``placement.add_params``). This step repairs what is already there:
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 from controller.announce import is_fleet
 from controller.planner.context import Context
-from controller.planner.gates import fleet_tracker, fleet_trackers, leak_refusal
+from controller.planner.gates import fleet_tracker, fleet_trackers, kept_inside, leak_refusal
 from controller.planner.labels import LEAK_STOPPED_LABEL, TVA_LABEL
 from controller.planner.ledger import Ledger
 from schemas.observed import TorrentState
@@ -43,14 +46,17 @@ def plan_privacy(ctx: Context, ledger: Ledger) -> None:
                            "older URL the tracker refuses): set it again with the token",
                            params={"add": [own]}, rule="tracker")
             item = ctx.item(key)
-            if item is None or not item.fleet_only:
+            if item is None or not kept_inside(ctx, name, item):
                 continue
             subject = "privacy"
             foreign = sorted({tr.announce for tr in t.trackers
                               if not any(is_fleet(tr.announce, base) for base in fleet)})
             if foreign:
+                face = ctx.face or "the public_swarm_face"
+                what = ("is fleet-only" if item.fleet_only else f"is public and {name} takes "
+                        f"it from the fleet only ({face} joins the public swarm)")
                 ledger.act(name, ActionKind.set_trackers, key,
-                           f"{item.name} is fleet-only: remove the tracker"
+                           f"{item.name} {what}: remove the tracker"
                            f"{'s' if len(foreign) > 1 else ''} outside the fleet "
                            f"({', '.join(foreign)})",
                            params={"only_fleet": True}, rule=subject)

@@ -19,7 +19,7 @@ from controller.planner.hashing import hrw_order
 from controller.planner.health import Health
 from controller.planner.ledger import Ledger
 from controller.planner.memory import JournalIndex
-from schemas.desired import DesiredState, ResolvedItem
+from schemas.desired import DesiredState, Duty, ResolvedItem
 from schemas.journal import JournalEntry
 from schemas.observed import NodeStatus
 from schemas.plan import DutyAssignment, Plan, PlanWarning
@@ -273,7 +273,9 @@ class PeerFinder:
         # Only the index and the duties are needed (no custody pass).
         self.desired = desired
         self.ctx = build_context(desired, statuses, now, JournalIndex(()))
-        self.ctx.duty_holders = assign_duties(self.ctx).holders
+        duties = assign_duties(self.ctx)
+        self.ctx.duty_holders = duties.holders
+        self.ctx.face_eligible = duties.eligible.get(Duty.public_swarm_face, ())
 
     def peers(
         self, item: str, requester: str | None = None
@@ -287,6 +289,10 @@ class PeerFinder:
             if requester is not None and f2f_blocked(ctx, requester, it.key):
                 gates.append(f"{requester} is the public_swarm_face: it gets no peers for this item")
                 return it, [], gates
+        if not it.fleet_only and ctx.face_eligible:
+            face = ctx.face or "the public_swarm_face (none live)"
+            gates.append(f"public: {face} fetches it from the public swarm; every other node "
+                         "takes it from the fleet only")
         refusal = search_refusal(ctx, it.key)
         gates.append("public re-search: " + ("allowed" if refusal is None else f"no ({refusal})"))
         return it, _peer_rows(ctx, it, requester), gates

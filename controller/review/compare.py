@@ -37,6 +37,7 @@ from controller.review.risks import (
     REMOVAL_KINDS,
     capacity_risk,
     f2f_risk,
+    face_risk,
     floor_risk,
     prune_risk,
     removal_risk,
@@ -118,6 +119,7 @@ def compare(
         capacity_risk(capacity, short),
         f2f_risk((b.desired, _face(b.plan), b.view, b.projected) if base is not None else None,
                  (h.desired, _face(h.plan), h.view, h.projected)),
+        face_risk(_face(b.plan) if base is not None else None, head, _face(h.plan)),
         suspend_risk(base, head),
         prune_risk(base, head, delta.removals),
     ) if r is not None]

@@ -160,6 +160,7 @@ class RiskCode(StrEnum):
     below_floor = "below-floor"
     capacity = "capacity"
     f2f_exposed = "f2f-exposed"
+    face_at_home = "face-at-home"
     suspend_on = "suspend-on"
     prune_on = "prune-on"
 

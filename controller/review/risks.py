@@ -12,6 +12,9 @@ BASE already plans, or a private item BASE already exposes, is not this change's
   reserve, or would hold more than its declared capacity; new ``capacity-short`` warnings.
 - ``f2f-exposed`` (danger): an f2f_only item newly reachable by the public_swarm_face: the
   face moves to a node that holds it, it gets pinned there, or it stops being f2f_only.
+- ``face-at-home`` (danger): the public_swarm_face moves to a home device (any class but
+  ``seedbox``): that device joins public swarms for the fleet, from its own address, with
+  only its VPN in between.
 - ``suspend-on`` (warning): ``policy.suspend`` switched on: controllers stop applying.
 - ``prune-on`` (warning): pruning switched on, fleet-wide or for a custody rule.
 """
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 from controller.planner import FleetView
 from controller.review.model import CapacityRow, FloorRow, Risk, RiskCode, RiskLevel
-from schemas.desired import DesiredState
+from schemas.desired import DesiredState, DeviceClass
 from schemas.plan import Action, ActionKind, Plan, PlanWarning
 from schemas.types import format_size
 
@@ -29,6 +32,7 @@ __all__ = [
     "REMOVAL_KINDS",
     "capacity_risk",
     "f2f_risk",
+    "face_risk",
     "floor_risk",
     "item_label",
     "prune_risk",
@@ -180,6 +184,26 @@ def f2f_risk(
         summary=f"{_plural(len(new), 'f2f_only item')} newly reachable by the "
         f"public_swarm_face{where}",
         count=len(new), details=new,
+    )
+
+
+def face_risk(base_face: str | None, head: DesiredState, head_face: str | None) -> Risk | None:
+    """The public_swarm_face moves (from ``base_face``) to a device that is not a seedbox."""
+    if head_face is None or head_face == base_face:
+        return None
+    dev = head.devices.get(head_face)
+    if dev is None or dev.device_class is DeviceClass.seedbox:
+        return None
+    was = f" (was {base_face})" if base_face else ""
+    behind = (f"behind VPN profile {dev.vpn} only (public torrents stop while it is down, when "
+              "its kill switch is on)" if dev.vpn else "with no VPN")
+    return Risk(
+        code=RiskCode.face_at_home, level=RiskLevel.danger, title="Public face at home",
+        summary=f"the public_swarm_face moves to {head_face}{was}, a {dev.device_class.value}, "
+        "not a seedbox: it joins public swarms for the whole fleet from its own address",
+        count=1,
+        details=[f"{head_face} ({dev.device_class.value}) fetches every public item the fleet "
+                 f"needs from the public swarm, {behind}"],
     )
 
 

@@ -163,6 +163,8 @@ def test_fleet_peers_view(capsys: pytest.CaptureFixture[str]) -> None:
     assert holders == {"nas", "tv", "seedbox"}
     assert data["item"]["provenance"] == "public"
     assert any("re-search: allowed" in g for g in data["gates"])
+    # Sintel is public: the seedbox (the public face) fetches it, the rest from the fleet.
+    assert any(g.startswith("public: seedbox fetches it from the public swarm") for g in data["gates"])
     with pytest.raises(PermanentError, match="needs an ITEM"):
         fleet_cmd.run("peers", str(REFERENCE_FLEET), status_dir=str(STATUS))
     assert tva("fleet", "peers", "--repo", str(REFERENCE_FLEET), "--status", str(STATUS)) != 0

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from controller.announce import base_url, is_fleet
 from schemas.desired import DesiredState
 from schemas.journal import JournalEntry, Outcome
 from schemas.observed import (
@@ -207,6 +208,10 @@ def simulate(
             added = [TrackerResult(announce=u + "/<token>" if u.endswith("/announce") else u)
                      for u in a.params.get("add", [])]
             kept = [tr for tr in t.trackers if tr.announce not in a.params.get("add", [])]
+            if a.params.get("only_fleet"):
+                fleet = [base_url(d.addresses.controller_api) for d in desired.devices.values()
+                         if d.addresses.controller_api is not None]
+                kept = [tr for tr in kept if any(is_fleet(tr.announce, b) for b in fleet)]
             torrents[a.target] = t.model_copy(update={"trackers": [*kept, *added]})
         elif a.kind is ActionKind.player_set:
             assert player is not None

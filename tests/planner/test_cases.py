@@ -79,7 +79,8 @@ def test_case(path: Path, tmp_path: Path) -> None:
     warnings = "\n".join(f"  {w.code}: {w.message}" for w in p.warnings) or "  (none)"
     for exp in expect.get("warnings", []):
         matching = [w for w in p.warnings if w.code == exp["code"]
-                    and all(f in w.message for f in exp.get("message", []))]
+                    and all(f in w.message for f in exp.get("message", []))
+                    and exp.get("severity", w.severity.value) == w.severity.value]
         assert matching, f"warning {exp} missing; warnings:\n{warnings}"
     for code in expect.get("no_warnings", []):
         assert all(w.code != code for w in p.warnings), f"unexpected {code}:\n{warnings}"

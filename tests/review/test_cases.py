@@ -105,9 +105,12 @@ CASES: dict[str, Case] = {
     ),
     "private-item-reachable-by-the-public-face": Case(
         lambda: edit("duties.yaml", "public_swarm_face: seedbox", "public_swarm_face: laptop"),
-        changes=["duties public_swarm_face: pin: seedbox -> laptop"], risks={"f2f-exposed"},
+        changes=["duties public_swarm_face: pin: seedbox -> laptop"],
+        risks={"f2f-exposed", "face-at-home"},
         moves={"public_swarm_face": (["seedbox"], ["laptop"])},
-        details=["Secret One (c0000000): held on laptop, which becomes the public_swarm_face"],
+        details=["Secret One (c0000000): held on laptop, which becomes the public_swarm_face",
+                 "laptop (laptop) fetches every public item the fleet needs from the public "
+                 "swarm, behind VPN profile home-wg only"],
     ),
     "capacity-overcommit": Case(
         lambda: edit("devices/nas.yaml", "capacity: 4TiB", "capacity: 10GiB"),
