@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from schemas.acquisition import AcquiredRecord, AcquisitionPolicy
 from schemas.repopath import repo_path_problem
 from schemas.types import ByteSize, Duration, InfoHash, Label, Name, parse_duration
 
@@ -1028,6 +1029,13 @@ class Collection(Model):
     items: list[Item] = Field(
         default_factory=list, max_length=100_000, description="The torrents of the collection."
     )
+    part_of: Name | None = Field(
+        default=None,
+        description="The items count as items of this other collection (an acquired release "
+        "joins its show's collection from a file of its own).",
+    )
+    acquired: AcquiredRecord | None = Field(
+        default=None, description="Written by the acquirer: what it chose, for what, and why.")
 
 
 # --------------------------------------------------------------------------- watchlists
@@ -1058,6 +1066,11 @@ class WatchEntry(Model):
         default=2, ge=0, le=100, description="Unwatched episodes to keep ready on the device."
     )
     query: str | None = Field(default=None, description="Search query for the indexer.")
+    season: int | None = Field(
+        default=None, ge=0, le=10_000,
+        description="A show's season: its episodes are searched as SxxEyy (episode numbers from "
+        "the items' episode field).",
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Self:
@@ -1082,6 +1095,10 @@ class Watchlist(Model):
     )
     entries: list[WatchEntry] = Field(
         default_factory=list, description="What to keep ready, each a show, a film or a magnet."
+    )
+    policy: AcquisitionPolicy = Field(
+        default_factory=AcquisitionPolicy,
+        description="What acquisition accepts and prefers from an indexer (docs/acquisition.md).",
     )
 
 

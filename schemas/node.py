@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 __all__ = [
     "DEFAULT_REFUSED_ROOTS",
+    "AcquirerConfig",
     "EgressConfig",
     "NodeConfig",
     "RootsConfig",
@@ -114,6 +115,30 @@ class RootsConfig(_Config):
     )
 
 
+class AcquirerConfig(_Config):
+    """How this node, as the acquirer, commits what it finds (docs/acquisition.md)."""
+
+    identity: Annotated[str, StringConstraints(pattern=r"^[^<>\n]+ <[^<>\s]+>$")] = Field(
+        default="tva acquirer <acquirer@tva.invalid>",
+        description="Author and committer of the acquirer's commits, 'Name <email>'.",
+    )
+    signing_key: str | None = Field(
+        default=None,
+        description="SSH private key the acquirer signs its commits with (list its public key "
+        "in the nodes' allowed-signers file). None: commits are not signed.",
+    )
+    branch: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._/-]{1,200}$")] | None = (
+        Field(default=None, description="Push to this branch instead of the one the daemon "
+              "follows (a branch someone merges, as a pull request would be)."))
+
+    @field_validator("signing_key")
+    @classmethod
+    def _absolute_key(cls, v: str | None) -> str | None:
+        if v is not None and not posixpath.isabs(posixpath.expanduser(v)):
+            raise ValueError(f"{v!r} is not an absolute path")
+        return v
+
+
 class NodeConfig(_Config):
     """``node.toml``: the operator's word on this node; the fleet repo cannot change it."""
 
@@ -123,3 +148,4 @@ class NodeConfig(_Config):
     secrets: SecretsConfig = Field(default_factory=SecretsConfig)
     egress: EgressConfig = Field(default_factory=EgressConfig)
     roots: RootsConfig = Field(default_factory=RootsConfig)
+    acquirer: AcquirerConfig = Field(default_factory=AcquirerConfig)

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from controller.act.writeback import GitProposer
 from controller.clients.transmission import runs_transmission
 from controller.daemon.api import ApiServer, ConnectionLimits, TlsFiles, create_app
 from controller.daemon.lock import NodeLock
@@ -91,6 +92,9 @@ class Daemon:
             sleep=self.wakeup.sleep,
         )
         self.runtime.metainfo_reader = self._read_committed
+        if not config.local:  # the acquirer commits its finds to the fleet repo (docs/acquisition.md)
+            self.runtime.proposer = GitProposer(config.repo, config.branch,
+                                                os.path.join(config.state_dir, "acquirer"))
         self.last: PassOutcome | None = None
         self.listeners: list[Callable[[PassOutcome], None]] = []
         """Called after every successful pass (the demo narrates from here)."""

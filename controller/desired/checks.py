@@ -245,6 +245,9 @@ def check_and_resolve(
     for coll, origin in collections.values():
         if coll.source is not None and not known("Source", coll.source, sources):
             report(origin, ("source",), *unknown(coll.source, sources, "Source", "source"))
+        if coll.part_of is not None and not known("Collection", coll.part_of, collections):
+            report(origin, ("part_of",),
+                   *unknown(coll.part_of, collections, "Collection", "collection"))
         for i, item in enumerate(coll.items):
             if item.source is not None and not known("Source", item.source, sources):
                 report(origin, ("items", i, "source"),
@@ -281,7 +284,7 @@ def check_and_resolve(
             provenance = item.provenance or (src.provenance if src else None) or coll.provenance
             f2f = provenance is Provenance.private or bool(src and src.effective_f2f_only)
             items[key] = ResolvedItem(
-                key=key, name=item.name, collection=coll.name, size=size,
+                key=key, name=item.name, collection=coll.part_of or coll.name, size=size,
                 labels=tuple(sorted({*coll.labels, *item.labels})), provenance=provenance,
                 source=source_name, f2f_only=f2f, magnet=item.magnet, torrent=item.torrent,
                 episode=item.episode, private_flag=private_flag,

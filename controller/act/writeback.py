@@ -1,0 +1,117 @@
+"""Write-back: the acquirer's commit of an item file to the fleet repo, as Flux's image
+automation does it (a commit on the branch, or on a branch of its own for someone to merge).
+
+The commit is made in a checkout of the acquirer's own (``<state>/acquirer``), reset to the
+remote branch before each proposal, as the bot identity of the node's ``node.toml``
+(``[acquirer]``), signed with its SSH key when one is set (the nodes' allowed-signers may then
+list it). A push that loses a race with another writer is tried once more on the new head.
+Files already on the branch with the same content are not committed again (a proposal that is
+pending is not made twice).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from controller.clients.git import GitRepo, RetryPolicy, clone
+from controller.errors import PermanentError, TvaError
+from controller.nodeconfig import current
+from schemas.repopath import repo_path_problem
+
+__all__ = ["GitProposer", "Proposal"]
+
+
+@dataclass(frozen=True)
+class Proposal:
+    commit: str | None
+    """The new commit; None when the branch already held the files."""
+    branch: str
+
+
+@dataclass
+class GitProposer:
+    remote: str
+    """The fleet repo's URL or path (the daemon's ``--repo``)."""
+    branch: str
+    """The branch the daemon follows."""
+    workdir: str
+    policy: RetryPolicy = field(default_factory=lambda: RetryPolicy(attempts=3))
+
+    @property
+    def target(self) -> str:
+        return current().acquirer.branch or self.branch
+
+    def pending(self, path: str) -> bool:
+        """Is ``path`` already on the target branch (proposed, not yet arrived everywhere)?"""
+        repo = self._sync()
+        try:
+            return repo.file_size(f"refs/remotes/origin/{self.target}", path) is not None
+        finally:
+            repo.close()
+
+    def propose(self, files: Mapping[str, bytes], message: str) -> Proposal:
+        for rel in files:
+            why = repo_path_problem(rel)
+            if why is not None:
+                raise PermanentError(f"refusing to write {rel!r}: {why}")
+        last: TvaError | None = None
+        for _ in range(2):
+            repo = self._sync()
+            try:
+                return self._commit_and_push(repo, files, message)
+            except PermanentError as e:  # a lost race (non-fast-forward): once more, on the new head
+                last = e
+            finally:
+                repo.close()
+        assert last is not None
+        raise last
+
+    def _sync(self) -> GitRepo:
+        target = self.target
+        if not os.path.isdir(os.path.join(self.workdir, ".git")):
+            os.makedirs(os.path.dirname(self.workdir) or ".", exist_ok=True)
+            clone(self.remote, self.workdir, policy=self.policy).close()
+        repo = GitRepo.open(self.workdir)
+        what = f"fetching {self.remote} for the acquirer"
+        repo.run("fetch", "--quiet", "--prune", "origin", what=what)
+        start = (f"refs/remotes/origin/{target}"
+                 if repo.commit_or_none(f"refs/remotes/origin/{target}") is not None
+                 else f"refs/remotes/origin/{self.branch}")
+        repo.run("checkout", "--quiet", "--force", "-B", "tva-acquirer", start, what=what)
+        repo.run("clean", "--quiet", "-fdx", what=what)
+        return repo
+
+    def _commit_and_push(self, repo: GitRepo, files: Mapping[str, bytes], message: str) -> Proposal:
+        target = self.target
+        changed = False
+        for rel, data in files.items():
+            path = os.path.join(repo.path, rel)
+            try:
+                with open(path, "rb") as f:
+                    if f.read() == data:
+                        continue
+            except OSError:
+                pass
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as f:
+                f.write(data)
+            changed = True
+        if not changed:
+            return Proposal(None, target)
+        cfg = current().acquirer
+        name, _, email = cfg.identity.rpartition(" <")
+        what = "committing the acquirer's proposal"
+        repo.run("add", "--", *files, what=what)
+        args = ["-c", f"user.name={name}", "-c", f"user.email={email.rstrip('>')}"]
+        if cfg.signing_key is not None:
+            args += ["-c", "gpg.format=ssh", "-c", f"user.signingkey={cfg.signing_key}",
+                     "commit", "--quiet", "--no-verify", "-S"]
+        else:
+            args += ["commit", "--quiet", "--no-verify", "--no-gpg-sign"]
+        repo.run(*args, "-m", message, what=what)
+        sha = repo.resolve("HEAD")
+        repo.run("push", "--quiet", "origin", f"HEAD:refs/heads/{target}",
+                 what=f"pushing the acquirer's proposal to {target}")
+        return Proposal(sha, target)
