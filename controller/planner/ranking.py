@@ -141,7 +141,8 @@ def judge(releases: list[Release], wanted: Wanted, policy: AcquisitionPolicy,
     accepted: list[Judged] = []
     refused: list[Judged] = []
     seen: set[str] = set()
-    for r in releases:
+    # Sorted first, so which of two duplicates is kept does not depend on the answer's order.
+    for r in sorted(releases, key=lambda r: (r.source, r.title, r.infohash or "", r.link or "")):
         ident = r.infohash or r.link or r.magnet or r.title
         if ident in seen:
             refused.append(Judged(r, "a duplicate of another result"))

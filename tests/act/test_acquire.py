@@ -1,0 +1,179 @@
+"""The acquirer's actuator end to end on one machine: a fake Torznab indexer on a real socket,
+real ``.torrent`` files (torf), a real bare fleet repo, a signed commit (a real SSH key), and
+the loader reading the result back."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from controller.act.acquire import AcquireActuator
+from controller.act.writeback import GitProposer
+from controller.clients.torznab import IndexerError, TorznabClient
+from controller.desired.loader import load_fleet
+from controller.errors import PermanentError
+from controller.lab.transmission import make_payload_torrent
+from controller.nodeconfig import current, install
+from schemas.desired import DesiredState
+from schemas.node import AcquirerConfig, NodeConfig
+from schemas.plan import Action, ActionKind, action_id
+from tests.clients.test_torznab import BOMB
+from tests.support.gitrepo import (
+    REFERENCE_FLEET,
+    clone_checkout,
+    git,
+    make_fleet_remote,
+    ssh_signer,
+)
+from tests.support.torznab import FakeIndexer, FakeRelease
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+WATCHLIST = """apiVersion: tva/v1
+kind: Watchlist
+name: films-wanted
+device: tv
+search: [public]
+policy: {resolutions: [1080p, 720p], min_seeders: 2, blocked_words: [CAM]}
+entries:
+  - {film: Night Film}
+"""
+
+
+@dataclass
+class World:
+    root: Path
+    remote: Path
+    indexer: FakeIndexer
+    actuator: AcquireActuator
+    allowed: Path
+    results: Path
+
+    def desired(self) -> DesiredState:
+        work = self.root / f"read-{len(list(self.root.glob('read-*')))}"
+        clone_checkout(self.remote, work, "reader")
+        got = load_fleet(str(work)).desired
+        assert got is not None
+        return got
+
+    def head(self) -> str:
+        return git(self.remote, "rev-parse", "main")
+
+    def release(self, title: str, *, seeders: int = 10, private: bool = False,
+                lie: bool = False) -> FakeRelease:
+        torrent, infohash, _ = make_payload_torrent(self.root / "payloads", 64 * 1024,
+                                                    name=f"{title}.bin", private=private)
+        return self.indexer.add(FakeRelease(
+            title, torrent.read_bytes(), infohash, 64 * 1024, seeders=seeders,
+            claimed_infohash=("f" * 40) if lie else None))
+
+
+def research(target: str = "watch/films-wanted/film-night-film") -> Action:
+    return Action(id=action_id("nas", ActionKind.research, target), node="nas",
+                  kind=ActionKind.research, target=target, reason="watchlist/films-wanted: test",
+                  params={"watchlist": "films-wanted", "mode": "movie", "query": "Night Film",
+                          "season": None, "episode": None, "what": "film Night Film",
+                          "sources": ["public"], "for": "tv", "collection": None})
+
+
+@pytest.fixture
+def world(tmp_path: Path, git_env: None) -> Iterator[World]:
+    indexer = FakeIndexer().start()
+    fleet = tmp_path / "fleet-src"
+    shutil.copytree(REFERENCE_FLEET, fleet)
+    src = (fleet / "sources" / "public.yaml").read_text()
+    (fleet / "sources" / "public.yaml").write_text(
+        src.replace("http://127.0.0.1:9696/1/api", indexer.url)
+        .replace("  api_key: {env: TVA_PROWLARR_API_KEY}\n", ""))
+    (fleet / "watchlists" / "films-wanted.yaml").write_text(WATCHLIST)
+    remote = make_fleet_remote(tmp_path / "remote" / "fleet.git", fleet)
+    key, allowed = ssh_signer(tmp_path / "keys", "acquirer@tva.invalid")
+    before = current()
+    install(NodeConfig(acquirer=AcquirerConfig(signing_key=str(key))))
+    w = World(tmp_path, remote, indexer, None, allowed, tmp_path / "nas.acquisitions.json")  # type: ignore[arg-type]
+    client = TorznabClient(min_interval=0.0, sleep=lambda s: None)
+    w.actuator = AcquireActuator(w.desired, client, GitProposer(str(remote), "main",
+                                 str(tmp_path / "state" / "acquirer")), lambda: NOW,
+                                 results_file=str(w.results))
+    try:
+        yield w
+    finally:
+        install(before)
+        client.close()
+        indexer.stop()
+
+
+def test_the_best_release_is_committed_signed_and_loads(world: World) -> None:
+    best = world.release("Night.Film.2024.1080p.WEB-GOOD", seeders=30)
+    world.release("Night.Film.2024.720p.WEB-GOOD", seeders=300)
+    world.release("Night.Film.2024.1080p.CAM-BAD", seeders=900)
+    world.release("Night.Film.2024.1080p.WEB-LONELY", seeders=1)
+    before = world.head()
+    result = world.actuator.apply(research())
+    assert result.startswith("proposed Night.Film.2024.1080p.WEB-GOOD")
+    head = world.head()
+    assert git(world.remote, "rev-parse", f"{head}^") == before  # one commit
+    log = git(world.remote, "log", "-1", "--format=%an <%ae>%n%s", head)
+    assert log.splitlines() == ["tva acquirer <acquirer@tva.invalid>",
+                                "Acquire Night.Film.2024.1080p.WEB-GOOD"]
+    git(world.remote, "-c", "gpg.format=ssh", "-c",
+        f"gpg.ssh.allowedSignersFile={world.allowed}", "verify-commit", head)
+    files = git(world.remote, "show", "--name-only", "--format=", head).splitlines()
+    assert sorted(files) == [f"items/acquired/{best.infohash}.yaml",
+                             f"torrents/acquired/{best.infohash}.torrent"]
+    desired = world.desired()
+    item = desired.items[best.infohash]
+    assert (item.name, item.provenance.value, item.source, item.f2f_only) == (
+        "Night.Film.2024.1080p.WEB-GOOD", "public", "public", False)
+    coll = desired.collections[item.collection or ""]
+    assert coll.acquired is not None and coll.acquired.watchlist == "films-wanted"
+    assert "1080p (#1 of 1080p, 720p)" in coll.acquired.reason
+    # Why each other release was refused, for `tva fleet acquisitions`.
+    kept = json.loads(world.results.read_text())["watch/films-wanted/film-night-film"]
+    assert kept["outcome"] == "proposed" and kept["chosen"]["title"] == best.title
+    refused = {r["title"]: r["why"] for r in kept["refused"]}
+    assert refused["Night.Film.2024.1080p.CAM-BAD"] == "blocked word 'CAM'"
+    assert "fewer than min_seeders 2" in refused["Night.Film.2024.1080p.WEB-LONELY"]
+    # No duplicate: the same search again finds its proposal on the branch.
+    assert world.actuator.apply(research()).startswith("already proposed")
+    assert world.head() == head
+
+
+def test_a_private_trackers_release_is_f2f_only(world: World) -> None:
+    rel = world.release("Night.Film.2024.1080p.PRIV", private=True)
+    world.actuator.apply(research())
+    item = world.desired().items[rel.infohash]
+    assert item.provenance.value == "private" and item.f2f_only and item.fleet_only
+
+
+def test_hostile_xml_commits_nothing(world: World) -> None:
+    world.release("Night.Film.2024.1080p.WEB-GOOD")
+    world.indexer.answer(BOMB)
+    before = world.head()
+    with pytest.raises(IndexerError) as e:
+        world.actuator.apply(research())
+    assert "DTD or entities" in str(e.value)
+    assert world.head() == before
+    kept = json.loads(world.results.read_text())["watch/films-wanted/film-night-film"]
+    assert kept["outcome"] == "failed" and "DTD or entities" in kept["error"]
+
+
+def test_a_torrent_that_is_not_the_announced_one_is_refused(world: World) -> None:
+    world.release("Night.Film.2024.1080p.LIAR", lie=True)
+    before = world.head()
+    with pytest.raises(PermanentError) as e:
+        world.actuator.apply(research())
+    assert "no acceptable release" in str(e.value) and "not the " in str(e.value)
+    assert world.head() == before
+
+
+def test_nothing_acceptable_is_a_failure_naming_the_reasons(world: World) -> None:
+    world.release("Night.Film.2024.480p.X")
+    with pytest.raises(PermanentError) as e:
+        world.actuator.apply(research())
+    assert "resolution 480p is not one of 1080p, 720p" in str(e.value)
