@@ -151,7 +151,10 @@ class AcquireActuator:
                 reason=f"best of {sum(1 for x in judged if x.accepted)} acceptable of "
                        f"{len(judged)} results: {j.why(policy)}", supersedes=dead,
             )
-            files = item_file(fetched, record, src, collection=collection,
+            # The item's name is what the entry matches by (a film's), or the dead item's; else
+            # the release's title (a show's episodes are matched by collection and number).
+            name = (desired.items[dead].name if dead in desired.items else None) if dead else p.get("name")
+            files = item_file(fetched, record, src, collection=collection, name=name,
                               episode=query.episode if query.mode == "tvsearch" else None)
             verb = f"Supersede dead item {dead[:12]} with" if dead else "Acquire"
             message = (f"{verb} {_one_line(j.release.title)}\n\n"
@@ -272,11 +275,12 @@ def _one_line(text: str) -> str:
 
 
 def item_file(fetched: _Fetched, record: AcquiredRecord, source: Source, *,
-              collection: str | None, episode: int | None) -> dict[str, bytes]:
+              collection: str | None, episode: int | None, name: str | None = None,
+              ) -> dict[str, bytes]:
     """The files of one acquired item: ``items/acquired/<infohash>.yaml`` (a Collection of one
     item, ``part_of`` the watchlist entry's collection) and its ``.torrent`` when there is one."""
     key = fetched.infohash
-    item: dict[str, Any] = {"name": _one_line(record.release)[:256] or key, "infohash": key}
+    item: dict[str, Any] = {"name": _one_line(name or record.release)[:256] or key, "infohash": key}
     files: dict[str, bytes] = {}
     if fetched.torrent is not None:
         rel = f"torrents/acquired/{key}.torrent"

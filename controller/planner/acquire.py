@@ -136,5 +136,5 @@ def plan_acquisitions(ctx: Context, ledger: Ledger, entries: list[Entry]) -> Non
                    params={"watchlist": wl.name, "mode": search.mode, "query": search.query,
                            "season": search.season, "episode": search.episode,
                            "what": search.what, "sources": src_names, "for": e.device,
-                           "collection": e.entry.collection},
+                           "collection": e.entry.collection, "name": e.entry.film},
                    rule=subject)

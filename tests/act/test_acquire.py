@@ -78,7 +78,8 @@ def research(target: str = "watch/films-wanted/film-night-film") -> Action:
                   kind=ActionKind.research, target=target, reason="watchlist/films-wanted: test",
                   params={"watchlist": "films-wanted", "mode": "movie", "query": "Night Film",
                           "season": None, "episode": None, "what": "film Night Film",
-                          "sources": ["public"], "for": "tv", "collection": None})
+                          "sources": ["public"], "for": "tv", "collection": None,
+                          "name": "Night Film"})
 
 
 @pytest.fixture
@@ -129,7 +130,7 @@ def test_the_best_release_is_committed_signed_and_loads(world: World) -> None:
     desired = world.desired()
     item = desired.items[best.infohash]
     assert (item.name, item.provenance.value, item.source, item.f2f_only) == (
-        "Night.Film.2024.1080p.WEB-GOOD", "public", "public", False)
+        "Night Film", "public", "public", False)
     coll = desired.collections[item.collection or ""]
     assert coll.acquired is not None and coll.acquired.watchlist == "films-wanted"
     assert "1080p (#1 of 1080p, 720p)" in coll.acquired.reason
