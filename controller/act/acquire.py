@@ -35,7 +35,7 @@ from controller.atomic import write_atomic
 from controller.clients.torznab import Query
 from controller.display import safe
 from controller.errors import PermanentError, TemporaryError, TvaError
-from controller.planner.ranking import Judged, Wanted, judge
+from controller.planner.ranking import SIZE_TOLERANCE, Judged, Wanted, judge
 from schemas.acquisition import AcquiredRecord, AcquisitionPolicy, Release
 from schemas.desired import API_VERSION, DesiredState, Indexer, Provenance, Source
 from schemas.plan import Action, ActionKind
@@ -101,9 +101,11 @@ class AcquireActuator:
     def _search(self, desired: DesiredState, action: Action, now: datetime) -> str:
         p = action.params
         dead = action.target if _HEX40.match(action.target) else None
+        episode_of: int | None = None
         if dead is not None:
             query, wanted, policy, sources, watchlist, collection = self._dead(desired, dead)
-            what = f"a replacement for {desired.items[dead].name if dead in desired.items else dead}"
+            what = f"a replacement for dead item {desired.items[dead].name} ({dead[:12]})"
+            episode_of = desired.items[dead].episode
         else:
             watchlist = str(p["watchlist"])
             wl = desired.watchlists.get(watchlist)
@@ -136,6 +138,11 @@ class AcquireActuator:
                 j_err = f"its metainfo could not be used: {e}"
                 judged = [Judged(x.release, j_err) if x is j else x for x in judged]
                 continue
+            if wanted.size is not None and (fetched.size is None or abs(
+                    fetched.size - wanted.size) > wanted.size * SIZE_TOLERANCE):
+                judged = [Judged(x.release, "its .torrent's size is not the dead item's")
+                          if x is j else x for x in judged]
+                continue
             src = by_source[j.release.source]
             path = f"items/acquired/{fetched.infohash}.yaml"
             if self.proposer.pending(path):
@@ -155,7 +162,8 @@ class AcquireActuator:
             # the release's title (a show's episodes are matched by collection and number).
             name = (desired.items[dead].name if dead in desired.items else None) if dead else p.get("name")
             files = item_file(fetched, record, src, collection=collection, name=name,
-                              episode=query.episode if query.mode == "tvsearch" else None)
+                              episode=episode_of if dead else (
+                                  query.episode if query.mode == "tvsearch" else None))
             verb = f"Supersede dead item {dead[:12]} with" if dead else "Acquire"
             message = (f"{verb} {_one_line(j.release.title)}\n\n"
                        f"For {what} ({'watchlist ' + watchlist if watchlist else 'the reaper'}); "
@@ -178,7 +186,8 @@ class AcquireActuator:
     def _dead(self, desired: DesiredState, key: str) -> tuple[
             Query, Wanted, AcquisitionPolicy, list[Source], str | None, str | None]:
         """The reaper's last rung: the dead item's name and size, from its own source (or
-        every public searchable one when it names none)."""
+        every public searchable one when it names none). The replacement joins the dead item's
+        collection under its name and episode, and names the item it supersedes."""
         item = desired.items.get(key)
         if item is None:
             raise PermanentError(f"{key} is no longer in the fleet repo")

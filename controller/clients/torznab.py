@@ -124,6 +124,7 @@ class TorznabClient:
         self._lock = threading.Lock()
         self._last: dict[str, float] = {}
         self._blocked: dict[str, float] = {}
+        self._caps: dict[str, frozenset[str]] = {}
 
     # -- the API ---------------------------------------------------------------------------------
 
@@ -131,9 +132,26 @@ class TorznabClient:
         return parse_caps(self._api(indexer, {"t": "caps"}), _where(indexer.url))
 
     def search(self, source: str, indexer: Indexer, query: Query) -> list[Release]:
+        """Search with ``query``'s mode when the indexer's caps offer it, else a plain
+        ``t=search`` (an episode then as ``SxxEyy`` in the query)."""
         cats = query.categories or tuple(indexer.categories)
         q = Query(query.mode, query.q, query.season, query.episode, cats)
+        if q.mode != "search" and q.mode not in self._modes(indexer):
+            words = q.q
+            if q.episode is not None:
+                words += f" S{q.season or 1:02d}E{q.episode:02d}"
+            q = Query("search", words, None, None, cats)
         return parse_results(self._api(indexer, q.params()), source, _where(indexer.url))
+
+    def _modes(self, indexer: Indexer) -> frozenset[str]:
+        """The indexer's search modes, asked once per client (``t=caps``)."""
+        with self._lock:
+            known = self._caps.get(indexer.url)
+        if known is None:
+            known = self.caps(indexer).modes
+            with self._lock:
+                self._caps[indexer.url] = known
+        return known
 
     def torrent(self, url: str, *, hops: int = 3) -> bytes | str:
         """The ``.torrent`` at ``url`` (an enclosure), or the magnet link it redirects to (as

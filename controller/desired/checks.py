@@ -291,6 +291,16 @@ def check_and_resolve(
             )
             item_origin[key] = (origin, ("items", i))
 
+    # Superseded items (the reaper's last rung, docs/acquisition.md): an acquired replacement
+    # that names a dead item takes its place; the dead item is no longer desired.
+    for coll, _origin in collections.values():
+        dead = coll.acquired.supersedes if coll.acquired is not None else None
+        if dead is None or dead not in items:
+            continue
+        replacements = [it.key for it in coll.items if it.key in items and it.key != dead]
+        if replacements:
+            del items[dead]
+
     # Watchlists.
     for wl, origin in watchlists.values():
         if not known("Device", wl.device, devices):

@@ -17,7 +17,7 @@ from datetime import datetime
 from controller.planner.text import size as size_text
 from schemas.acquisition import AcquisitionPolicy, Release
 
-__all__ = ["Judged", "Wanted", "group_of", "judge", "normalise", "resolution_of"]
+__all__ = ["SIZE_TOLERANCE", "Judged", "Wanted", "group_of", "judge", "normalise", "resolution_of"]
 
 _RES = re.compile(r"(?<![0-9])([0-9]{3,4})[pP](?![a-zA-Z0-9])")
 _GROUP = re.compile(r"-([A-Za-z0-9]{2,32})$")

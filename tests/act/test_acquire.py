@@ -44,6 +44,15 @@ entries:
   - {film: Night Film}
 """
 
+DEAD = "d" * 40
+OLD = f"""apiVersion: tva/v1
+kind: Collection
+name: old
+source: public
+items:
+  - {{name: Old Film, infohash: {DEAD}, size: 65536}}
+"""
+
 
 @dataclass
 class World:
@@ -65,11 +74,11 @@ class World:
         return git(self.remote, "rev-parse", "main")
 
     def release(self, title: str, *, seeders: int = 10, private: bool = False,
-                lie: bool = False) -> FakeRelease:
-        torrent, infohash, _ = make_payload_torrent(self.root / "payloads", 64 * 1024,
+                lie: bool = False, size: int = 64 * 1024) -> FakeRelease:
+        torrent, infohash, _ = make_payload_torrent(self.root / "payloads", size,
                                                     name=f"{title}.bin", private=private)
         return self.indexer.add(FakeRelease(
-            title, torrent.read_bytes(), infohash, 64 * 1024, seeders=seeders,
+            title, torrent.read_bytes(), infohash, size, seeders=seeders,
             claimed_infohash=("f" * 40) if lie else None))
 
 
@@ -92,6 +101,7 @@ def world(tmp_path: Path, git_env: None) -> Iterator[World]:
         src.replace("http://127.0.0.1:9696/1/api", indexer.url)
         .replace("  api_key: {env: TVA_PROWLARR_API_KEY}\n", ""))
     (fleet / "watchlists" / "films-wanted.yaml").write_text(WATCHLIST)
+    (fleet / "items" / "old.yaml").write_text(OLD)
     remote = make_fleet_remote(tmp_path / "remote" / "fleet.git", fleet)
     key, allowed = ssh_signer(tmp_path / "keys", "acquirer@tva.invalid")
     before = current()
@@ -178,3 +188,25 @@ def test_nothing_acceptable_is_a_failure_naming_the_reasons(world: World) -> Non
     with pytest.raises(PermanentError) as e:
         world.actuator.apply(research())
     assert "resolution 480p is not one of 1080p, 720p" in str(e.value)
+
+
+def test_a_dead_item_is_re_searched_and_superseded_by_a_commit(world: World) -> None:
+    """The reaper's last rung: matched by name and size; the commit names the dead item."""
+    other = world.release("Old.Film.1999.1080p-BIG", size=200 * 1024)
+    good = world.release("Old.Film.1999.720p-GRP")
+    assert DEAD in world.desired().items
+    action = Action(id=action_id("nas", ActionKind.research, DEAD), node="nas",
+                    kind=ActionKind.research, target=DEAD, reason="reaper: Old Film is dead",
+                    params={"query": "Old Film", "for": "tv"})
+    assert world.actuator.apply(action).startswith("proposed Old.Film.1999.720p-GRP")
+    subject = git(world.remote, "log", "-1", "--format=%s", "main")
+    assert subject == f"Supersede dead item {DEAD[:12]} with Old.Film.1999.720p-GRP"
+    desired = world.desired()
+    assert DEAD not in desired.items and other.infohash not in desired.items
+    new = desired.items[good.infohash]
+    assert (new.name, new.collection) == ("Old Film", "old")
+    record = next(c.acquired for c in desired.collections.values()
+                  if c.acquired is not None and c.acquired.supersedes == DEAD)
+    assert record is not None and record.watchlist is None
+    kept = json.loads(world.results.read_text())[DEAD]
+    assert any("not the dead item's" in r["why"] for r in kept["refused"])

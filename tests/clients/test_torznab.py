@@ -71,6 +71,17 @@ def test_tvsearch_sends_season_and_episode(indexer: FakeIndexer, client: Torznab
     assert (q["t"], q["q"], q["season"], q["ep"]) == ("tvsearch", "the show", "2", "5")
 
 
+def test_an_indexer_without_tv_search_gets_a_plain_search(
+        indexer: FakeIndexer, client: TorznabClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    indexer.modes = {"movie-search"}
+    client.search("public", _ix(indexer, monkeypatch), Query("tvsearch", "the show", 2, 5))
+    q = indexer.searches()[-1]
+    assert (q["t"], q["q"]) == ("search", "the show S02E05") and "ep" not in q
+    assert sum(1 for r in indexer.requests if r.get("t") == "caps") == 1
+    client.search("public", _ix(indexer, monkeypatch), Query("tvsearch", "the show", 2, 6))
+    assert sum(1 for r in indexer.requests if r.get("t") == "caps") == 1  # asked once
+
+
 def test_a_wrong_key_is_a_clear_error_without_the_key(indexer: FakeIndexer, client: TorznabClient,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TVA_TEST_INDEXER_KEY", "wrong-key-value")

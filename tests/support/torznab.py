@@ -41,6 +41,8 @@ class FakeRelease:
 class FakeIndexer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, api_key: str | None = None) -> None:
         self.api_key = api_key
+        self.modes = {"tv-search", "movie-search"}
+        """The search modes ``t=caps`` offers besides plain search."""
         self.releases: list[FakeRelease] = []
         self.requests: list[dict[str, str]] = []
         self.raw: list[tuple[int, bytes, dict[str, str]]] = []
@@ -88,12 +90,15 @@ class FakeIndexer:
     # -- the protocol --------------------------------------------------------------------------
 
     def caps(self) -> bytes:
+        def offered(mode: str) -> bytes:
+            return b"yes" if mode in self.modes else b"no"
+
         return (b'<?xml version="1.0" encoding="UTF-8"?><caps>'
                 b'<server title="fake indexer"/><limits max="100" default="50"/>'
                 b'<searching><search available="yes" supportedParams="q"/>'
-                b'<tv-search available="yes" supportedParams="q,season,ep"/>'
-                b'<movie-search available="yes" supportedParams="q"/></searching>'
-                b'<categories><category id="2000" name="Movies"/>'
+                b'<tv-search available="' + offered("tv-search") + b'" supportedParams="q,season,ep"/>'
+                b'<movie-search available="' + offered("movie-search") + b'" supportedParams="q"/>'
+                b'</searching><categories><category id="2000" name="Movies"/>'
                 b'<category id="5000" name="TV"/></categories></caps>')
 
     def feed(self, query: dict[str, str]) -> bytes:
