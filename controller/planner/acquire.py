@@ -29,7 +29,16 @@ from controller.planner.text import age, names
 from schemas.desired import Provenance, Source, Watchlist
 from schemas.plan import ActionKind, Severity
 
-__all__ = ["Search", "backoff", "entry_target", "plan_acquisitions", "searchable_sources", "wanted"]
+__all__ = [
+    "EntryRow",
+    "Search",
+    "acquisition_rows",
+    "backoff",
+    "entry_target",
+    "plan_acquisitions",
+    "searchable_sources",
+    "wanted",
+]
 
 _SLUG = re.compile(r"[^a-z0-9]+")
 
@@ -138,3 +147,49 @@ def plan_acquisitions(ctx: Context, ledger: Ledger, entries: list[Entry]) -> Non
                            "what": search.what, "sources": src_names, "for": e.device,
                            "collection": e.entry.collection, "name": e.entry.film},
                    rule=subject)
+
+
+@dataclass(frozen=True)
+class EntryRow:
+    """One watchlist entry, as ``tva fleet acquisitions`` shows it."""
+
+    watchlist: str
+    entry: str
+    device: str
+    state: str
+    """satisfied, search-planned, waiting, no-source, no-acquirer, or not-searchable."""
+    target: str | None
+    sources: list[str]
+    items: list[str]
+    why: str
+
+
+def acquisition_rows(ctx: Context, ledger: Ledger, entries: list[Entry]) -> list[EntryRow]:
+    """Every watchlist entry, what it lacks and what the pass decided for it."""
+    rows: list[EntryRow] = []
+    for e in entries:
+        wl = e.watchlist
+        search = wanted(ctx, e)
+        names_of = [ctx.desired.items[k].name for k in e.members if k in ctx.desired.items]
+        sources = [s.name for s in searchable_sources(ctx, wl)]
+        if search is None:
+            state = "satisfied" if e.members or e.entry.magnet else "not-searchable"
+            why = (f"held by {len(e.members)} item(s)" if e.members
+                   else "a show needs a collection to be searched")
+            rows.append(EntryRow(wl.name, e.what, e.device, state, None, sources, names_of, why))
+            continue
+        target = entry_target(wl.name, search)
+        action = next((a for a in ledger.actions.values()
+                       if a.kind is ActionKind.research and a.target == target), None)
+        subject = f"watchlist/{wl.name}"
+        notes = [w for w in ledger.warnings.values()
+                 if w.subject == subject and search.what in w.message]
+        if action is not None:
+            state, why = "search-planned", f"{action.node}: {action.reason}"
+        elif notes:
+            code = notes[0].code.removeprefix("acquisition-")
+            state, why = code, notes[0].message
+        else:
+            state, why = "waiting", "no search this pass"
+        rows.append(EntryRow(wl.name, search.what, e.device, state, target, sources, names_of, why))
+    return rows
