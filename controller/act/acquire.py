@@ -152,8 +152,9 @@ class AcquireActuator:
                 judged = [Judged(x.release, "it is the dead item itself") if x is j else x
                           for x in judged]
                 continue
-            record = AcquiredRecord(
-                watchlist=watchlist, entry=what, source=src.name, release=j.release.title,
+            record = AcquiredRecord(  # every string from the indexer shown safely, one line
+                watchlist=watchlist, entry=what, source=src.name,
+                release=_one_line(j.release.title),
                 seeders=j.release.seeders, published=j.release.published, searched_at=now,
                 reason=f"best of {sum(1 for x in judged if x.accepted)} acceptable of "
                        f"{len(judged)} results: {j.why(policy)}", supersedes=dead,

@@ -6,7 +6,9 @@ remote branch before each proposal, as the bot identity of the node's ``node.tom
 (``[acquirer]``), signed with its SSH key when one is set (the nodes' allowed-signers may then
 list it). A push that loses a race with another writer is tried once more on the new head.
 Files already on the branch with the same content are not committed again (a proposal that is
-pending is not made twice).
+pending is not made twice). The checkout with the new files is validated as the nodes would
+validate the revision (``controller.desired``) before anything is committed: whatever an
+indexer sent, the acquirer never pushes a revision the fleet would refuse.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from controller.clients.git import GitRepo, RetryPolicy, clone
-from controller.errors import PermanentError, TvaError
+from controller.desired.loader import load_fleet
+from controller.errors import PermanentError, TvaError, ValidationFailed
 from controller.nodeconfig import current
 from schemas.repopath import repo_path_problem
 
-__all__ = ["GitProposer", "Proposal"]
+__all__ = ["GitProposer", "Proposal", "ProposalInvalid"]
 
 
 @dataclass(frozen=True)
@@ -61,8 +64,8 @@ class GitProposer:
             repo = self._sync()
             try:
                 return self._commit_and_push(repo, files, message)
-            except PermanentError as e:  # a lost race (non-fast-forward): once more, on the new head
-                last = e
+            except _PushFailed as e:  # a lost race (non-fast-forward): once more, on the new head
+                last = e.error
             finally:
                 repo.close()
         assert last is not None
@@ -100,6 +103,12 @@ class GitProposer:
             changed = True
         if not changed:
             return Proposal(None, target)
+        try:  # the commit must be a revision the nodes accept, or it is not made
+            load_fleet(repo.path)
+        except ValidationFailed as e:
+            raise ProposalInvalid(
+                "the proposal would not be a valid revision of the fleet repo, so it is not "
+                f"committed: {'; '.join(str(p) for p in e.problems[:3])}") from None
         cfg = current().acquirer
         name, _, email = cfg.identity.rpartition(" <")
         what = "committing the acquirer's proposal"
@@ -112,6 +121,19 @@ class GitProposer:
             args += ["commit", "--quiet", "--no-verify", "--no-gpg-sign"]
         repo.run(*args, "-m", message, what=what)
         sha = repo.resolve("HEAD")
-        repo.run("push", "--quiet", "origin", f"HEAD:refs/heads/{target}",
-                 what=f"pushing the acquirer's proposal to {target}")
+        try:
+            repo.run("push", "--quiet", "origin", f"HEAD:refs/heads/{target}",
+                     what=f"pushing the acquirer's proposal to {target}")
+        except PermanentError as e:
+            raise _PushFailed(e) from e
         return Proposal(sha, target)
+
+
+class ProposalInvalid(PermanentError):
+    """The files would make the branch's tip an invalid revision: nothing is committed."""
+
+
+class _PushFailed(Exception):
+    def __init__(self, error: TvaError) -> None:
+        super().__init__(str(error))
+        self.error = error

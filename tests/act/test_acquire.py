@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from controller.act.acquire import AcquireActuator
-from controller.act.writeback import GitProposer
+from controller.act.writeback import GitProposer, ProposalInvalid
 from controller.clients.torznab import IndexerError, TorznabClient
 from controller.desired.loader import load_fleet
 from controller.errors import PermanentError
@@ -210,3 +210,27 @@ def test_a_dead_item_is_re_searched_and_superseded_by_a_commit(world: World) -> 
     assert record is not None and record.watchlist is None
     kept = json.loads(world.results.read_text())[DEAD]
     assert any("not the dead item's" in r["why"] for r in kept["refused"])
+
+
+def test_a_hostile_title_is_committed_escaped_and_the_revision_loads(world: World) -> None:
+    # (XML 1.0 cannot carry C0 controls; bidi overrides and line breaks it can.)
+    title = "Night.Film.2024.1080p.\u202eWEB-GOOD\nrm -rf"
+    rel = world.release(title)
+    world.actuator.apply(research())
+    desired = world.desired()
+    coll = desired.collections[desired.items[rel.infohash].collection or ""]
+    assert coll.acquired is not None
+    shown = coll.acquired.release
+    assert "\u202e" not in shown and "\n" not in shown and "\\u202e" in shown
+    subject = git(world.remote, "log", "-1", "--format=%s", "main")
+    assert "\u202e" not in subject and subject.startswith("Acquire Night.Film.2024.1080p.")
+
+
+def test_a_proposal_that_would_make_the_repo_invalid_is_not_committed(world: World) -> None:
+    proposer = GitProposer(str(world.remote), "main", str(world.root / "other-acquirer"))
+    before = world.head()
+    with pytest.raises(ProposalInvalid) as e:
+        proposer.propose({"items/acquired/bad.yaml": b"apiVersion: tva/v1\nkind: Collection\n"},
+                         "a broken item file")
+    assert "not be a valid revision" in str(e.value) and "bad.yaml" in str(e.value)
+    assert world.head() == before
