@@ -9,6 +9,7 @@ acquirer (docs/acquisition.md).
 - Only sources that allow search (``Source.search``; private and friend sources are closed
   unless they say otherwise, and private ones are never searched) with an indexer, whose
   provenance the watchlist lists in ``search``, are searched.
+- At most ``MAX_SEARCHES_PER_PASS`` searches per pass, in watchlist then entry order.
 - No duplicate: an entry that is satisfied is not searched; one the acquirer proposed (a
   successful search, committed) is not searched again for ``research_every`` while the commit
   reaches every node; a failed search backs off per entry, ``policy.backoff`` doubling with
@@ -30,6 +31,7 @@ from schemas.desired import Provenance, Source, Watchlist
 from schemas.plan import ActionKind, Severity
 
 __all__ = [
+    "MAX_SEARCHES_PER_PASS",
     "EntryRow",
     "Search",
     "acquisition_rows",
@@ -103,9 +105,15 @@ def backoff(first: timedelta, cap: timedelta, failures: int) -> timedelta:
     return min(wait, cap)
 
 
+MAX_SEARCHES_PER_PASS = 5
+"""At most this many watchlist searches per pass (the rest wait for the next): a watchlist of a
+hundred films does not send a hundred searches to the indexers at once."""
+
+
 def plan_acquisitions(ctx: Context, ledger: Ledger, entries: list[Entry]) -> None:
     acq = ctx.acquirer
     every = ctx.desired.fleet.policy.reaper.research_every
+    planned = 0
     for e in entries:
         search = wanted(ctx, e)
         if search is None:
@@ -138,6 +146,12 @@ def plan_acquisitions(ctx: Context, ledger: Ledger, entries: list[Entry]) -> Non
                             f"({state}); next search in {age(wait - (ctx.now - last))}",
                             node=acq, subject=subject, severity=Severity.info)
                 continue
+        if planned >= MAX_SEARCHES_PER_PASS:
+            ledger.tally("acquisition-deferred", f"{{n}} watchlist search request{{s}} wait for a later "
+                         f"pass (at most {MAX_SEARCHES_PER_PASS} per pass): {{items}}",
+                         search.what, node=acq, severity=Severity.info)
+            continue
+        planned += 1
         src_names = [s.name for s in sources]
         ledger.act(acq, ActionKind.research, target,
                    f"{subject}: {search.what} is not in the fleet; search {names(src_names)} "
