@@ -15,11 +15,14 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from schemas.desired import SecretRef
+
 __all__ = [
     "DEFAULT_REFUSED_ROOTS",
     "AcquirerConfig",
     "EgressConfig",
     "NodeConfig",
+    "PullRequestConfig",
     "RootsConfig",
     "SecretsConfig",
     "VpnCommands",
@@ -115,6 +118,17 @@ class RootsConfig(_Config):
     )
 
 
+class PullRequestConfig(_Config):
+    """Propose each acquisition as a pull request on a forge instead of pushing to the branch."""
+
+    api: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$")] = Field(
+        description="The forge's API root: https://HOST/api/v1 for Forgejo and Gitea, "
+        "https://api.github.com for GitHub.")
+    repo: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")] = Field(
+        description="owner/name of the fleet repo on the forge.")
+    token: SecretRef = Field(description="An API token that may open pull requests, by reference.")
+
+
 class AcquirerConfig(_Config):
     """How this node, as the acquirer, commits what it finds (docs/acquisition.md)."""
 
@@ -130,6 +144,11 @@ class AcquirerConfig(_Config):
     branch: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._/-]{1,200}$")] | None = (
         Field(default=None, description="Push to this branch instead of the one the daemon "
               "follows (a branch someone merges, as a pull request would be)."))
+
+    pull_request: PullRequestConfig | None = Field(
+        default=None,
+        description="Open a pull request per acquisition (a branch tva/acquire/<info-hash>) "
+        "instead of pushing to the branch.")
 
     @field_validator("signing_key")
     @classmethod

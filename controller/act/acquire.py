@@ -56,9 +56,9 @@ class Searcher(Protocol):
 
 
 class Proposer(Protocol):
-    def pending(self, path: str) -> bool: ...
+    def pending(self, path: str, topic: str) -> bool: ...
 
-    def propose(self, files: dict[str, bytes], message: str) -> Any: ...
+    def propose(self, files: dict[str, bytes], message: str, topic: str) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,7 @@ class AcquireActuator:
                 continue
             src = by_source[j.release.source]
             path = f"items/acquired/{fetched.infohash}.yaml"
-            if self.proposer.pending(path):
+            if self.proposer.pending(path, fetched.infohash):
                 self._remember(action, now, self._summary(judged, j, policy, "pending"))
                 return f"already proposed: {j.release.title} ({fetched.infohash[:12]})"
             if dead is not None and fetched.infohash == dead:
@@ -169,12 +169,15 @@ class AcquireActuator:
             message = (f"{verb} {_one_line(j.release.title)}\n\n"
                        f"For {what} ({'watchlist ' + watchlist if watchlist else 'the reaper'}); "
                        f"from source {src.name}.\n{record.reason}\n")
-            proposal = self.proposer.propose(files, message)
+            proposal = self.proposer.propose(files, message, fetched.infohash)
             commit = getattr(proposal, "commit", None)
+            pull = getattr(proposal, "pull_request", None)
             self._remember(action, now, self._summary(judged, j, policy, "proposed",
-                                                      infohash=fetched.infohash, commit=commit))
+                                                      infohash=fetched.infohash, commit=commit,
+                                                      pull_request=pull))
             return (f"proposed {j.release.title} ({fetched.infohash[:12]})"
-                    + (f" in {str(commit)[:12]}" if commit else ""))
+                    + (f" in {str(commit)[:12]}" if commit else "")
+                    + (f", pull request {pull}" if pull else ""))
         summary = self._summary(judged, None, policy, "nothing")
         summary["errors"] = [safe(str(e)) for e in errors]
         self._remember(action, now, summary)

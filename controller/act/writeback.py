@@ -1,5 +1,7 @@
 """Write-back: the acquirer's commit of an item file to the fleet repo, as Flux's image
-automation does it (a commit on the branch, or on a branch of its own for someone to merge).
+automation does it: a commit on the followed branch, on a branch of the operator's choosing, or
+on a branch of its own (``tva/acquire/<info-hash>``) with a pull request on the forge
+(Forgejo, Gitea, GitHub: ``controller.clients.forge``), as the node's ``node.toml`` says.
 
 The commit is made in a checkout of the acquirer's own (``<state>/acquirer``), reset to the
 remote branch before each proposal, as the bot identity of the node's ``node.toml``
@@ -14,13 +16,15 @@ indexer sent, the acquirer never pushes a revision the fleet would refuse.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from controller.clients.forge import ForgeApi
 from controller.clients.git import GitRepo, RetryPolicy, clone
 from controller.desired.loader import load_fleet
 from controller.errors import PermanentError, TvaError, ValidationFailed
 from controller.nodeconfig import current
+from schemas.node import PullRequestConfig
 from schemas.repopath import repo_path_problem
 
 __all__ = ["GitProposer", "Proposal", "ProposalInvalid"]
@@ -31,6 +35,8 @@ class Proposal:
     commit: str | None
     """The new commit; None when the branch already held the files."""
     branch: str
+    pull_request: str | None = None
+    """The pull request's web address, when one was opened."""
 
 
 @dataclass
@@ -42,28 +48,38 @@ class GitProposer:
     workdir: str
     policy: RetryPolicy = field(default_factory=lambda: RetryPolicy(attempts=3))
 
-    @property
-    def target(self) -> str:
-        return current().acquirer.branch or self.branch
+    forge: Callable[[PullRequestConfig], ForgeApi] = ForgeApi
 
-    def pending(self, path: str) -> bool:
-        """Is ``path`` already on the target branch (proposed, not yet arrived everywhere)?"""
-        repo = self._sync()
+    def target(self, topic: str) -> str:
+        """The branch a proposal goes to: its own with pull requests, else the configured one
+        or the followed one."""
+        cfg = current().acquirer
+        if cfg.pull_request is not None:
+            return f"tva/acquire/{topic}"
+        return cfg.branch or self.branch
+
+    def pending(self, path: str, topic: str) -> bool:
+        """Is ``path`` already proposed: on the followed branch, or on the proposal's branch
+        (not yet arrived everywhere, or not yet merged)?"""
+        repo = self._sync(self.target(topic))
         try:
-            return repo.file_size(f"refs/remotes/origin/{self.target}", path) is not None
+            return any(repo.file_size(f"refs/remotes/origin/{b}", path) is not None
+                       for b in {self.target(topic), self.branch})
         finally:
             repo.close()
 
-    def propose(self, files: Mapping[str, bytes], message: str) -> Proposal:
+    def propose(self, files: Mapping[str, bytes], message: str, topic: str) -> Proposal:
         for rel in files:
             why = repo_path_problem(rel)
             if why is not None:
                 raise PermanentError(f"refusing to write {rel!r}: {why}")
+        target = self.target(topic)
         last: TvaError | None = None
         for _ in range(2):
-            repo = self._sync()
+            repo = self._sync(target)
             try:
-                return self._commit_and_push(repo, files, message)
+                done = self._commit_and_push(repo, files, message, target)
+                return self._pull_request(done, message)
             except _PushFailed as e:  # a lost race (non-fast-forward): once more, on the new head
                 last = e.error
             finally:
@@ -71,8 +87,20 @@ class GitProposer:
         assert last is not None
         raise last
 
-    def _sync(self) -> GitRepo:
-        target = self.target
+    def _pull_request(self, done: Proposal, message: str) -> Proposal:
+        cfg = current().acquirer.pull_request
+        if cfg is None or done.commit is None:
+            return done
+        title, _, body = message.partition("\n")
+        api = self.forge(cfg)
+        try:
+            url = api.open_pull_request(head=done.branch, base=self.branch, title=title,
+                                        body=body.strip())
+        finally:
+            api.close()
+        return Proposal(done.commit, done.branch, url)
+
+    def _sync(self, target: str) -> GitRepo:
         if not os.path.isdir(os.path.join(self.workdir, ".git")):
             os.makedirs(os.path.dirname(self.workdir) or ".", exist_ok=True)
             clone(self.remote, self.workdir, policy=self.policy).close()
@@ -86,8 +114,8 @@ class GitProposer:
         repo.run("clean", "--quiet", "-fdx", what=what)
         return repo
 
-    def _commit_and_push(self, repo: GitRepo, files: Mapping[str, bytes], message: str) -> Proposal:
-        target = self.target
+    def _commit_and_push(self, repo: GitRepo, files: Mapping[str, bytes], message: str,
+                         target: str) -> Proposal:
         changed = False
         for rel, data in files.items():
             path = os.path.join(repo.path, rel)

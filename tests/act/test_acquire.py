@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,8 +23,8 @@ from controller.desired.loader import load_fleet
 from controller.errors import PermanentError
 from controller.lab.transmission import make_payload_torrent
 from controller.nodeconfig import current, install
-from schemas.desired import DesiredState
-from schemas.node import AcquirerConfig, NodeConfig
+from schemas.desired import DesiredState, SecretRef
+from schemas.node import AcquirerConfig, NodeConfig, PullRequestConfig
 from schemas.plan import Action, ActionKind, action_id
 from tests.clients.test_torznab import BOMB
 from tests.support.gitrepo import (
@@ -231,6 +234,67 @@ def test_a_proposal_that_would_make_the_repo_invalid_is_not_committed(world: Wor
     before = world.head()
     with pytest.raises(ProposalInvalid) as e:
         proposer.propose({"items/acquired/bad.yaml": b"apiVersion: tva/v1\nkind: Collection\n"},
-                         "a broken item file")
+                         "a broken item file", "bad")
     assert "not be a valid revision" in str(e.value) and "bad.yaml" in str(e.value)
     assert world.head() == before
+
+
+class FakeForge:
+    """A forge's pull-request API (Forgejo, Gitea and GitHub share it) on a real socket."""
+
+    def __init__(self) -> None:
+        self.posts: list[tuple[str, dict[str, str], dict[str, Any]]] = []
+        self.seen: set[str] = set()
+        forge = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                forge.posts.append((self.path, dict(self.headers), body))
+                status = 409 if body["head"] in forge.seen else 201
+                forge.seen.add(body["head"])
+                data = json.dumps({"html_url": f"http://forge/pulls/{len(forge.posts)}"}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/api/v1"
+
+
+def test_a_pull_request_is_opened_instead_of_a_push_to_the_branch(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    forge = FakeForge()
+    monkeypatch.setenv("TVA_TEST_FORGE_TOKEN", "forge-token")
+    key = current().acquirer.signing_key
+    install(NodeConfig(acquirer=AcquirerConfig(signing_key=key, pull_request=PullRequestConfig(
+        api=forge.api, repo="owner/fleet", token=SecretRef(env="TVA_TEST_FORGE_TOKEN")))))
+    try:
+        rel = world.release("Night.Film.2024.1080p.WEB-GOOD")
+        before = world.head()
+        result = world.actuator.apply(research())
+        assert "pull request http://forge/pulls/1" in result
+        assert world.head() == before  # the followed branch is not touched
+        branch = f"tva/acquire/{rel.infohash}"
+        files = git(world.remote, "show", "--name-only", "--format=", branch).splitlines()
+        assert f"items/acquired/{rel.infohash}.yaml" in files
+        path, headers, body = forge.posts[0]
+        assert path == "/api/v1/repos/owner/fleet/pulls"
+        assert headers["Authorization"] == "token forge-token"
+        assert (body["head"], body["base"]) == (branch, "main")
+        assert body["title"] == "Acquire Night.Film.2024.1080p.WEB-GOOD"
+        # Pending until merged: the same search does not propose it again.
+        assert world.actuator.apply(research()).startswith("already proposed")
+        assert len(forge.posts) == 1
+    finally:
+        forge.server.shutdown()
+        forge.server.server_close()
