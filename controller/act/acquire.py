@@ -37,7 +37,14 @@ from controller.display import safe
 from controller.errors import PermanentError, TemporaryError, TvaError
 from controller.planner.ranking import SIZE_TOLERANCE, Judged, Wanted, judge
 from schemas.acquisition import AcquiredRecord, AcquisitionPolicy, Release
-from schemas.desired import API_VERSION, DesiredState, Indexer, Provenance, Source
+from schemas.desired import (
+    API_VERSION,
+    DesiredState,
+    Indexer,
+    Provenance,
+    Source,
+    infohash_from_magnet,
+)
 from schemas.plan import Action, ActionKind
 
 __all__ = ["AcquireActuator", "Proposer", "Searcher", "item_file", "read_results"]
@@ -148,9 +155,10 @@ class AcquireActuator:
             if self.proposer.pending(path, fetched.infohash):
                 self._remember(action, now, self._summary(judged, j, policy, "pending"))
                 return f"already proposed: {j.release.title} ({fetched.infohash[:12]})"
-            if dead is not None and fetched.infohash == dead:
-                judged = [Judged(x.release, "it is the dead item itself") if x is j else x
-                          for x in judged]
+            known = desired.items.get(fetched.infohash)
+            if known is not None:  # the dead item itself, or an item declared under another name
+                judged = [Judged(x.release, f"already in the fleet repo as {known.name}")
+                          if x is j else x for x in judged]
                 continue
             record = AcquiredRecord(  # every string from the indexer shown safely, one line
                 watchlist=watchlist, entry=what, source=src.name,
@@ -237,8 +245,6 @@ class AcquireActuator:
 
     @staticmethod
     def _magnet(r: Release, magnet: str) -> _Fetched:
-        from schemas.desired import infohash_from_magnet
-
         infohash = infohash_from_magnet(magnet)
         if infohash is None:
             raise PermanentError("its magnet link has no info-hash")

@@ -298,3 +298,21 @@ def test_a_pull_request_is_opened_instead_of_a_push_to_the_branch(
     finally:
         forge.server.shutdown()
         forge.server.server_close()
+
+
+def test_a_release_already_declared_under_another_name_is_not_proposed(world: World) -> None:
+    rel = world.release("Night.Film.2024.1080p.WEB-GOOD")
+    (world.root / "extra").mkdir()
+    work = world.root / "extra" / "owner"
+    clone_checkout(world.remote, work, "owner")
+    (work / "items" / "mine.yaml").write_text(
+        "apiVersion: tva/v1\nkind: Collection\nname: mine\nprovenance: public\n"
+        f"items:\n  - {{name: My Copy, infohash: {rel.infohash}}}\n")
+    git(work, "add", "-A")
+    git(work, "commit", "--quiet", "--no-gpg-sign", "-m", "mine")
+    git(work, "push", "--quiet", "origin", "HEAD")
+    before = world.head()
+    with pytest.raises(PermanentError) as e:
+        world.actuator.apply(research())
+    assert "already in the fleet repo as My Copy" in str(e.value)
+    assert world.head() == before
