@@ -116,3 +116,16 @@ acquired:
     assert "acquired for film Night Film from source public: Night.Film.2024.1080p-GRP" in added
     assert "30 seeders" in added and f"supersedes dead item {dead[:12]}" in added
     assert any(ln.startswith("item ") and dead[:8] in ln and "removed" in ln for ln in lines)
+
+
+def test_a_watchlist_entry_the_fleet_lacks_shows_its_search(tmp_path: Path) -> None:
+    """A change that makes the acquirer search: the review shows the search and why."""
+    base = _load(FLEET)
+    head = _copy(tmp_path, [
+        ("sources/public.yaml", "search: true\n",
+         'search: true\nindexer: {url: "http://192.168.1.5:9696/1/api"}\n'),
+        ("watchlists/tv-shows.yaml", "entries:\n", "search: [public]\nentries:\n  - {film: Night Film}\n"),
+    ])
+    text = render_text(compare(base, head, statuses(), NOW))
+    assert "research" in text
+    assert "film Night Film is not in the fleet; search public for tv" in text
