@@ -9,7 +9,8 @@ client connects:
   ``fd00:ec2::254``, ``0.0.0.0/8``, multicast) are refused for every request;
 - a request that carries a secret goes only to an address the operator allows: the node's own
   Transmission password to loopback, a peer's API token to loopback or a private network
-  (``egress.peers_on_private_networks``), and either to what ``egress.allow`` lists in the node
+  (``egress.peers_on_private_networks``), an indexer's API key to loopback or a private
+  network, and each to what ``egress.allow`` lists in the node
   configuration (host names, addresses, networks), which also lifts the first rule.
 
 Host names are resolved here and every address they resolve to must pass. (A name that
@@ -52,6 +53,8 @@ class Secret(StrEnum):
     """The node's own Transmission password: loopback (or what the operator allows)."""
     peer = "peer"
     """A peer controller's API token: loopback, private networks, or what the operator allows."""
+    indexer = "indexer"
+    """A Torznab indexer's API key: loopback, private networks, or what the operator allows."""
 
 
 class EgressRefused(PermanentError):
@@ -119,6 +122,8 @@ def check(url: str, secret: Secret = Secret.none) -> None:
             continue
         if secret is Secret.peer and policy.peers_on_private_networks and _in(a, PRIVATE):
             continue
+        if secret is Secret.indexer and _in(a, PRIVATE):
+            continue  # Prowlarr and Jackett usually run at home, next to the acquirer
         where = ("loopback" if secret is Secret.transmission
                  else "loopback or private networks")
         raise EgressRefused(

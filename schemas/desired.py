@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from schemas.acquisition import AcquiredRecord, AcquisitionPolicy
 from schemas.bandwidth import BandwidthPolicy
 from schemas.base import Model
 from schemas.fabric import Fabric
@@ -1038,6 +1039,13 @@ class Collection(Model):
     items: list[Item] = Field(
         default_factory=list, max_length=100_000, description="The torrents of the collection."
     )
+    part_of: Name | None = Field(
+        default=None,
+        description="The items count as items of this other collection (an acquired release "
+        "joins its show's collection from a file of its own).",
+    )
+    acquired: AcquiredRecord | None = Field(
+        default=None, description="Written by the acquirer: what it chose, for what, and why.")
 
 
 # --------------------------------------------------------------------------- watchlists
@@ -1068,6 +1076,11 @@ class WatchEntry(Model):
         default=2, ge=0, le=100, description="Unwatched episodes to keep ready on the device."
     )
     query: str | None = Field(default=None, description="Search query for the indexer.")
+    season: int | None = Field(
+        default=None, ge=0, le=10_000,
+        description="A show's season: its episodes are searched as SxxEyy (episode numbers from "
+        "the items' episode field).",
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Self:
@@ -1092,6 +1105,10 @@ class Watchlist(Model):
     )
     entries: list[WatchEntry] = Field(
         default_factory=list, description="What to keep ready, each a show, a film or a magnet."
+    )
+    policy: AcquisitionPolicy = Field(
+        default_factory=AcquisitionPolicy,
+        description="What acquisition accepts and prefers from an indexer (docs/acquisition.md).",
     )
 
 

@@ -16,10 +16,14 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from schemas.desired import SecretRef
+
 __all__ = [
     "DEFAULT_REFUSED_ROOTS",
+    "AcquirerConfig",
     "EgressConfig",
     "NodeConfig",
+    "PullRequestConfig",
     "RootsConfig",
     "SecretsConfig",
     "TransmissionConfig",
@@ -166,6 +170,46 @@ class TransmissionConfig(_Config):
         return v
 
 
+class PullRequestConfig(_Config):
+    """Propose each acquisition as a pull request on a forge instead of pushing to the branch."""
+
+    api: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$")] = Field(
+        description="The forge's API root: https://HOST/api/v1 for Forgejo and Gitea, "
+        "https://api.github.com for GitHub.")
+    repo: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")] = Field(
+        description="owner/name of the fleet repo on the forge.")
+    token: SecretRef = Field(description="An API token that may open pull requests, by reference.")
+
+
+class AcquirerConfig(_Config):
+    """How this node, as the acquirer, commits what it finds (docs/acquisition.md)."""
+
+    identity: Annotated[str, StringConstraints(pattern=r"^[^<>\n]+ <[^<>\s]+>$")] = Field(
+        default="tva acquirer <acquirer@tva.invalid>",
+        description="Author and committer of the acquirer's commits, 'Name <email>'.",
+    )
+    signing_key: str | None = Field(
+        default=None,
+        description="SSH private key the acquirer signs its commits with (list its public key "
+        "in the nodes' allowed-signers file). None: commits are not signed.",
+    )
+    branch: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._/-]{1,200}$")] | None = (
+        Field(default=None, description="Push to this branch instead of the one the daemon "
+              "follows (a branch someone merges, as a pull request would be)."))
+
+    pull_request: PullRequestConfig | None = Field(
+        default=None,
+        description="Open a pull request per acquisition (a branch tva/acquire/<info-hash>) "
+        "instead of pushing to the branch.")
+
+    @field_validator("signing_key")
+    @classmethod
+    def _absolute_key(cls, v: str | None) -> str | None:
+        if v is not None and not posixpath.isabs(posixpath.expanduser(v)):
+            raise ValueError(f"{v!r} is not an absolute path")
+        return v
+
+
 class TunnelPath(StrEnum):
     """How the controller reaches the privileged step that brings a tunnel up or down."""
 
@@ -198,3 +242,4 @@ class NodeConfig(_Config):
     roots: RootsConfig = Field(default_factory=RootsConfig)
     tunnels: TunnelsConfig = Field(default_factory=TunnelsConfig)
     transmission: TransmissionConfig = Field(default_factory=TransmissionConfig)
+    acquirer: AcquirerConfig = Field(default_factory=AcquirerConfig)

@@ -16,7 +16,9 @@ CONFINED = {
     "git": ("controller/clients/git.py",),
     "gitdb": ("controller/clients/git.py",),
     "mpv": ("controller/player/host.py",),
-    "httpx": ("controller/clients/peers.py",),
+    "httpx": ("controller/clients/peers.py", "controller/clients/torznab.py",
+              "controller/clients/forge.py"),
+    "defusedxml": ("controller/clients/torznab.py",),
 }
 
 

@@ -1,4 +1,5 @@
-"""``tva fleet duties|custody|reaper|peers ITEM``: the planner's reasoning, one view at a time.
+"""``tva fleet duties|custody|reaper|peers ITEM|acquisitions``: the planner's reasoning, one view
+at a time.
 
 Each view comes from the same pass that produces the plan, so it never disagrees with
 ``tva plan``. Inputs and ``now`` are chosen exactly as for ``tva plan`` (``controller.cli.inputs``).
@@ -7,6 +8,7 @@ Exit 0, or 1 on error. Every view has ``--json``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
@@ -20,7 +22,7 @@ from schemas.journal import JournalEntry
 
 __all__ = ["VIEWS", "run"]
 
-VIEWS = ("duties", "custody", "reaper", "peers")
+VIEWS = ("duties", "custody", "reaper", "peers", "acquisitions")
 
 
 def run(
@@ -35,9 +37,11 @@ def run(
     fleet_ref: bool = False,
     transport: StatusSource | None = None,
     journal: Sequence[JournalEntry] = (),
+    state_dir: str | None = None,
 ) -> int:
     """``item``: custody (optional filter) and peers (required). ``node``: peers only, the node
-    asking (gates that depend on the asker apply)."""
+    asking (gates that depend on the asker apply). ``state_dir``: acquisitions only, the
+    acquirer's state dir (its journal and the last result of each search), when here."""
     if view not in VIEWS:
         raise PermanentError(f"unknown view {view!r}; choose one of {', '.join(VIEWS)}")
     if view == "peers" and item is None:
@@ -46,7 +50,12 @@ def run(
                          fleet_ref=fleet_ref, now=now)
     if node is not None and node not in inputs.desired.devices:
         raise PermanentError(f"{node!r} is not a device of the fleet")
+    results: dict[str, Any] = {}
+    if view == "acquisitions" and state_dir is not None:
+        journal, results = _acquirer_state(inputs, state_dir, journal)
     data = _VIEW[view](inputs, item, node, journal)
+    if view == "acquisitions":
+        data["last_results"] = results
     for note in inputs.notes:
         err.print(f"note: {note}", markup=False, style="dim")
     if as_json:
@@ -105,7 +114,48 @@ def _peers(inputs: Inputs, item: str | None, node: str | None,
     }
 
 
-_VIEW = {"duties": _duties, "custody": _custody, "reaper": _reaper, "peers": _peers}
+def _acquirer_state(inputs: Inputs, state_dir: str, journal: Sequence[JournalEntry]) -> tuple[
+        Sequence[JournalEntry], dict[str, Any]]:
+    """The journals and search results kept in ``state_dir`` (the acquirer's, when this is it)."""
+    from controller.act.acquire import read_results
+    from controller.journal import Journal
+
+    entries = list(journal)
+    results: dict[str, Any] = {}
+    for name in sorted(inputs.desired.devices):
+        jpath = os.path.join(state_dir, f"{name}.journal.jsonl")
+        if not journal and os.path.exists(jpath):
+            entries += Journal(jpath).entries()
+        results.update(read_results(os.path.join(state_dir, f"{name}.acquisitions.json")))
+    return entries, results
+
+
+def _acquisitions(inputs: Inputs, item: str | None, node: str | None,
+                  journal: Sequence[JournalEntry]) -> dict[str, Any]:
+    from controller.planner.acquire import acquisition_rows
+    from controller.planner.core import run_pass
+
+    ctx, ledger, entries = run_pass(inputs.desired, inputs.statuses, inputs.now, journal)
+    rows = acquisition_rows(ctx, ledger, entries)
+    proposed = []
+    for name in sorted(inputs.desired.collections):
+        coll = inputs.desired.collections[name]
+        if coll.acquired is None:
+            continue
+        rec = coll.acquired
+        for it in coll.items:
+            proposed.append({
+                "collection": name, "item": it.name, "infohash": it.key,
+                "part_of": coll.part_of, "release": rec.release, "source": rec.source,
+                "watchlist": rec.watchlist, "entry": rec.entry, "reason": rec.reason,
+                "supersedes": rec.supersedes, "searched_at": rec.searched_at.isoformat(),
+            })
+    return {"now": inputs.now.isoformat(), "acquirer": ctx.acquirer,
+            "entries": [asdict(r) for r in rows], "proposed": proposed}
+
+
+_VIEW = {"duties": _duties, "custody": _custody, "reaper": _reaper, "peers": _peers,
+         "acquisitions": _acquisitions}
 
 
 def _show_duties(data: dict[str, Any]) -> None:
@@ -171,5 +221,40 @@ def _show_peers(data: dict[str, Any]) -> None:
     out.print(t)
 
 
+def _show_acquisitions(data: dict[str, Any]) -> None:
+    out.print(f"Acquirer: {data['acquirer'] or '(none)'}", markup=False)
+    t = Table(title="Watchlist entries", title_justify="left")
+    for col in ("watchlist", "entry", "device", "state", "why"):
+        t.add_column(col)
+    style = {"satisfied": "green", "search-planned": "cyan", "waiting": "yellow",
+             "no-source": "magenta", "no-acquirer": "red"}
+    for r in data["entries"]:
+        t.add_row(r["watchlist"], r["entry"], r["device"],
+                  styled(r["state"], style.get(r["state"], "white")), r["why"])
+    out.print(t)
+    if data["proposed"]:
+        p = Table(title="Acquired items (committed by the acquirer)", title_justify="left")
+        for col in ("item", "release", "for", "why chosen"):
+            p.add_column(col)
+        for r in data["proposed"]:
+            what = r["entry"] + (f" (supersedes {r['supersedes'][:12]})" if r["supersedes"] else "")
+            p.add_row(r["item"], r["release"], what, r["reason"])
+        out.print(p)
+    results = data.get("last_results") or {}
+    if results:
+        s = Table(title="Last search per entry (this node's state dir)", title_justify="left")
+        for col in ("target", "at", "outcome", "chosen", "refused"):
+            s.add_column(col)
+        for target in sorted(results):
+            r = results[target]
+            chosen = r.get("chosen") or {}
+            refused = [f"{x.get('title')}: {x.get('why')}" for x in r.get("refused", [])[:5]]
+            s.add_row(target, str(r.get("at", "")), str(r.get("outcome", "")) + (
+                f" ({r['error']})" if r.get("error") else ""),
+                f"{chosen.get('title')}: {chosen.get('why')}" if chosen else "-",
+                "\n".join(refused) or "-")
+        out.print(s)
+
+
 _RENDER = {"duties": _show_duties, "custody": _show_custody, "reaper": _show_reaper,
-           "peers": _show_peers}
+           "peers": _show_peers, "acquisitions": _show_acquisitions}

@@ -300,7 +300,8 @@ def plan(
                              fleet_ref=fleet_ref, now=now, as_json=as_json, markdown=markdown))
 
 
-fleet_app = typer.Typer(help="Fleet views: duties, custody, reaper, peers.", no_args_is_help=True)
+fleet_app = typer.Typer(help="Fleet views: duties, custody, reaper, peers, acquisitions.",
+                        no_args_is_help=True)
 app.add_typer(fleet_app, name="fleet")
 
 
@@ -370,6 +371,24 @@ def fabric_keys(
 
     _install_node_config(node_config)
     raise typer.Exit(cmd.run(node, path, rotate=rotate, as_json=as_json))
+
+
+@fleet_app.command("acquisitions")
+def fleet_acquisitions(
+    path: FleetPathOpt = ".", status_dir: StatusDirOpt = None, fleet_ref: FleetRefOpt = False,
+    now: NowOpt = None, as_json: JsonOpt = False,
+    state_dir: Annotated[str | None, typer.Option(
+        "--state-dir", help="On the acquirer: its state dir, for its journal (backoff) and the "
+        "last result of each search (default /var/lib/tva as root, else ~/.local/state/tva)."),
+    ] = None,
+) -> None:
+    """Watchlist entries: satisfied, searching or waiting; proposed items; last search results."""
+    from controller.cli import fleet as cmd
+    from controller.cli.run import default_state_dir
+
+    raise typer.Exit(cmd.run("acquisitions", path, status_dir=status_dir, fleet_ref=fleet_ref,
+                             now=now, as_json=as_json,
+                             state_dir=state_dir or default_state_dir()))
 
 
 @app.command()

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from controller.act.fabric import FabricActuator
+from controller.act.writeback import GitProposer
 from controller.clients.transmission import runs_transmission
 from controller.clients.wireguard import FabricLink
 from controller.daemon.api import ApiServer, ConnectionLimits, TlsFiles, create_app
@@ -100,6 +101,9 @@ class Daemon(DashboardHooks):
             sleep=self.wakeup.sleep,
         )
         self.runtime.metainfo_reader = self._read_committed
+        if not config.local:  # the acquirer commits its finds to the fleet repo (docs/acquisition.md)
+            self.runtime.proposer = GitProposer(config.repo, config.branch,
+                                                os.path.join(config.state_dir, "acquirer"))
         self.last: PassOutcome | None = None
         self.listeners: list[Callable[[PassOutcome], None]] = []
         """Called after every successful pass (the demo narrates from here)."""

@@ -16,14 +16,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from controller.act.acquire import AcquireActuator
 from controller.act.apply import Applier, ApplyReport, Backend
 from controller.act.confirm import Confirmer
 from controller.act.player import PlayerActuator
 from controller.act.transmission import TransmissionActuator
 from controller.act.vpn import VpnActuator
+from controller.act.writeback import GitProposer
 from controller.announce import base_url, with_token
 from controller.atomic import write_atomic
 from controller.clients.peers import PeerApi
+from controller.clients.torznab import TorznabClient
 from controller.clients.transmission import TransmissionClient
 from controller.errors import PermanentError, Problem, TvaError
 from controller.journal import Journal
@@ -100,6 +103,9 @@ class NodeRuntime:
     watched: WatchedStore = field(init=False)
     metainfo_reader: Callable[[str], bytes | None] | None = None
     """Reads a committed .torrent by repo path (the source's revision), when there is one."""
+    proposer: GitProposer | None = None
+    """Commits the acquirer's finds to the fleet repo; None: research is not carried out here."""
+    _searcher: TorznabClient | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.token = tracker_token(self.state_dir, self.node)
@@ -184,6 +190,9 @@ class NodeRuntime:
         if self._player is not None:
             self._player.close()
             self._player = None
+        if self._searcher is not None:
+            self._searcher.close()
+            self._searcher = None
 
     # ------------------------------------------------------------------ a pass
 
@@ -250,6 +259,12 @@ class NodeRuntime:
 
     def applier(self, desired: DesiredState) -> Applier:
         backends: list[Backend] = [VpnActuator(desired), PlayerActuator(self._player)]
+        if self.proposer is not None:
+            if self._searcher is None:
+                self._searcher = TorznabClient()
+            backends.append(AcquireActuator(
+                lambda: self._desired, self._searcher, self.proposer, self.clock,
+                results_file=self.acquisitions_file))
         if self._actuator is not None:
             backends.insert(0, self._actuator)
         actuator = self._actuator
@@ -262,6 +277,11 @@ class NodeRuntime:
             self.node, backends, journal=self.journal, confirmer=confirmer, clock=self.clock,
             should_stop=self.should_stop, sleep=self.sleep,
         )
+
+    @property
+    def acquisitions_file(self) -> str:
+        """Where the acquirer keeps the last result of each search (``tva fleet acquisitions``)."""
+        return os.path.join(self.state_dir, f"{self.node}.acquisitions.json")
 
     def playing(self) -> set[str]:
         """The item the hosted player has open right now, if any (checked before removals)."""

@@ -247,6 +247,9 @@ def check_and_resolve(
     for coll, origin in collections.values():
         if coll.source is not None and not known("Source", coll.source, sources):
             report(origin, ("source",), *unknown(coll.source, sources, "Source", "source"))
+        if coll.part_of is not None and not known("Collection", coll.part_of, collections):
+            report(origin, ("part_of",),
+                   *unknown(coll.part_of, collections, "Collection", "collection"))
         for i, item in enumerate(coll.items):
             if item.source is not None and not known("Source", item.source, sources):
                 report(origin, ("items", i, "source"),
@@ -283,12 +286,22 @@ def check_and_resolve(
             provenance = item.provenance or (src.provenance if src else None) or coll.provenance
             f2f = provenance is Provenance.private or bool(src and src.effective_f2f_only)
             items[key] = ResolvedItem(
-                key=key, name=item.name, collection=coll.name, size=size,
+                key=key, name=item.name, collection=coll.part_of or coll.name, size=size,
                 labels=tuple(sorted({*coll.labels, *item.labels})), provenance=provenance,
                 source=source_name, f2f_only=f2f, magnet=item.magnet, torrent=item.torrent,
                 episode=item.episode, private_flag=private_flag,
             )
             item_origin[key] = (origin, ("items", i))
+
+    # Superseded items (the reaper's last rung, docs/acquisition.md): an acquired replacement
+    # that names a dead item takes its place; the dead item is no longer desired.
+    for coll, _origin in collections.values():
+        dead = coll.acquired.supersedes if coll.acquired is not None else None
+        if dead is None or dead not in items:
+            continue
+        replacements = [it.key for it in coll.items if it.key in items and it.key != dead]
+        if replacements:
+            del items[dead]
 
     # Watchlists.
     for wl, origin in watchlists.values():

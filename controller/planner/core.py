@@ -3,7 +3,8 @@
 1. index the inputs (``context``); 2. assign duties; 3. resolve watchlist buffers and player
 queues (what must be kept where); 4. custody pins and prunes; 5. prefetch pins and removals;
 6. player settings and queue; 7. Transmission session settings; 8. VPN kill switch; 9. privacy
-(fleet-only items: foreign trackers, leaking sessions); 10. the reaper's ladder; 11. labels lost
+(fleet-only items: foreign trackers, leaking sessions); 10. the reaper's ladder; 10b. acquisition
+(watchlist entries the fleet lacks: ``acquire``); 11. labels lost
 in a crash set again (``relabel``); 12. the removal budgets (``removals``); 13. assemble. Each
 step sees what the earlier ones decided (``ledger``), so, for instance, no two removals can
 each count on the other's copy. Everything is computed for the whole fleet and filtered at the
@@ -15,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from controller.planner.acquire import plan_acquisitions
 from controller.planner.assemble import assemble
 from controller.planner.context import Context, build_context
 from controller.planner.custody import plan_custody
@@ -69,6 +71,7 @@ def run_pass(
     plan_vpn(ctx, ledger)
     plan_privacy(ctx, ledger)
     plan_reaper(ctx, ledger)
+    plan_acquisitions(ctx, ledger, entries)
     plan_relabel(ctx, ledger)
     limit_removals(desired.fleet.policy.removals, ledger)
     _unmanaged(ctx, ledger, entries)

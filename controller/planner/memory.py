@@ -21,9 +21,13 @@ class JournalIndex:
         last: dict[tuple[str, ActionKind, str], datetime] = {}
         strikes: dict[tuple[str, str], list[JournalEntry]] = {}
         added: dict[str, datetime] = {}
+        tries: dict[tuple[str, ActionKind, str], list[tuple[datetime, bool]]] = {}
         for e in entries:
             if not e.tried:
                 continue
+            if e.kind is ActionKind.research and e.outcome is not Outcome.started:
+                tries.setdefault((e.node, e.kind, e.target), []).append(
+                    (e.at, e.outcome is Outcome.failed))
             key = (e.node, e.kind, e.target)
             prev = last.get(key)
             if prev is None or e.at > prev:
@@ -39,10 +43,21 @@ class JournalIndex:
         self._last = last
         self._strikes = strikes
         self._added = added
+        self._failures: dict[tuple[str, ActionKind, str], int] = {}
+        for key, outcomes in tries.items():
+            outcomes.sort(key=lambda o: o[0])
+            n = 0
+            for _, failed in outcomes:
+                n = n + 1 if failed else 0
+            self._failures[key] = n
 
     def last_tried(self, node: str, kind: ActionKind, target: str) -> datetime | None:
         """When ``node`` last tried (ok or failed) ``kind`` on ``target``; None if never."""
         return self._last.get((node, kind, target))
+
+    def failures(self, node: str, kind: ActionKind, target: str) -> int:
+        """Failed attempts in a row, since the last success (searches only: ``research``)."""
+        return self._failures.get((node, kind, target), 0)
 
     def strikes(self, node: str, target: str) -> list[JournalEntry]:
         """Strikes recorded for ``target`` on ``node``, oldest first."""

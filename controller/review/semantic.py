@@ -96,13 +96,30 @@ def semantic_diff(base: DesiredState, head: DesiredState) -> list[Change]:
     for key in sorted(base.items.keys() - head.items.keys()):
         it = base.items[key]
         changes.append(Change("item", _item_name(it.name, key), "removed", _where(it.collection)))
+    acquired = _acquired(head)
     for key in sorted(head.items.keys() - base.items.keys()):
         it = head.items[key]
-        changes.append(Change("item", _item_name(it.name, key), "added", _where(it.collection)))
+        changes.append(Change("item", _item_name(it.name, key), "added",
+                              _where(it.collection) + acquired.get(key, "")))
     for key in sorted(base.items.keys() & head.items.keys()):
         a, b = _dump(base.items[key]), _dump(head.items[key])
         changes += _fields("item", _item_name(head.items[key].name, key), a, b)
     return sorted(changes, key=lambda c: c.sort_key)
+
+
+def _acquired(state: DesiredState) -> dict[str, str]:
+    """For items the acquirer committed: what for, from where, why (docs/acquisition.md)."""
+    out: dict[str, str] = {}
+    for coll in state.collections.values():
+        rec = coll.acquired
+        if rec is None:
+            continue
+        text = (f"; acquired for {rec.entry} from source {rec.source}: {rec.release} ({rec.reason})"
+                + (f"; supersedes dead item {rec.supersedes[:12]}" if rec.supersedes else ""))
+        for it in coll.items:
+            if it.key is not None:
+                out[it.key] = text
+    return out
 
 
 def _pins(value: Any) -> str:

@@ -106,3 +106,44 @@ def test_a_fabric_added_then_a_key_rotated_and_a_member_added() -> None:
         "fabric travel: members: device 'laptop-sam' removed",
         f"fabric travel: members[device 'laptop-jo'].public_key: {old_key} -> {new_key}",
     ]
+def test_an_acquired_item_says_what_it_is_for_and_why(tmp_path: Path) -> None:
+    """A pull request of the acquirer (docs/acquisition.md) reads as what it proposes."""
+    dst = tmp_path / "fleet"
+    shutil.copytree(FLEET, dst)
+    base = _load(dst)
+    dead = next(k for k, it in base.items.items() if it.source == "public")
+    new = "c" * 40
+    (dst / "items" / "acquired.yaml").write_text(f"""apiVersion: tva/v1
+kind: Collection
+name: acquired-cccccccccccccccc
+source: public
+provenance: public
+items:
+  - {{name: Night Film, infohash: {new}, size: 1GiB}}
+acquired:
+  watchlist: tv-shows
+  entry: film Night Film
+  source: public
+  release: Night.Film.2024.1080p-GRP
+  searched_at: '2026-11-30T12:00:00Z'
+  reason: 'best of 1 acceptable of 3 results: 1080p, 30 seeders'
+  supersedes: {dead}
+""")
+    lines = [str(c) for c in semantic_diff(base, _load(dst))]
+    added = next(ln for ln in lines if "Night Film" in ln and "item" in ln)
+    assert "acquired for film Night Film from source public: Night.Film.2024.1080p-GRP" in added
+    assert "30 seeders" in added and f"supersedes dead item {dead[:12]}" in added
+    assert any(ln.startswith("item ") and dead[:8] in ln and "removed" in ln for ln in lines)
+
+
+def test_a_watchlist_entry_the_fleet_lacks_shows_its_search(tmp_path: Path) -> None:
+    """A change that makes the acquirer search: the review shows the search and why."""
+    base = _load(FLEET)
+    head = _copy(tmp_path, [
+        ("sources/public.yaml", "search: true\n",
+         'search: true\nindexer: {url: "http://192.168.1.5:9696/1/api"}\n'),
+        ("watchlists/tv-shows.yaml", "entries:\n", "search: [public]\nentries:\n  - {film: Night Film}\n"),
+    ])
+    text = render_text(compare(base, head, statuses(), NOW))
+    assert "research" in text
+    assert "film Night Film is not in the fleet; search public for tv" in text
