@@ -162,6 +162,11 @@ def test_the_tva_process_writes_nothing_outside_its_scratch_dir(
     for d in ("home", "tmp", "config", "state", "cache"):
         (scratch / d).mkdir()
     before = _tree(scratch)
+    targets = [Path("/tmp/pwned"), Path("/tmp/x")]  # where the hostile strings point
+    def seen() -> list[int | None]:
+        return [t.stat().st_mtime_ns if t.exists() else None for t in targets]
+
+    existed = seen()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TVA_", "XDG_"))}
     env.update(HOME=str(home), TMPDIR=str(scratch / "tmp"), XDG_CONFIG_HOME=str(scratch / "config"),
                XDG_STATE_HOME=str(scratch / "state"), XDG_CACHE_HOME=str(scratch / "cache"))
@@ -171,4 +176,4 @@ def test_the_tva_process_writes_nothing_outside_its_scratch_dir(
     assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
     _check_report(json.loads(proc.stdout), fleet)
     assert _tree(scratch) == before, "tva validate wrote or changed a file"
-    assert not Path("/tmp/pwned").exists() and not Path("/tmp/x").exists()
+    assert seen() == existed, "tva validate made or touched a file a hostile string names"
