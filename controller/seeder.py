@@ -13,6 +13,21 @@ secret (its tracker token). A fetching node gets the URL from the holder's API
 item the fleet declares, only from a copy its Transmission reports complete and error-free, and
 only the files that torrent lists, inside its download directory (no ``..``, no symlink out).
 Ranges and the file transfer are Starlette's ``FileResponse``.
+
+One answer carries at most :data:`MAX_RANGE` bytes (``capped_range``): asked for a whole
+16 MiB piece, the holder sends the first 2 MiB with a ``Content-Range`` saying so, and
+Transmission (3.00 and 4.1 alike) asks for the rest in a new request. This is for Transmission
+3.00's sake, measured (docs/performance.md#re-pins): its web thread hands every 16 KiB block to
+the event thread through a 64 KiB pipe while holding the session lock, and blocks when the pipe
+is full; the event thread takes the session lock every half second, so once more than about
+60 MiB sit unprocessed the daemon deadlocks (RPC and all). Four 16 MiB pieces in flight from one
+web seed are 64 MiB: a fast seed hung a 1 GiB re-pin in three runs out of three. A new request
+is made only by the event thread, after it took the previous answer, so the cap bounds what can
+pile up at 4 x 2 MiB per web seed.
+
+Which copies are complete is looked up in Transmission once per pass and item, not once per
+range request: the cache is cleared every pass (``refresh``) and an entry lives at most
+:data:`LOOKUP_SECONDS`.
 """
 
 from __future__ import annotations
@@ -21,21 +36,53 @@ import hashlib
 import hmac
 import os
 import posixpath
+import re
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from controller.clients.transmission import TransmissionClient
 from controller.errors import TvaError
 
-__all__ = ["SEED_PATH", "SeedFile", "Seeder", "capability"]
+__all__ = ["LOOKUP_SECONDS", "MAX_RANGE", "SEED_PATH", "SeedFile", "Seeder", "capability",
+           "capped_range"]
 
 SEED_PATH = "/v1/seed"
 LOCAL_ERROR = 3
+MAX_RANGE = 2 << 20
+"""The most bytes one answer of a web seed carries (see the module docstring)."""
+LOOKUP_SECONDS = 5.0
+"""How long a lookup of a copy in Transmission is reused at most (a pass clears them sooner)."""
+
+_RANGE = re.compile(r"bytes=(\d{1,19})-(\d{0,19})")
+
+
+def capped_range(header: str | None, limit: int | None = None) -> str | None:
+    """``header`` (an HTTP ``Range``) asking for at most ``limit`` bytes (default
+    :data:`MAX_RANGE`): a single range
+    ``bytes=A-B`` or ``bytes=A-`` longer than that becomes ``bytes=A-(A+limit-1)``; anything
+    else (no range, several, a suffix, malformed) is returned unchanged, for the file response
+    to answer as it would."""
+    m = _RANGE.fullmatch(header.strip()) if header else None
+    if m is None:
+        return header
+    limit = MAX_RANGE if limit is None else limit
+    start = int(m[1])
+    end = int(m[2]) if m[2] else None
+    if end is not None and (end < start or end - start < limit):
+        return header
+    return f"bytes={start}-{start + limit - 1}"
 
 
 def capability(secret: str, infohash: str) -> str:
     """The unguessable part of an item's web seed URL on this holder."""
     return hmac.new(secret.encode(), b"webseed:" + infohash.encode(), hashlib.sha256).hexdigest()[:40]
+
+
+_Copy = tuple[str, frozenset[str]]
+"""A complete copy: its download directory and the names of its files."""
 
 
 @dataclass(frozen=True)
@@ -47,17 +94,28 @@ class SeedFile:
 class Seeder:
     """The web seeds of one holder: URLs to hand out, and files to serve."""
 
-    def __init__(self, secret: str) -> None:
+    def __init__(self, secret: str, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.secret = secret
         self.client: TransmissionClient | None = None
         """The node's Transmission (None: it runs none, nothing is served)."""
         self.items: frozenset[str] = frozenset()
         """Info-hashes the fleet declares (set every pass)."""
+        self.clock = clock
+        self._found: dict[str, tuple[float, _Copy | None]] = {}
+        self._generation = 0
+        self._lock = threading.Lock()
+
+    def refresh(self, client: TransmissionClient | None, items: frozenset[str]) -> None:
+        """A new pass: this node's Transmission and the declared items; lookups start afresh."""
+        with self._lock:
+            self.client, self.items = client, items
+            self._found.clear()
+            self._generation += 1
 
     def url(self, api_base: str, infohash: str) -> str | None:
         """The web seed URL of ``infohash`` at ``api_base`` (this node's controller API), or
         None when this node has no complete copy to serve."""
-        if self._torrent(infohash) is None:
+        if self._torrent(infohash, fresh=True) is None:
             return None
         return f"{api_base.rstrip('/')}{SEED_PATH}/{infohash}/{capability(self.secret, infohash)}/"
 
@@ -79,12 +137,27 @@ class Seeder:
             return None
         return SeedFile(Path(path))
 
-    def _torrent(self, infohash: str) -> tuple[str, set[str]] | None:
-        """(download dir, file names) of a complete, error-free copy of a declared item."""
-        if self.client is None or infohash not in self.items:
+    def _torrent(self, infohash: str, *, fresh: bool = False) -> _Copy | None:
+        """(download dir, file names) of a complete, error-free copy of a declared item, from
+        this pass's lookup when there is one (``fresh``: ask Transmission now)."""
+        with self._lock:
+            client, declared = self.client, infohash in self.items
+            cached, generation = self._found.get(infohash), self._generation
+        if client is None or not declared:
             return None
+        now = self.clock()
+        if cached is not None and not fresh and now - cached[0] < LOOKUP_SECONDS:
+            return cached[1]
+        found = self._lookup(client, infohash)
+        with self._lock:
+            if self._generation == generation:  # not a lookup from before a refresh
+                self._found[infohash] = (now, found)
+        return found
+
+    @staticmethod
+    def _lookup(client: TransmissionClient, infohash: str) -> _Copy | None:
         try:
-            found = self.client.read(lambda c: c.get_torrents(
+            found = client.read(lambda c: c.get_torrents(
                 [infohash], arguments=["hashString", "percentDone", "error", "downloadDir",
                                        "files"]))
         except TvaError:
@@ -94,5 +167,5 @@ class Seeder:
         fields = found[0].fields
         if fields.get("percentDone") != 1 or fields.get("error") == LOCAL_ERROR:
             return None
-        names = {str(f.get("name", "")) for f in fields.get("files") or []}
+        names = frozenset(str(f.get("name", "")) for f in fields.get("files") or [])
         return str(fields.get("downloadDir") or ""), names

@@ -13,7 +13,7 @@
   complete: ``controller.seeder``), ``POST /v1/webhook`` (a git push: look again now).
 - ``GET|HEAD /v1/seed/{infohash}/{capability}/{file}`` (the capability in the path, handed out
   by ``/v1/webseed``): the file of a complete copy, with ranges, for a fetching node's
-  Transmission.
+  Transmission; one answer carries at most ``seeder.MAX_RANGE`` bytes (``seeder.capped_range``).
 
 The token is asked for on every request (``token`` is a callable): the daemon resolves the
 reference again each pass, so a rotated or revoked token takes effect without a restart.
@@ -42,6 +42,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from controller.daemon.metrics import Metrics
+from controller.seeder import capped_range
 
 __all__ = ["ApiBackend", "ApiServer", "ConnectionLimits", "TlsFiles", "create_app"]
 
@@ -122,10 +123,15 @@ def create_app(backend: ApiBackend, token: Callable[[], str | None], metrics: Me
         return {"url": url}
 
     @app.api_route("/v1/seed/{infohash}/{capability}/{relative:path}", methods=["GET", "HEAD"])
-    def seed(infohash: str, capability: str, relative: str) -> Response:
+    def seed(request: Request, infohash: str, capability: str, relative: str) -> Response:
         path = backend.seed_file(_infohash(infohash), capability, relative)
         if path is None:
             raise HTTPException(404)
+        asked = request.headers.get("range")
+        capped = capped_range(asked)
+        if capped != asked:  # FileResponse reads the range from the request's headers
+            request.scope["headers"] = [(k, v) for k, v in request.scope["headers"]
+                                        if k != b"range"] + [(b"range", str(capped).encode())]
         return _SeedFile(path, media_type="application/octet-stream")
 
     @app.post("/v1/webhook", dependencies=auth)

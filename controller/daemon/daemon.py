@@ -218,8 +218,7 @@ class Daemon:
         with self._lock:
             self.last = outcome
         self.tracker.update(outcome.desired, outcome.statuses, outcome.now)
-        self.seeder.client = self.runtime.client
-        self.seeder.items = frozenset(outcome.desired.items)
+        self.seeder.refresh(self.runtime.client, frozenset(outcome.desired.items))
 
     def _on_error(self, error: BaseException, failures: int) -> None:
         self.metrics.pass_errors.inc()
