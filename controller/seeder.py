@@ -14,16 +14,21 @@ item the fleet declares, only from a copy its Transmission reports complete and 
 only the files that torrent lists, inside its download directory (no ``..``, no symlink out).
 Ranges and the file transfer are Starlette's ``FileResponse``.
 
-One answer carries at most :data:`MAX_RANGE` bytes (``capped_range``): asked for a whole
-16 MiB piece, the holder sends the first 2 MiB with a ``Content-Range`` saying so, and
-Transmission (3.00 and 4.1 alike) asks for the rest in a new request. This is for Transmission
-3.00's sake, measured (docs/performance.md#re-pins): its web thread hands every 16 KiB block to
-the event thread through a 64 KiB pipe while holding the session lock, and blocks when the pipe
-is full; the event thread takes the session lock every half second, so once more than about
-60 MiB sit unprocessed the daemon deadlocks (RPC and all). Four 16 MiB pieces in flight from one
-web seed are 64 MiB: a fast seed hung a 1 GiB re-pin in three runs out of three. A new request
-is made only by the event thread, after it took the previous answer, so the cap bounds what can
-pile up at 4 x 2 MiB per web seed.
+Transmission 3.00 deadlocks when a web seed gets too far ahead of it (measured:
+docs/performance.md#re-pins): its web thread hands every 16 KiB block to the event thread
+through a 64 KiB pipe (about 3,850 messages, 60 MiB of blocks) while holding the session lock,
+and blocks when the pipe is full; the event thread takes the session lock every half second, so
+the daemon hangs, RPC and all. A fast seed hung a 1 GiB re-pin with 16 MiB pieces (4 pieces in
+flight: 64 MiB) in three runs out of three. A web seed asks again only from the event thread,
+after it took the previous answer, so the bytes that can pile up are bounded by what is in
+flight: at most :data:`MAX_RANGE` per answer (``capped_range``: asked for a 16 MiB piece, the
+holder sends the first 4 MiB with a ``Content-Range`` saying so, and Transmission, 3.00 and 4.1
+alike, asks for the rest), four requests per web seed URL, and at most :data:`WEBSEEDS_PER_ADD`
+URLs in one add: 3 x 4 x 4 MiB = 48 MiB.
+
+Within that bound the speed follows the requests in flight (3.00 wakes its web thread up to
+200 ms after a request is queued), so a holder hands out several URLs for one item, *lanes*,
+each with its own capability: one holder fills all three lanes, two holders share them.
 
 Which copies are complete is looked up in Transmission once per pass and item, not once per
 range request: the cache is cleared every pass (``refresh``) and an entry lives at most
@@ -46,13 +51,15 @@ from pathlib import Path
 from controller.clients.transmission import TransmissionClient
 from controller.errors import TvaError
 
-__all__ = ["LOOKUP_SECONDS", "MAX_RANGE", "SEED_PATH", "SeedFile", "Seeder", "capability",
-           "capped_range"]
+__all__ = ["LOOKUP_SECONDS", "MAX_RANGE", "SEED_PATH", "WEBSEEDS_PER_ADD", "SeedFile", "Seeder",
+           "capability", "capped_range", "lanes_per_holder"]
 
 SEED_PATH = "/v1/seed"
 LOCAL_ERROR = 3
-MAX_RANGE = 2 << 20
+MAX_RANGE = 4 << 20
 """The most bytes one answer of a web seed carries (see the module docstring)."""
+WEBSEEDS_PER_ADD = 3
+"""Web seed URLs (lanes, over all holders) in one add at most; also the lanes a holder serves."""
 LOOKUP_SECONDS = 5.0
 """How long a lookup of a copy in Transmission is reused at most (a pass clears them sooner)."""
 
@@ -76,9 +83,16 @@ def capped_range(header: str | None, limit: int | None = None) -> str | None:
     return f"bytes={start}-{start + limit - 1}"
 
 
-def capability(secret: str, infohash: str) -> str:
-    """The unguessable part of an item's web seed URL on this holder."""
-    return hmac.new(secret.encode(), b"webseed:" + infohash.encode(), hashlib.sha256).hexdigest()[:40]
+def capability(secret: str, infohash: str, lane: int = 0) -> str:
+    """The unguessable part of an item's web seed URL (lane ``lane``) on this holder."""
+    message = b"webseed:" + infohash.encode() + (f":{lane}".encode() if lane else b"")
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:40]
+
+
+def lanes_per_holder(holders: int, budget: int = WEBSEEDS_PER_ADD) -> list[int]:
+    """How many web seed URLs to ask of each of ``holders`` holders (in order) so that an add
+    carries at most ``budget``: shared out evenly, the first holders first; 0 past the budget."""
+    return [budget // holders + (1 if i < budget % holders else 0) for i in range(holders)]
 
 
 _Copy = tuple[str, frozenset[str]]
@@ -112,17 +126,21 @@ class Seeder:
             self._found.clear()
             self._generation += 1
 
-    def url(self, api_base: str, infohash: str) -> str | None:
-        """The web seed URL of ``infohash`` at ``api_base`` (this node's controller API), or
-        None when this node has no complete copy to serve."""
+    def urls(self, api_base: str, infohash: str, lanes: int = 1) -> list[str] | None:
+        """The web seed URLs (``lanes`` of them, at most :data:`WEBSEEDS_PER_ADD`) of
+        ``infohash`` at ``api_base`` (this node's controller API), or None when this node has
+        no complete copy to serve."""
         if self._torrent(infohash, fresh=True) is None:
             return None
-        return f"{api_base.rstrip('/')}{SEED_PATH}/{infohash}/{capability(self.secret, infohash)}/"
+        base = f"{api_base.rstrip('/')}{SEED_PATH}/{infohash}"
+        return [f"{base}/{capability(self.secret, infohash, lane)}/"
+                for lane in range(max(1, min(lanes, WEBSEEDS_PER_ADD)))]
 
     def open(self, infohash: str, token: str, relative: str) -> SeedFile | None:
         """The file ``relative`` (as the torrent names it) of ``infohash``, if ``token`` is its
         capability and the copy is complete; else None."""
-        if not hmac.compare_digest(token.encode(), capability(self.secret, infohash).encode()):
+        if not any(hmac.compare_digest(token.encode(), capability(self.secret, infohash, lane).encode())
+                   for lane in range(WEBSEEDS_PER_ADD)):
             return None
         torrent = self._torrent(infohash)
         if torrent is None:

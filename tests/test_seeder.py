@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.seeder import MAX_RANGE, capped_range
+from controller.seeder import MAX_RANGE, WEBSEEDS_PER_ADD, capped_range, lanes_per_holder
 
 LIMIT = 1000
 
@@ -30,7 +30,17 @@ def test_anything_else_is_left_for_the_file_response(asked: str | None) -> None:
     assert capped_range(asked, LIMIT) == asked
 
 
-def test_the_default_limit_keeps_four_answers_per_web_seed_far_below_a_3_00_pipe() -> None:
-    # 4 requests in flight per web seed; the pipe holds about 3,855 messages of one 16 KiB block.
+def test_the_default_limit_keeps_an_add_below_a_3_00_pipe() -> None:
+    # The pipe holds about 3,855 messages of one 16 KiB block each.
     assert capped_range("bytes=0-", None) == f"bytes=0-{MAX_RANGE - 1}"
-    assert 4 * MAX_RANGE * 4 < 3855 * 16384  # even four holders at once
+    # Four requests in flight per URL, WEBSEEDS_PER_ADD URLs: below the 3.00 pipe, with room.
+    assert 4 * MAX_RANGE * WEBSEEDS_PER_ADD <= 0.8 * 3855 * 16384
+
+
+@pytest.mark.parametrize(("holders", "lanes"), [
+    (1, [3]), (2, [2, 1]), (3, [1, 1, 1]), (5, [1, 1, 1, 0, 0]),
+])
+def test_an_add_carries_at_most_three_web_seeds_shared_by_the_holders(
+        holders: int, lanes: list[int]) -> None:
+    assert lanes_per_holder(holders) == lanes
+    assert sum(lanes_per_holder(holders)) == WEBSEEDS_PER_ADD

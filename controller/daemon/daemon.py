@@ -380,13 +380,13 @@ class Daemon:
             return None
         return self._read_committed(item.torrent)
 
-    def webseed_url(self, infohash: str) -> str | None:
+    def webseed_urls(self, infohash: str, lanes: int) -> list[str] | None:
         with self._lock:
             last = self.last
         device = last.desired.devices.get(self.config.node) if last else None
         if device is None or device.addresses.controller_api is None:
             return None
-        return self.seeder.url(device.addresses.controller_api, infohash)
+        return self.seeder.urls(device.addresses.controller_api, infohash, lanes)
 
     def seed_file(self, infohash: str, capability: str, relative: str) -> str | None:
         found = self.seeder.open(infohash, capability, relative)

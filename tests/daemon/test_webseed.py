@@ -124,6 +124,28 @@ def test_a_copy_is_looked_up_once_per_pass_not_per_request(
     assert s.open(ih, token, "film.bin") is not None and len(lookups) == 2  # too old: again
     s.refresh(d.runtime.client, frozenset({ih}))
     assert s.open(ih, token, "film.bin") is not None and len(lookups) == 3  # a new pass
-    assert s.url("http://x:1", ih) is not None and len(lookups) == 4  # a URL: asked now
+    assert s.urls("http://x:1", ih) is not None and len(lookups) == 4  # a URL: asked now
     s.refresh(d.runtime.client, frozenset())
     assert s.open(ih, token, "film.bin") is None and len(lookups) == 4  # not declared: no RPC
+
+
+def test_a_holder_hands_out_up_to_three_lanes_each_with_its_own_capability(
+        holder, solo_fleet: SoloFleet) -> None:
+    d, base = holder
+    ih = solo_fleet.infohash
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    one = httpx.get(f"{base}/v1/webseed/{ih}", headers=auth, timeout=10).json()
+    assert one["urls"] == [one["url"]]
+    many = httpx.get(f"{base}/v1/webseed/{ih}?lanes=10", headers=auth, timeout=10).json()
+    assert len(many["urls"]) == seeder.WEBSEEDS_PER_ADD == len(set(many["urls"]))
+    assert many["urls"][0] == one["url"]
+    data = (solo_fleet.daemon.download_dir / "film.bin").read_bytes()
+    for url in many["urls"]:
+        part = httpx.get(url + "film.bin", headers={"Range": "bytes=7-99"}, timeout=10)
+        assert part.status_code == 206 and part.content == data[7:100], url
+    beyond = seeder.capability(d.seeder.secret, ih, seeder.WEBSEEDS_PER_ADD)
+    assert httpx.get(f"{base}/v1/seed/{ih}/{beyond}/film.bin", timeout=10).status_code == 404
+    # A lane's capability is for its item only.
+    other = "cd" * 20
+    lane1 = many["urls"][1].rstrip("/").rsplit("/", 1)[1]
+    assert httpx.get(f"{base}/v1/seed/{other}/{lane1}/film.bin", timeout=10).status_code == 404
