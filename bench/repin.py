@@ -26,6 +26,8 @@ gone -> first byte <= 5 s; the small items within 2x the time of the one big ite
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -109,7 +111,9 @@ def repin(root: Path, size: int, webseeds: bool, holders: int = 1) -> dict[str, 
         item = one_item(lab, size, *(["nas", "seedbox"][:holders]))
         wait(lambda: all(n.daemon and n.daemon.passes >= 2 for n in lab.nodes.values()), 60,
              "two passes everywhere")
+        os.sync()  # the payload and its copies written back: neither measurement pays for them
         copy = plain_copy(lab, "nas", "laptop", item, root) if webseeds else None
+        os.sync()
         committed = time.monotonic()
         lab.repo.commit({"custody/items.yaml": rule_yaml("items", "items", holders + 1)},
                         "one more copy")
@@ -184,6 +188,7 @@ def main() -> None:
     ap.add_argument("--root", default="/tmp/tva-bench-repin")
     args = ap.parse_args()
     root = Path(args.root)
+    shutil.rmtree(root, ignore_errors=True)
     addresses = Lab.addresses(3)
     sizes = [args.size_mib * MiB] + ([1024 * MiB] if args.big else [])
     counts = [int(n) for n in args.holders.split(",")]
