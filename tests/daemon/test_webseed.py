@@ -130,12 +130,16 @@ def test_a_copy_is_looked_up_once_per_pass_not_per_request(
 
 
 def test_a_holder_hands_out_up_to_three_lanes_each_with_its_own_capability(
-        holder, solo_fleet: SoloFleet) -> None:
+        holder, solo_fleet: SoloFleet, monkeypatch: pytest.MonkeyPatch) -> None:
     d, base = holder
     ih = solo_fleet.infohash
     auth = {"Authorization": f"Bearer {TOKEN}"}
     one = httpx.get(f"{base}/v1/webseed/{ih}", headers=auth, timeout=10).json()
     assert one["urls"] == [one["url"]]
+    # A 256 KiB item is smaller than a lane's worth: one URL, however many are asked for.
+    small = httpx.get(f"{base}/v1/webseed/{ih}?lanes=3", headers=auth, timeout=10).json()
+    assert small["urls"] == [one["url"]]
+    monkeypatch.setattr(seeder, "LANE_BYTES", 64 * 1024)
     many = httpx.get(f"{base}/v1/webseed/{ih}?lanes=10", headers=auth, timeout=10).json()
     assert len(many["urls"]) == seeder.WEBSEEDS_PER_ADD == len(set(many["urls"]))
     assert many["urls"][0] == one["url"]
