@@ -54,8 +54,8 @@ from pathlib import Path
 from controller.clients.transmission import TransmissionClient
 from controller.errors import TvaError
 
-__all__ = ["LANE_BYTES", "LOOKUP_SECONDS", "MAX_RANGE", "SEED_PATH", "WEBSEEDS_PER_ADD", "SeedFile", "Seeder",
-           "capability", "capped_range", "lanes_per_holder"]
+__all__ = ["LANE_BYTES", "LOOKUP_SECONDS", "MAX_RANGE", "SEED_PATH", "WEBSEEDS_PER_ADD",
+           "SeedFile", "Seeder", "capability", "capped_range", "lanes_per_holder"]
 
 SEED_PATH = "/v1/seed"
 LOCAL_ERROR = 3
@@ -73,10 +73,9 @@ _RANGE = re.compile(r"bytes=(\d{1,19})-(\d{0,19})")
 
 def capped_range(header: str | None, limit: int | None = None) -> str | None:
     """``header`` (an HTTP ``Range``) asking for at most ``limit`` bytes (default
-    :data:`MAX_RANGE`): a single range
-    ``bytes=A-B`` or ``bytes=A-`` longer than that becomes ``bytes=A-(A+limit-1)``; anything
-    else (no range, several, a suffix, malformed) is returned unchanged, for the file response
-    to answer as it would."""
+    :data:`MAX_RANGE`): a single range ``bytes=A-B`` or ``bytes=A-`` longer than that becomes
+    ``bytes=A-(A+limit-1)``; anything else (no range, several, a suffix, malformed) is returned
+    unchanged, for the file response to answer as it would."""
     m = _RANGE.fullmatch(header.strip()) if header else None
     if m is None:
         return header
@@ -97,6 +96,8 @@ def capability(secret: str, infohash: str, lane: int = 0) -> str:
 def lanes_per_holder(holders: int, budget: int = WEBSEEDS_PER_ADD) -> list[int]:
     """How many web seed URLs to ask of each of ``holders`` holders (in order) so that an add
     carries at most ``budget``: shared out evenly, the first holders first; 0 past the budget."""
+    if holders <= 0:
+        return []
     return [budget // holders + (1 if i < budget % holders else 0) for i in range(holders)]
 
 
@@ -132,9 +133,9 @@ class Seeder:
             self._generation += 1
 
     def urls(self, api_base: str, infohash: str, lanes: int = 1) -> list[str] | None:
-        """The web seed URLs (``lanes`` of them, at most :data:`WEBSEEDS_PER_ADD` and one per
-        :data:`LANE_BYTES` of the item) of ``infohash`` at ``api_base`` (this node's controller API), or None when this node has
-        no complete copy to serve."""
+        """The web seed URLs of ``infohash`` at ``api_base`` (this node's controller API):
+        ``lanes`` of them, at most :data:`WEBSEEDS_PER_ADD` and one per :data:`LANE_BYTES` of
+        the item; None when this node has no complete copy to serve."""
         copy = self._torrent(infohash, fresh=True)
         if copy is None:
             return None
@@ -145,7 +146,8 @@ class Seeder:
     def open(self, infohash: str, token: str, relative: str) -> SeedFile | None:
         """The file ``relative`` (as the torrent names it) of ``infohash``, if ``token`` is its
         capability and the copy is complete; else None."""
-        if not any(hmac.compare_digest(token.encode(), capability(self.secret, infohash, lane).encode())
+        given = token.encode()
+        if not any(hmac.compare_digest(given, capability(self.secret, infohash, lane).encode())
                    for lane in range(WEBSEEDS_PER_ADD)):
             return None
         torrent = self._torrent(infohash)
@@ -162,8 +164,8 @@ class Seeder:
         return SeedFile(Path(path))
 
     def _torrent(self, infohash: str, *, fresh: bool = False) -> _Copy | None:
-        """(download dir, file names) of a complete, error-free copy of a declared item, from
-        this pass's lookup when there is one (``fresh``: ask Transmission now)."""
+        """(download dir, file names, size) of a complete, error-free copy of a declared item,
+        from this pass's lookup when there is one (``fresh``: ask Transmission now)."""
         with self._lock:
             client, declared = self.client, infohash in self.items
             cached, generation = self._found.get(infohash), self._generation

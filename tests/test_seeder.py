@@ -44,3 +44,4 @@ def test_an_add_carries_at_most_three_web_seeds_shared_by_the_holders(
         holders: int, lanes: list[int]) -> None:
     assert lanes_per_holder(holders) == lanes
     assert sum(lanes_per_holder(holders)) == WEBSEEDS_PER_ADD
+    assert lanes_per_holder(0) == []

@@ -152,8 +152,7 @@ class NodeRuntime:
                    if source.get("complete")
                    for device in [desired.devices.get(str(source.get("node")))] if device]
         urls: list[str] = []
-        shares = lanes_per_holder(len(holders)) if holders else []
-        for device, lanes in zip(holders, shares, strict=True):
+        for device, lanes in zip(holders, lanes_per_holder(len(holders)), strict=True):
             if lanes == 0:
                 break
             try:
