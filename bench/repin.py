@@ -1,6 +1,6 @@
 """Benchmark: a re-pin against a plain copy over the same link (issue 18).
 
-    .venv/bin/python bench/repin.py [--size-mib 200] [--big] [--small 100] [--skip-peer]
+    .venv/bin/python bench/repin.py [--size-mib 200] [--big] [--holders 1,2] [--small 100] [--skip-peer]
 
 Real nodes of the lab (a transmission-daemon and a tva controller each) at their own addresses
 in a private network namespace, one fleet repo. Reported in one run:
@@ -9,6 +9,8 @@ in a private network namespace, one fleet repo. Reported in one run:
    the holder's address, to a file on the fetcher's side; median of three.
 2. **Re-pin**: ``nas`` holds a ``--size-mib`` item; a commit raises its floor to 2 and ``laptop``
    fetches it (tva's way: web seeds from the holder's controller, the peer path as fallback).
+   From two holders (``--holders``): three nodes, ``nas`` and ``seedbox`` hold it, the floor
+   goes to 3 and ``laptop`` fetches from both at once.
    Latencies commit -> add, add -> first byte, first byte -> complete; the transfer rate and
    its ratio to the plain copy. ``--skip-peer`` leaves out the same re-pin over the peer path
    alone (web seeds off), measured for comparison. ``--big`` adds a 1 GiB item.
@@ -24,6 +26,8 @@ gone -> first byte <= 5 s; the small items within 2x the time of the one big ite
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -96,21 +100,26 @@ def one_item(lab: Lab, size: int, *holders: str) -> Payload:
     return item
 
 
-def repin(root: Path, size: int, webseeds: bool) -> dict[str, Any]:
-    """nas holds one item; a commit raises the floor to 2; laptop fetches it."""
+def repin(root: Path, size: int, webseeds: bool, holders: int = 1) -> dict[str, Any]:
+    """nas (and seedbox, for two holders) hold one item; a commit raises the floor by one;
+    laptop fetches it."""
     if not webseeds:
         NodeRuntime._webseeds = lambda self, action: []  # type: ignore[method-assign]
-    lab = Lab(root, [NAS, LAPTOP], stale_after="20s", grace="60s")
+    specs = [NAS, LAPTOP] if holders == 1 else [NAS, SEEDBOX, LAPTOP]
+    lab = Lab(root, specs, stale_after="20s", grace="60s")
     try:
-        item = one_item(lab, size, "nas")
+        item = one_item(lab, size, *(["nas", "seedbox"][:holders]))
         wait(lambda: all(n.daemon and n.daemon.passes >= 2 for n in lab.nodes.values()), 60,
              "two passes everywhere")
+        os.sync()  # the payload and its copies written back: neither measurement pays for them
         copy = plain_copy(lab, "nas", "laptop", item, root) if webseeds else None
+        os.sync()
         committed = time.monotonic()
-        lab.repo.commit({"custody/items.yaml": rule_yaml("items", "items", 2)}, "two copies")
+        lab.repo.commit({"custody/items.yaml": rule_yaml("items", "items", holders + 1)},
+                        "one more copy")
         added = added_at(lab, "laptop", item.infohash, 120)
         first, done = first_byte_and_done(lab, "laptop", item.infohash, 600)
-        return {"size": size, "copy": copy, "commit_add": added - committed,
+        return {"size": size, "holders": holders, "copy": copy, "commit_add": added - committed,
                 "add_first": first - added, "first_done": done - first,
                 "rate": size / max(done - first, 1e-6)}
     finally:
@@ -173,21 +182,25 @@ def main() -> None:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size-mib", type=int, default=200)
     ap.add_argument("--big", action="store_true", help="also a 1 GiB item")
+    ap.add_argument("--holders", default="1,2", help="re-pin from this many holders (1, 2)")
     ap.add_argument("--small", type=int, default=100, help="small items (0: skip)")
     ap.add_argument("--skip-peer", action="store_true", help="no peer-path-only comparison")
     ap.add_argument("--root", default="/tmp/tva-bench-repin")
     args = ap.parse_args()
     root = Path(args.root)
+    shutil.rmtree(root, ignore_errors=True)
     addresses = Lab.addresses(3)
     sizes = [args.size_mib * MiB] + ([1024 * MiB] if args.big else [])
-    for size in sizes:
-        r = run_isolated(repin, addresses, root / f"repin-{size}", size, True, timeout=3600)
+    counts = [int(n) for n in args.holders.split(",")]
+    for size, holders in [(s, h) for s in sizes for h in counts]:
+        r = run_isolated(repin, addresses, root / f"repin-{size}-{holders}", size, True, holders,
+                         timeout=3600)
         copy_rate = size / r["copy"]
-        print(f"{size // MiB} MiB re-pin: commit->add {r['commit_add']:.2f}s, add->first byte "
+        print(f"{size // MiB} MiB re-pin from {holders} holder(s): commit->add {r['commit_add']:.2f}s, add->first byte "
               f"{r['add_first']:.2f}s, first byte->done {r['first_done']:.2f}s, "
               f"{r['rate'] / MiB:.1f} MiB/s; plain copy {copy_rate / MiB:.1f} MiB/s; "
               f"ratio {r['rate'] / copy_rate:.2f}", flush=True)
-        if not args.skip_peer and size == sizes[0]:
+        if not args.skip_peer and size == sizes[0] and holders == counts[0]:
             p = run_isolated(repin, addresses, root / f"peer-{size}", size, False, timeout=3600)
             print(f"{size // MiB} MiB over the peer path alone: add->first byte "
                   f"{p['add_first']:.2f}s, {p['rate'] / MiB:.1f} MiB/s; ratio "

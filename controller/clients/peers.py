@@ -40,19 +40,21 @@ class PeerApi:
         answer = self._get(device, f"/v1/holds/{infohash}", None)
         return bool(answer.get("complete"))
 
-    def webseed(self, device: Device, infohash: str, *, timeout: float = 3.0) -> str | None:
-        """The web seed URL ``device`` serves ``infohash`` at, or None when it has none. A URL
-        that is not on the device's own controller address is refused: a peer cannot send this
-        node's Transmission anywhere else."""
+    def webseed(self, device: Device, infohash: str, *, lanes: int = 1,
+                timeout: float = 3.0) -> list[str]:
+        """The web seed URLs (up to ``lanes``) ``device`` serves ``infohash`` at; none when it
+        has no copy to serve. A URL that is not on the device's own controller address is
+        refused: a peer cannot send this node's Transmission anywhere else."""
         try:
-            answer = self._get(device, f"/v1/webseed/{infohash}", timeout)
+            answer = self._get(device, f"/v1/webseed/{infohash}?lanes={lanes}", timeout)
         except PeerRefused:
-            return None
-        url = answer.get("url")
+            return []
+        urls = answer.get("urls", [answer.get("url")])
         api = device.addresses.controller_api or ""
-        if not isinstance(url, str) or not _same_origin(url, api):
+        if not isinstance(urls, list) or not all(isinstance(u, str) and _same_origin(u, api)
+                                                 for u in urls):
             raise PeerRefused(f"offered a web seed outside its own address ({api})")
-        return url
+        return [str(u) for u in urls[:lanes]]
 
     def _get(self, device: Device, path: str, timeout: float | None) -> dict[str, object]:
         if device.addresses.controller_api is None:

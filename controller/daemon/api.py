@@ -9,11 +9,11 @@
 - Everything else needs ``Authorization: Bearer <token>``, the device's ``api_token`` given by
   reference: ``/metrics``, ``/v1/status``, ``/v1/plan``, ``/v1/holds/{infohash}`` (live
   confirmation before a peer drops a copy), ``/v1/torrents/{infohash}.torrent`` (metainfo of a
-  held item), ``/v1/webseed/{infohash}`` (the URL of this node's web seed for an item it holds
-  complete: ``controller.seeder``), ``POST /v1/webhook`` (a git push: look again now).
+  held item), ``/v1/webseed/{infohash}?lanes=N`` (the URLs of this node's web seed for an item it
+  holds complete, N lanes: ``controller.seeder``), ``POST /v1/webhook`` (a git push: look again now).
 - ``GET|HEAD /v1/seed/{infohash}/{capability}/{file}`` (the capability in the path, handed out
   by ``/v1/webseed``): the file of a complete copy, with ranges, for a fetching node's
-  Transmission.
+  Transmission; one answer carries at most ``seeder.MAX_RANGE`` bytes (``seeder.capped_range``).
 
 The token is asked for on every request (``token`` is a callable): the daemon resolves the
 reference again each pass, so a rotated or revoked token takes effect without a restart.
@@ -42,6 +42,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from controller.daemon.metrics import Metrics
+from controller.seeder import capped_range
 
 __all__ = ["ApiBackend", "ApiServer", "ConnectionLimits", "TlsFiles", "create_app"]
 
@@ -54,7 +55,7 @@ class ApiBackend(Protocol):
     def announce(self, query: bytes, asking: str | None, token: str | None) -> bytes: ...
     def holds(self, infohash: str) -> bool | None: ...
     def metainfo(self, infohash: str) -> bytes | None: ...
-    def webseed_url(self, infohash: str) -> str | None: ...
+    def webseed_urls(self, infohash: str, lanes: int) -> list[str] | None: ...
     def seed_file(self, infohash: str, capability: str, relative: str) -> str | None: ...
     def wake(self, reason: str) -> None: ...
 
@@ -115,17 +116,22 @@ def create_app(backend: ApiBackend, token: Callable[[], str | None], metrics: Me
         return Response(data, media_type="application/x-bittorrent")
 
     @app.get("/v1/webseed/{infohash}", dependencies=auth)
-    def webseed(infohash: str) -> dict[str, str]:
-        url = backend.webseed_url(_infohash(infohash))
-        if url is None:
+    def webseed(infohash: str, lanes: int = 1) -> dict[str, Any]:
+        urls = backend.webseed_urls(_infohash(infohash), lanes)
+        if urls is None:
             raise HTTPException(404, "this node holds no complete copy of that item to serve")
-        return {"url": url}
+        return {"url": urls[0], "urls": urls}
 
     @app.api_route("/v1/seed/{infohash}/{capability}/{relative:path}", methods=["GET", "HEAD"])
-    def seed(infohash: str, capability: str, relative: str) -> Response:
+    def seed(request: Request, infohash: str, capability: str, relative: str) -> Response:
         path = backend.seed_file(_infohash(infohash), capability, relative)
         if path is None:
             raise HTTPException(404)
+        asked = request.headers.get("range")
+        capped = capped_range(asked)
+        if capped != asked:  # FileResponse reads the range from the request's headers
+            request.scope["headers"] = [(k, v) for k, v in request.scope["headers"]
+                                        if k != b"range"] + [(b"range", str(capped).encode())]
         return _SeedFile(path, media_type="application/octet-stream")
 
     @app.post("/v1/webhook", dependencies=auth)

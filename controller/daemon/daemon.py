@@ -258,8 +258,7 @@ class Daemon(DashboardHooks):
             self.last = outcome
             self.planned += 1
         self.tracker.update(outcome.desired, outcome.statuses, outcome.now)
-        self.seeder.client = self.runtime.client
-        self.seeder.items = frozenset(outcome.desired.items)
+        self.seeder.refresh(self.runtime.client, frozenset(outcome.desired.items))
 
     def _on_error(self, error: BaseException, failures: int) -> None:
         self.metrics.pass_errors.inc()
@@ -422,13 +421,13 @@ class Daemon(DashboardHooks):
             return None
         return self._read_committed(item.torrent)
 
-    def webseed_url(self, infohash: str) -> str | None:
+    def webseed_urls(self, infohash: str, lanes: int) -> list[str] | None:
         with self._lock:
             last = self.last
         device = last.desired.devices.get(self.config.node) if last else None
         if device is None or device.addresses.controller_api is None:
             return None
-        return self.seeder.url(device.addresses.controller_api, infohash)
+        return self.seeder.urls(device.addresses.controller_api, infohash, lanes)
 
     def seed_file(self, infohash: str, capability: str, relative: str) -> str | None:
         found = self.seeder.open(infohash, capability, relative)

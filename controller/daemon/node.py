@@ -37,6 +37,7 @@ from controller.planner import FleetView, build_fleet_view, with_verdicts
 from controller.planner import plan as make_plan
 from controller.player.host import PlayerHost
 from controller.player.watched import WatchedStore
+from controller.seeder import lanes_per_holder
 from controller.status import StatusTransport
 from schemas.desired import DesiredState, Device, Service
 from schemas.observed import Condition, ConditionStatus, NodeStatus, TransmissionStatus
@@ -147,23 +148,23 @@ class NodeRuntime:
         return None
 
     def _webseeds(self, action: Action) -> list[str]:
-        """The web seed URLs of the live holders an ``add`` names, asked of them now; a holder
-        that cannot answer is left out (the peer path still works)."""
+        """The web seed URLs of the live holders an ``add`` names, asked of them now, at most
+        ``WEBSEEDS_PER_ADD`` in all (``controller.seeder``: more in flight can hang Transmission
+        3.00); a holder that cannot answer is left out (the peer path still works)."""
         desired = self._desired
         if desired is None:
             return []
+        holders = [device for source in action.params.get("sources", [])
+                   if source.get("complete")
+                   for device in [desired.devices.get(str(source.get("node")))] if device]
         urls: list[str] = []
-        for source in action.params.get("sources", []):
-            device = desired.devices.get(str(source.get("node")))
-            if device is None or not source.get("complete"):
-                continue
+        for device, lanes in zip(holders, lanes_per_holder(len(holders)), strict=True):
+            if lanes == 0:
+                break
             try:
-                url = self.peers.webseed(device, action.target)
+                urls += self.peers.webseed(device, action.target, lanes=lanes)
             except TvaError as e:
                 log.info("no web seed from %s for %s: %s", device.name, action.target[:12], e)
-                continue
-            if url is not None:
-                urls.append(url)
         return urls
 
     def _start_player(self, device: Device) -> None:

@@ -1,0 +1,179 @@
+"""Benchmark: one Transmission fetching an item from web seeds, by server and lanes (issue 18).
+
+    .venv/bin/python bench/webseed.py [--size-mib 200] [--runs tva:1:0,tva:3:4096,sendfile:3:4096]
+
+Two addresses in a private network namespace: a web seed server on the first (its own process,
+as on a holder), a fresh ``transmission-daemon`` 3.00 on the second for every run. A run is
+``SERVER:URLS:CAP_KIB``: ``tva`` is the controller's own app (``controller.daemon.api``, its
+``/v1/seed`` route with ``capped_range``), ``sendfile`` a plain threaded server writing with
+``os.sendfile``; ``URLS`` web seed URLs of the same server go into the metainfo (lanes); each
+answer carries at most ``CAP_KIB`` KiB (0: whole pieces, as before the cap). Each run reports the
+plain copy (``curl``, same link, just before), add -> first byte, the transfer rate and its ratio
+to the copy, and CPU seconds of Transmission and of the server. A run in which Transmission's
+RPC stops answering for 60 s is reported as ``hung`` (Transmission 3.00's web seed deadlock:
+controller/seeder.py) and its daemon killed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from controller.act.metainfo import with_webseeds
+from controller.lab.netns import run_isolated
+from controller.lab.transmission import TransmissionDaemon, free_port, make_payload_torrent
+from controller.waiting import wait_for
+
+HOLDER, FETCHER = "10.77.0.1", "10.77.0.2"
+
+
+def serve(kind: str, port: int, root: str, cap_kib: int) -> None:
+    """The server process: ``/v1/seed/{infohash}/{lane}/{file}`` with ranges."""
+    cap = cap_kib << 10
+    if kind == "tva":
+        from controller import seeder
+        from controller.daemon.api import ApiServer, create_app
+        from controller.daemon.metrics import Metrics
+
+        seeder.MAX_RANGE = cap or 1 << 40
+
+        class Backend:
+            def seed_file(self, infohash: str, capability: str, relative: str) -> str:
+                return os.path.join(root, relative)
+
+        api = ApiServer(create_app(Backend(), lambda: None, Metrics()),  # type: ignore[arg-type]
+                        HOLDER, port)
+        api.start()
+        while True:
+            time.sleep(3600)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            fd = os.open(os.path.join(root, self.path.rsplit("/", 1)[1]), os.O_RDONLY)
+            try:
+                size = os.fstat(fd).st_size
+                m = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
+                start, end = (int(m[1]), int(m[2]) if m[2] else size - 1) if m else (0, size - 1)
+                if cap:
+                    end = min(end, start + cap - 1)
+                self.send_response(206 if m else 200)
+                if m:
+                    self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+                left = end - start + 1
+                self.send_header("Content-Length", str(left))
+                self.end_headers()
+                self.wfile.flush()
+                while left:
+                    sent = os.sendfile(self.connection.fileno(), fd, start, left)
+                    start, left = start + sent, left - sent
+            finally:
+                os.close(fd)
+
+    ThreadingHTTPServer((HOLDER, port), Handler).serve_forever()
+
+
+def cpu_seconds(pid: int) -> float:
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        fields = Path(f"/proc/{pid}/task/{task}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def one_run(root: Path, meta: bytes, infohash: str, size_mib: int, spec: str) -> dict[str, Any]:
+    kind, lanes, cap = spec.split(":")
+    port = free_port(HOLDER)
+    server = subprocess.Popen([sys.executable, __file__, "--serve", kind, str(port),
+                               str(root / "src"), cap])
+    daemon = TransmissionDaemon(root=root / "fetch", bind_ip=FETCHER, settings={"encryption": 2})
+    try:
+        base = f"http://{HOLDER}:{port}/v1/seed/{infohash}"  # /{lane}/item.bin
+        wait_for(lambda: subprocess.run(["curl", "-sf", "-o", "/dev/null", "-r", "0-0",
+                                         f"{base}/0/item.bin"]).returncode == 0, 30, 0.1, "server")
+        os.sync()
+        start = time.monotonic()
+        subprocess.run(["curl", "-sS", "--fail", "--interface", FETCHER, "-o",
+                        str(root / "copy.bin"), f"{base}/0/item.bin"], check=True, timeout=600)
+        copy = time.monotonic() - start
+        (root / "copy.bin").unlink()
+        os.sync()
+        daemon.start()
+        client = daemon.client()
+        client.timeout = 60
+        tr0, sv0 = cpu_seconds(daemon.process.pid), cpu_seconds(server.pid)  # type: ignore[union-attr]
+        added = time.monotonic()
+        client.add_torrent(with_webseeds(meta, [f"{base}/{i}/" for i in range(int(lanes))]),
+                           download_dir=str(daemon.download_dir))
+        first = None
+        while True:
+            try:
+                done = client.get_torrents([infohash], arguments=["hashString", "percentDone"])[0]
+            except Exception:  # no answer for 60 s: the hang
+                return {"run": spec, "hung": True}
+            if first is None and done.fields["percentDone"] > 0:
+                first = time.monotonic()
+            if done.fields["percentDone"] >= 1:
+                break
+            time.sleep(0.05)
+        end = time.monotonic()
+        assert first is not None
+        rate, copy_rate = size_mib / (end - first), size_mib / copy
+        return {"run": spec, "copy_mibs": round(copy_rate, 1), "add_first": round(first - added, 2),
+                "mibs": round(rate, 1), "ratio": round(rate / copy_rate, 2),
+                "transmission_cpu": round(cpu_seconds(daemon.process.pid) - tr0, 2),  # type: ignore[union-attr]
+                "server_cpu": round(cpu_seconds(server.pid) - sv0, 2)}
+    finally:
+        if daemon.process is not None:
+            daemon.process.kill()
+            daemon.process.wait()
+            daemon.process = None
+        shutil.rmtree(daemon.root, ignore_errors=True)
+        server.terminate()
+        server.wait()
+
+
+def story(root_dir: str, size_mib: int, runs: list[str]) -> list[dict[str, Any]]:
+    root = Path(root_dir)
+    shutil.rmtree(root, ignore_errors=True)
+    torrent, infohash, _ = make_payload_torrent(root / "src", size_mib << 20, name="item.bin")
+    meta = torrent.read_bytes()
+    out = []
+    for spec in runs:
+        r = one_run(root, meta, infohash, size_mib, spec)
+        print(json.dumps(r), flush=True)
+        out.append(r)
+    return out
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--serve"]:
+        serve(sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5]))
+        return
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size-mib", type=int, default=200)
+    ap.add_argument("--runs", default="tva:1:0,tva:1:4096,tva:3:4096,sendfile:3:4096")
+    ap.add_argument("--root", default="/tmp/tva-bench-webseed")
+    args = ap.parse_args()
+    run_isolated(story, [HOLDER, FETCHER], args.root, args.size_mib, args.runs.split(","),
+                 timeout=3600)
+
+
+if __name__ == "__main__":
+    main()
