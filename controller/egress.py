@@ -10,7 +10,9 @@ client connects:
 - a request that carries a secret goes only to an address the operator allows: the node's own
   Transmission password to loopback, a peer's API token to loopback or a private network
   (``egress.peers_on_private_networks``), and either to what ``egress.allow`` lists in the node
-  configuration (host names, addresses, networks), which also lifts the first rule.
+  configuration (host names, addresses, networks), which also lifts the first rule; a
+  notification target's URL (``controller/clients/notify.py``) only to what ``egress.allow``
+  lists.
 
 Host names are resolved here and every address they resolve to must pass. (A name that
 resolves differently a moment later is not caught: list addresses, not names, where that
@@ -52,6 +54,8 @@ class Secret(StrEnum):
     """The node's own Transmission password: loopback (or what the operator allows)."""
     peer = "peer"
     """A peer controller's API token: loopback, private networks, or what the operator allows."""
+    notify = "notify"
+    """A notification target's URL (a webhook token, a topic): only what the operator allows."""
 
 
 class EgressRefused(PermanentError):
@@ -115,12 +119,16 @@ def check(url: str, secret: Secret = Secret.none) -> None:
                 f"{host} ({a}) is a link-local or metadata address; tva does not connect there "
                 "unless the node's configuration lists it in egress.allow"
             )
-        if secret is Secret.none or a.is_loopback:
+        if secret is Secret.none or (a.is_loopback and secret is not Secret.notify):
             continue
         if secret is Secret.peer and policy.peers_on_private_networks and _in(a, PRIVATE):
             continue
-        where = ("loopback" if secret is Secret.transmission
-                 else "loopback or private networks")
+        if secret is Secret.notify:
+            raise EgressRefused(
+                f"{host} ({a}) is not a notification destination this node allows: list it in "
+                "egress.allow in the node's configuration"
+            )
+        where = "loopback" if secret is Secret.transmission else "loopback or private networks"
         raise EgressRefused(
             f"{host} ({a}) is not where this node sends its {secret.value} secret ({where}, or "
             "what the node's configuration lists in egress.allow)"

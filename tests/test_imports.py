@@ -17,6 +17,7 @@ CONFINED = {
     "gitdb": ("controller/clients/git.py",),
     "mpv": ("controller/player/host.py",),
     "httpx": ("controller/clients/peers.py",),
+    "apprise": ("controller/clients/notify.py",),
 }
 
 

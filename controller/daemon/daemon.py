@@ -18,16 +18,25 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from controller.clients.notify import NotifyClient
 from controller.clients.transmission import runs_transmission
 from controller.daemon.api import ApiServer, ConnectionLimits, TlsFiles, create_app
 from controller.daemon.lock import NodeLock
 from controller.daemon.metrics import Metrics
-from controller.daemon.node import NodeRuntime, PassOutcome, condition, problems_message
+from controller.daemon.node import (
+    JOURNAL_HORIZON,
+    NodeRuntime,
+    PassOutcome,
+    condition,
+    problems_message,
+)
+from controller.daemon.notifier import Notifier
 from controller.daemon.runner import Backoff, PassResult, Runner
 from controller.daemon.triggers import CheckoutWatcher, Poller, remote_heads
 from controller.daemon.wakeup import Wakeup
 from controller.desired.checks import MAX_TORRENT_BYTES
 from controller.errors import PermanentError, TemporaryError, TvaError, UnreachableError
+from controller.planner.alerts import FleetFacts, fleet_facts
 from controller.planner.removals import HOLD_CODE
 from controller.secrets import resolve
 from controller.seeder import Seeder
@@ -69,6 +78,10 @@ class DaemonConfig:
     """Certificate (chain) for the API; with ``tls_key``, the API is served over TLS."""
     tls_key: str | None = None
     api_limits: ConnectionLimits = field(default_factory=ConnectionLimits)
+    notify_endpoints: dict[str, str] = field(default_factory=dict)
+    """Service -> base URL replacing its fixed endpoint (tests: a local Discord)."""
+    notify_backoff: tuple[float, float] = (5.0, 600.0)
+    """First and longest wait after a failed notification."""
 
 
 class Daemon:
@@ -91,6 +104,11 @@ class Daemon:
             sleep=self.wakeup.sleep,
         )
         self.runtime.metainfo_reader = self._read_committed
+        self.notifier = Notifier(config.node, config.state_dir,
+                                 NotifyClient(config.notify_endpoints), clock=self.clock,
+                                 backoff=config.notify_backoff)
+        self.facts: FleetFacts | None = None
+        """The open conditions and custody figures of the last pass."""
         self.last: PassOutcome | None = None
         self.listeners: list[Callable[[PassOutcome], None]] = []
         """Called after every successful pass (the demo narrates from here)."""
@@ -117,6 +135,7 @@ class Daemon:
         with self.lock:
             try:
                 self._start_triggers()
+                self.notifier.start()
                 runner = Runner(
                     self.reconcile, self.wakeup, resync=IDLE_CAP,
                     backoff=Backoff(base=0.5, cap=60.0), on_error=self._on_error,
@@ -137,6 +156,7 @@ class Daemon:
 
     def _shutdown(self) -> None:
         self.wakeup.stop()
+        self.notifier.stop()
         if self._checkout_watcher is not None:
             self._checkout_watcher.stop()
         if self._api is not None:
@@ -184,6 +204,7 @@ class Daemon:
         with self._lock:
             self.last_error = None
         self._publish(desired, outcome.status)
+        self._tell(outcome)
         self._metrics(outcome, rev, time.monotonic() - started)
         for listener in self.listeners:
             listener(outcome)
@@ -213,6 +234,19 @@ class Daemon:
             raise UnreachableError(f"Transmission is unreachable: {outcome.status.transmission.error}")
         return PassResult(changed=bool(outcome.report and outcome.report.changed),
                           requeue_after=BUSY_REQUEUE if busy else self._idle_requeue(desired))
+
+    def _tell(self, outcome: PassOutcome) -> None:
+        """The fleet's open conditions of this pass: to the notifier's book (the worker sends)
+        and to the metrics. Never fails the pass."""
+        journal = self.runtime.journal.entries(outcome.now - JOURNAL_HORIZON)
+        facts = fleet_facts(outcome.desired, outcome.statuses, outcome.now, journal,
+                            unread=outcome.unread)
+        with self._lock:
+            self.facts = facts
+        try:
+            self.notifier.update(outcome.desired, facts, outcome.now)
+        except (OSError, TvaError) as e:
+            log.warning("cannot record the open conditions: %s", e, extra={"event": "notify-book"})
 
     def _planned(self, outcome: PassOutcome) -> None:
         with self._lock:

@@ -40,6 +40,7 @@ from schemas.observed import Condition, ConditionStatus, NodeStatus, Transmissio
 from schemas.plan import Action, Plan
 
 __all__ = [
+    "JOURNAL_HORIZON",
     "STORAGE_ALLOWED",
     "NodeRuntime",
     "PassOutcome",
@@ -68,6 +69,8 @@ class PassOutcome:
     """Freshness of every node at ``now``, as the planner saw it."""
     plan: Plan
     report: ApplyReport | None
+    unread: bool = False
+    """The fleet's statuses could not be read this pass (planned with those read last)."""
 
 
 @dataclass
@@ -300,7 +303,7 @@ class NodeRuntime:
         statuses = [*others, own]
         p = self.plan(desired, statuses, now, unread=unread)
         view = build_fleet_view(desired, statuses, now)
-        outcome = PassOutcome(desired, now, own, statuses, view, p, None)
+        outcome = PassOutcome(desired, now, own, statuses, view, p, None, unread)
         if on_planned is not None:
             on_planned(outcome)
         if apply and not desired.fleet.policy.suspend:
