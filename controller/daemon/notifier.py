@@ -155,6 +155,10 @@ class Notifier:
                                    "message": a.message, "since": now.isoformat(), "told": []}
                 else:
                     entry["message"] = a.message
+                for box in outbox.values():  # a waiting message says how things are now
+                    for e in box:
+                        if e["key"] == key and e["event"] == "open":
+                            e["message"] = a.message
             for key in [k for k in opened if k not in current]:
                 entry = opened.pop(key)
                 for box in outbox.values():
@@ -240,7 +244,7 @@ class Notifier:
                     delay = min(cap, max(delay, error.delay))
                 self._retry[target.name] = (failures, self.monotonic() + delay)
                 next_due = min(next_due, delay)
-                log.warning("notification to %s failed (%d in a row), next try in %.0fs: %s",
+                log.warning("notification to %s failed (%d in a row), next try in %.3gs: %s",
                             target.name, failures, delay, safe(str(error)),
                             extra={"event": "notify-failed", "target": target.name})
                 continue
