@@ -22,7 +22,7 @@ from controller.clients.notify import NotifyClient
 from controller.clients.transmission import runs_transmission
 from controller.daemon.api import ApiServer, ConnectionLimits, TlsFiles, create_app
 from controller.daemon.lock import NodeLock
-from controller.daemon.metrics import Metrics
+from controller.daemon.metrics import FleetSnapshot, Metrics
 from controller.daemon.node import (
     JOURNAL_HORIZON,
     NodeRuntime,
@@ -45,7 +45,7 @@ from controller.status import StatusTransport, open_transport
 from controller.tracker import Tracker
 from schemas.desired import DesiredState
 from schemas.observed import Condition, NodeStatus
-from schemas.plan import Plan
+from schemas.plan import ActionKind, Plan
 
 __all__ = ["BUSY_REQUEUE", "IDLE_CAP", "Daemon", "DaemonConfig"]
 
@@ -106,7 +106,11 @@ class Daemon:
         self.runtime.metainfo_reader = self._read_committed
         self.notifier = Notifier(config.node, config.state_dir,
                                  NotifyClient(config.notify_endpoints), clock=self.clock,
-                                 backoff=config.notify_backoff)
+                                 backoff=config.notify_backoff,
+                                 on_result=lambda target, outcome: self.metrics.notifications.labels(
+                                     target=target, outcome=outcome).inc())
+        self._applied_since: tuple[str | None, float] = (None, time.monotonic())
+        self._refused_seen: str | None = None
         self.facts: FleetFacts | None = None
         """The open conditions and custody figures of the last pass."""
         self.last: PassOutcome | None = None
@@ -386,6 +390,27 @@ class Daemon:
         self.metrics.revision_valid.set(1 if rev.current else 0)
         for a in outcome.report.applied if outcome.report else []:
             self.metrics.actions.labels(kind=a.action.kind.value, outcome=a.outcome.value).inc()
+            if a.action.kind is ActionKind.research:
+                self.metrics.research.labels(outcome=a.outcome.value).inc()
+        refused = "InvalidRevision" if rev.problems else rev.refused
+        if refused is not None and rev.seen is not None and rev.seen != self._refused_seen:
+            self._refused_seen = rev.seen  # counted once per refused revision
+            self.metrics.revisions_refused.labels(reason=refused).inc()
+        mono = time.monotonic()
+        if rev.applied != self._applied_since[0]:
+            self._applied_since = (rev.applied, mono)
+        with self._lock:
+            facts = self.facts
+        if facts is not None:
+            view = outcome.view.nodes
+            self.metrics.fleet.set(FleetSnapshot(
+                facts=facts,
+                node_ages={n: v.age.total_seconds() if v.age is not None else None
+                           for n, v in view.items()},
+                freshness={n: v.freshness.value for n, v in view.items()},
+                applied_age=mono - self._applied_since[1] if rev.applied else None,
+                notifier=facts.notifier == self.config.node,
+            ))
 
     # ApiBackend ---------------------------------------------------------------------------
 

@@ -92,13 +92,16 @@ class Notifier:
     def __init__(self, node: str, state_dir: str, client: NotifyClient | None = None, *,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  backoff: tuple[float, float] = (5.0, 600.0),
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 on_result: Callable[[str, str], object] = lambda target, outcome: None) -> None:
         self.node = node
         self.path = f"{state_dir}/{node}.notify.json"
         self.client = client or NotifyClient()
         self.clock = clock
         self.backoff = backoff
         self.monotonic = monotonic
+        self.on_result = on_result
+        """Called with (target, "sent" | "failed") after each attempt (the metrics)."""
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopped = threading.Event()
@@ -243,12 +246,14 @@ class Notifier:
                 if isinstance(error, TemporaryError) and error.delay is not None:
                     delay = min(cap, max(delay, error.delay))
                 self._retry[target.name] = (failures, self.monotonic() + delay)
+                self.on_result(target.name, "failed")
                 next_due = min(next_due, delay)
                 log.warning("notification to %s failed (%d in a row), next try in %.3gs: %s",
                             target.name, failures, delay, safe(str(error)),
                             extra={"event": "notify-failed", "target": target.name})
                 continue
             self._retry.pop(target.name, None)
+            self.on_result(target.name, "sent")
             log.info("notified %s: %s", target.name, title,
                      extra={"event": "notified", "target": target.name})
             with self._lock:

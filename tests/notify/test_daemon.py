@@ -8,6 +8,7 @@ import logging
 import re
 
 import pytest
+from prometheus_client import generate_latest
 
 from controller.daemon.daemon import Daemon
 from tests.daemon.conftest import FLEET, RULE, SoloFleet, solo_fleet, wait_for
@@ -80,6 +81,9 @@ def test_a_refused_commit_is_told_once_with_file_and_line_then_resolved(
     seen = json.dumps(telling.status_json()) + json.dumps(telling.plan_json()) + caplog.text
     assert DISCORD_TOKEN not in seen
     assert DISCORD_TOKEN not in json.dumps(telling.notifier.book)
+    metrics = generate_latest(telling.metrics.registry).decode()
+    assert 'tva_revisions_refused_total{reason="InvalidRevision"} 1.0' in metrics
+    assert DISCORD_TOKEN not in metrics
 
 
 def test_a_failing_target_backs_off_and_the_fleet_keeps_converging(
@@ -103,3 +107,11 @@ def test_a_failing_target_backs_off_and_the_fleet_keeps_converging(
     assert len(texts) == 1
     assert re.search(r"below floor: Test film is down to [01] of 2 copies", texts[0])
     assert "floor unreachable" in texts[0]
+    metrics = generate_latest(telling.metrics.registry).decode()
+    assert 'tva_notifications_total{outcome="failed",target="chat"}' in metrics
+    assert 'tva_notifications_total{outcome="sent",target="chat"} 1.0' in metrics
+    assert 'tva_items_below_floor{rule="films"} 1.0' in metrics
+    assert 'tva_item_copies_bucket{le="1.0",rule="films"} 1.0' in metrics \
+        or 'tva_item_copies_bucket{le="1",rule="films"} 1.0' in metrics
+    assert "tva_notifier 1.0" in metrics
+    assert 'tva_node_status_age_seconds{freshness="fresh",node="solo"}' in metrics

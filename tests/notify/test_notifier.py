@@ -200,7 +200,7 @@ def test_a_failing_service_backs_off_then_delivers(tmp_path: Path, clocks: Clock
 def test_names_from_the_repo_cannot_ping_everyone_or_smuggle_controls() -> None:
     from controller.daemon.notifier import render
 
-    title, body = render("home", [{"key": "k", "kind": "below-floor", "event": "open",
+    _title, body = render("home", [{"key": "k", "kind": "below-floor", "event": "open",
                                    "message": "@everyone \x1b[2J<@123> is down to 1 of 2"}])
     assert "@" not in body and "\x1b" not in body
     assert "\uff20everyone \\x1b[2J<\uff20123>" in body
