@@ -242,15 +242,16 @@ class Daemon:
     def _tell(self, outcome: PassOutcome) -> None:
         """The fleet's open conditions of this pass: to the notifier's book (the worker sends)
         and to the metrics. Never fails the pass."""
-        journal = self.runtime.journal.entries(outcome.now - JOURNAL_HORIZON)
-        facts = fleet_facts(outcome.desired, outcome.statuses, outcome.now, journal,
-                            unread=outcome.unread)
-        with self._lock:
-            self.facts = facts
         try:
+            journal = self.runtime.journal.entries(outcome.now - JOURNAL_HORIZON)
+            facts = fleet_facts(outcome.desired, outcome.statuses, outcome.now, journal,
+                                unread=outcome.unread)
+            with self._lock:
+                self.facts = facts
             self.notifier.update(outcome.desired, facts, outcome.now)
-        except (OSError, TvaError) as e:
-            log.warning("cannot record the open conditions: %s", e, extra={"event": "notify-book"})
+        except Exception as e:  # notifications are a surface: they never fail a pass
+            log.warning("cannot record the open conditions: %s: %s", type(e).__name__, e,
+                        extra={"event": "notify-book"})
 
     def _planned(self, outcome: PassOutcome) -> None:
         with self._lock:

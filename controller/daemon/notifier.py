@@ -86,6 +86,30 @@ def render(fleet: str, batch: list[dict[str, str]]) -> tuple[str, str]:
     return title, "\n".join(lines)
 
 
+def _well_formed(data: object) -> bool:
+    if not isinstance(data, dict) or data.get("version") != 1:
+        return False
+    opened, outbox, sent = data.get("open"), data.get("outbox"), data.get("sent")
+    if not (isinstance(opened, dict) and isinstance(outbox, dict) and isinstance(sent, dict)):
+        return False
+    try:
+        for entry in opened.values():
+            datetime.fromisoformat(entry["since"])
+            if not (isinstance(entry["told"], list) and isinstance(entry["kind"], str)
+                    and isinstance(entry["message"], str)):
+                return False
+        for box in outbox.values():
+            for e in box:
+                if not all(isinstance(e[k], str) for k in ("key", "kind", "event", "message")):
+                    return False
+        for times in sent.values():
+            for t in times:
+                datetime.fromisoformat(t)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return False
+    return True
+
+
 class Notifier:
     """The node's book of open conditions and its delivery worker."""
 
@@ -118,11 +142,14 @@ class Notifier:
     # ------------------------------------------------------------------ the book
 
     def _load(self) -> dict[str, Any]:
+        """The book as saved; a missing, unreadable or malformed one starts empty (the worst
+        case is a repeated message, never a failed pass)."""
         try:
             with open(self.path, encoding="utf-8") as f:
                 data = json.load(f)
-            if isinstance(data, dict) and data.get("version") == 1:
-                return data
+            if _well_formed(data):
+                return dict(data)
+            log.warning("the notification book %s is malformed: starting a new one", self.path)
         except (OSError, ValueError):
             pass
         return {"version": 1, "open": {}, "outbox": {}, "sent": {}}
@@ -205,7 +232,12 @@ class Notifier:
 
     def _run(self) -> None:
         while not self._stopped.is_set():
-            wait = self.deliver()
+            try:
+                wait = self.deliver()
+            except Exception as e:  # the worker outlives any one delivery
+                log.error("notification delivery failed: %s: %s", type(e).__name__,
+                          safe(str(e)), extra={"event": "notify-error"})
+                wait = self.backoff[1]
             self._wake.wait(wait)
             self._wake.clear()
 

@@ -103,3 +103,25 @@ def test_status_fleet_shows_open_conditions_and_the_notifier(
     assert "Open conditions" in text and "copy-lost" in text
     assert f"notifier: {data['notifier']} (2 targets)" in text
     assert data["now"] == (NOW - timedelta(minutes=1)).isoformat()  # the newest status's time
+
+
+def test_a_review_shows_the_reference_never_the_url(
+    tmp_path: Path, git_env: None, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tests.support.gitrepo import commit_files, git
+
+    repo = tmp_path / "repo"
+    shutil.copytree(CASES, repo)
+    git(repo, "init", "--quiet", "-b", "main")
+    git(repo, "config", "user.name", "owner")
+    git(repo, "config", "user.email", "owner@example.invalid")
+    git(repo, "add", "-A")
+    git(repo, "commit", "--quiet", "-m", "base")
+    fleet_yaml = (repo / "fleet.yaml").read_text() + NOTIFY
+    commit_files(repo, {"fleet.yaml": fleet_yaml}, "tell the owner", push=False)
+    monkeypatch.setenv("TVA_CHAT_URL", "discord://1234567890/reviewSEKRIT-token")
+    assert tva("review", "HEAD~1", "HEAD", "--repo", str(repo), "--markdown") == 2  # an effect
+    text = capsys.readouterr().out
+    assert "notify.targets" in text and "TVA_CHAT_URL" in text
+    assert "reviewSEKRIT" not in text and NTFY_TOPIC not in text

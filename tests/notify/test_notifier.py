@@ -204,3 +204,18 @@ def test_names_from_the_repo_cannot_ping_everyone_or_smuggle_controls() -> None:
                                    "message": "@everyone \x1b[2J<@123> is down to 1 of 2"}])
     assert "@" not in body and "\x1b" not in body
     assert "\uff20everyone \\x1b[2J<\uff20123>" in body
+
+
+@pytest.mark.parametrize("content", [
+    "not json", '{"version": 1, "open": [], "outbox": {}, "sent": {}}',
+    '{"version": 1, "open": {"k": {"since": "yesterday", "told": [], "kind": "x", "message": ""}},'
+    ' "outbox": {}, "sent": {}}',
+    '{"version": 1, "open": {}, "outbox": {"phone": [{"key": 1}]}, "sent": {}}',
+])
+def test_a_malformed_book_starts_over(tmp_path: Path, clocks: Clocks, ntfy: FakeService,
+                                      content: str) -> None:
+    (tmp_path / "nas.notify.json").write_text(content)
+    n = _notifier(tmp_path, clocks)
+    n.update(_desired(), _facts(_alert("k/1")), clocks.now)
+    n.deliver()
+    assert len(ntfy.texts()) == 1
