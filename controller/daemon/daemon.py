@@ -243,9 +243,11 @@ class Daemon:
         """The fleet's open conditions of this pass: to the notifier's book (the worker sends)
         and to the metrics. Never fails the pass."""
         try:
-            journal = self.runtime.journal.entries(outcome.now - JOURNAL_HORIZON)
-            facts = fleet_facts(outcome.desired, outcome.statuses, outcome.now, journal,
-                                unread=outcome.unread)
+            facts = outcome.facts
+            if facts is None:
+                journal = self.runtime.journal.entries(outcome.now - JOURNAL_HORIZON)
+                facts = fleet_facts(outcome.desired, outcome.statuses, outcome.now, journal,
+                                    unread=outcome.unread)
             with self._lock:
                 self.facts = facts
             self.notifier.update(outcome.desired, facts, outcome.now)

@@ -26,7 +26,6 @@ from datetime import datetime
 
 from controller.planner.context import Context
 from controller.planner.core import run_pass
-from controller.planner.custody import count
 from controller.planner.freshness import Freshness
 from controller.planner.hashing import hrw_order
 from controller.planner.ledger import Ledger
@@ -36,7 +35,7 @@ from schemas.journal import JournalEntry
 from schemas.notify import Alert, EventKind
 from schemas.observed import NodeStatus
 
-__all__ = ["REFUSED_REASONS", "CustodyFact", "FleetFacts", "fleet_facts", "notifier"]
+__all__ = ["REFUSED_REASONS", "CustodyFact", "FleetFacts", "facts_of", "fleet_facts", "notifier"]
 
 REFUSED_REASONS = frozenset({"InvalidRevision", "UnsignedRevision", "RollbackRefused"})
 """Reasons of a false ``Synced`` condition that mean a revision was refused."""
@@ -87,6 +86,13 @@ def fleet_facts(
 ) -> FleetFacts:
     """``unread``: this node could not read the fleet's statuses (as ``plan`` takes it)."""
     ctx, ledger, _ = run_pass(desired, statuses, now, journal, unread=unread)
+    return facts_of(ctx, ledger)
+
+
+def facts_of(ctx: Context, ledger: Ledger) -> FleetFacts:
+    """The facts of a pass already run (``run_pass``): the daemon plans and derives them from
+    one pass."""
+    desired = ctx.desired
     custody = _custody(ctx)
     alerts: list[Alert] = []
     if not ctx.blind:  # with no statuses read, every copy elsewhere is unknown, not lost
@@ -105,16 +111,26 @@ def fleet_facts(
 
 
 def _custody(ctx: Context) -> list[CustodyFact]:
+    """Counted copies of every item under every rule: one sweep per set of eligible nodes (a
+    copy counts when it is complete and error-free on a node whose copies count: fresh, or
+    trusted), as the custody step's own tally does."""
     out: list[CustodyFact] = []
+    tallies: dict[frozenset[str], Counter[str]] = {}
     for name in sorted(ctx.desired.custody):
         rule = ctx.desired.custody[name]
-        elig = ctx.eligible[name]
-        maybe = [n for n in elig if ctx.nodes[n].maybe_holder]
+        elig = frozenset(ctx.eligible[name])
+        tally = tallies.get(elig)
+        if tally is None:
+            tally = tallies[elig] = Counter()
+            for n in elig:
+                nf = ctx.nodes[n]
+                if nf.counts:
+                    tally.update(k for k, t in nf.torrents.items()
+                                 if t.percent_done >= 1.0 and t.error == 0)
         for key in ctx.rule_items[name]:
-            c = count(ctx, rule, key, frozenset(elig), maybe)
             it = ctx.desired.items[key]
             out.append(CustodyFact(rule=name, key=key, name=it.name, min=rule.min,
-                                   counted=c.good, size=it.size))
+                                   counted=tally[key], size=it.size))
     return out
 
 

@@ -111,3 +111,14 @@ def test_no_statuses_read_means_no_custody_alarm(desired: DesiredState) -> None:
     facts = fleet_facts(desired, own, NOW, unread=True)
     assert facts.notifier == "tv"
     assert [a for a in facts.alerts if a.kind is EventKind.below_floor] == []
+
+
+@pytest.mark.parametrize("laptop_age", ["1m", "30m", "3h"])
+def test_the_counted_copies_are_the_custody_views(desired: DesiredState, laptop_age: str) -> None:
+    from controller.planner import custody_view
+
+    statuses = _fleet(desired, laptop_age=laptop_age,
+                      tv={"torrents": [{"item": "Bravo", "pct": 0.5}, {"item": "Charlie", "error": 3}]})
+    facts = fleet_facts(desired, statuses, NOW)
+    view = {(r.rule, r.key): len(r.counted) for r in custody_view(desired, statuses, NOW)}
+    assert {(f.rule, f.key): f.counted for f in facts.custody} == view
