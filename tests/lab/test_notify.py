@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.skipif(WHY is not None, reason=f"no private network na
 TOKEN = "labTOKEN-0b7f3c9d"
 NOTIFY = """\
 notify:
-  below_floor_after: 0s
+  below_floor_after: 6s
   targets:
     - name: chat
       url: {env: TVA_DISCORD_URL}
@@ -60,8 +60,13 @@ def notify_story(root: str) -> dict[str, Any]:
         wait(lambda: all(n.daemon and n.daemon.last and n.daemon.last.desired.fleet.notify.targets
                          for n in lab.nodes.values()), 60, "every node to read notify:")
         out["before"] = discord.texts() + ntfy.texts()
-        senders = {n.name for n in lab.nodes.values() if n.daemon and n.daemon.notifier.sending}
-        out["sender_before"] = sorted(senders)
+
+        def senders() -> list[str] | None:
+            now = sorted(n.name for n in lab.nodes.values()
+                         if n.daemon and n.daemon.notifier.sending)
+            return now if len(now) == 1 else None
+
+        out["sender_before"] = wait(senders, 60, "one notifier")
 
         away = out["sender_before"][0] if out["sender_before"] else holders[0]
         out["away"], out["holders"] = away, holders
@@ -73,8 +78,7 @@ def notify_story(root: str) -> dict[str, Any]:
              "the resolution on ntfy")
         wait(lambda: any("resolved: below floor" in t for t in discord.texts()), 90,
              "the resolution on Discord")
-        out["sender_after"] = sorted(n.name for n in lab.nodes.values()
-                                     if n.daemon and n.daemon.notifier.sending)
+        out["sender_after"] = wait(senders, 60, "one notifier")
         before = {n: lab.nodes[n].daemon.passes for n in lab.nodes if lab.nodes[n].daemon}  # type: ignore[union-attr]
         wait(lambda: all(lab.nodes[n].daemon.passes >= before[n] + 5 for n in before), 90,  # type: ignore[union-attr]
              "five more passes on the live nodes")
