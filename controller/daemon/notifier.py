@@ -78,7 +78,10 @@ def render(fleet: str, batch: list[dict[str, str]]) -> tuple[str, str]:
     title = f"tva {_defuse(fleet)}: " + ", ".join(parts or ["test"])
     lines = []
     for e in opened + resolved:
-        label = _LABEL.get(EventKind(e["kind"]), e["kind"])
+        try:
+            label = _LABEL[EventKind(e["kind"])]
+        except ValueError:  # a kind this version does not know (a book from a newer tva)
+            label = e["kind"]
         mark = "resolved: " if e["event"] == "resolved" else ""
         lines.append(f"- {mark}{label}: {_defuse(e['message'])}")
     if len(lines) > MAX_LINES:
@@ -293,9 +296,14 @@ class Notifier:
                 sent = {(e["key"], e["event"]) for e in batch}
                 box[:] = [e for e in box if (e["key"], e["event"]) not in sent]
                 for e in batch:
+                    if e["event"] != "open":
+                        continue
                     entry = self.book["open"].get(e["key"])
-                    if e["event"] == "open" and entry is not None and \
-                            target.name not in entry["told"]:
+                    if entry is None:
+                        # it cleared while the message was on its way: say so too
+                        if self.sending:
+                            box.append({**e, "event": "resolved"})
+                    elif target.name not in entry["told"]:
                         entry["told"].append(target.name)
                 self.book["sent"].setdefault(target.name, []).append(self.clock().isoformat())
                 self._save()

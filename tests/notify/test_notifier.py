@@ -219,3 +219,31 @@ def test_a_malformed_book_starts_over(tmp_path: Path, clocks: Clocks, ntfy: Fake
     n.update(_desired(), _facts(_alert("k/1")), clocks.now)
     n.deliver()
     assert len(ntfy.texts()) == 1
+
+
+def test_a_condition_that_clears_while_its_message_is_sent_is_resolved(
+    tmp_path: Path, clocks: Clocks, ntfy: FakeService,
+) -> None:
+    n = _notifier(tmp_path, clocks)
+    a = _alert("below-floor/films/a")
+    n.update(_desired(), _facts(a), clocks.now)
+    real_send = n.client.send
+
+    def send_and_clear(target: Any, title: str, body: str) -> None:
+        real_send(target, title, body)
+        n.update(_desired(), _facts(), clocks.now)  # a pass runs meanwhile: it cleared
+
+    n.client.send = send_and_clear  # type: ignore[method-assign]
+    n.deliver()
+    n.client.send = real_send  # type: ignore[method-assign]
+    n.deliver()
+    texts = ntfy.texts()
+    assert len(texts) == 2 and texts[1].startswith("tva home: 1 resolved")
+
+
+def test_a_kind_from_a_newer_version_is_shown_as_written() -> None:
+    from controller.daemon.notifier import render
+
+    _title, body = render("home", [{"key": "k", "kind": "acquisition-failed", "event": "open",
+                                    "message": "x"}])
+    assert body == "- acquisition-failed: x"
