@@ -104,3 +104,15 @@ def test_mask_hides_every_secret_part() -> None:
     masked = mask(text, url)
     assert DISCORD_TOKEN not in masked and "abcdef123" not in masked
     assert "1234567890" not in masked
+
+
+def test_a_redirect_is_not_followed(allow_loopback: None, ntfy_server: FakeService,
+                                    discord_server: FakeService,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A service that answers 307 cannot send the message past the egress check."""
+    ntfy_server.redirect_to = f"{discord_server.base}/api/webhooks/1/stolen"
+    monkeypatch.setenv("TVA_NTFY_URL", f"ntfy://127.0.0.1:{ntfy_server.port}/{NTFY_TOPIC}")
+    with pytest.raises(TemporaryError):
+        NotifyClient().send(_target("phone", "TVA_NTFY_URL"), "t", "b")
+    assert len(ntfy_server.requests) == 1
+    assert discord_server.requests == []

@@ -41,6 +41,8 @@ class FakeService:
     failures: list[int] = field(default_factory=list)
     """Status codes to answer, in order, before answering normally again."""
     lock: threading.Lock = field(default_factory=threading.Lock)
+    redirect_to: str | None = None
+    """Answer every request with a 307 to this URL (a service that tries to send tva elsewhere)."""
 
     @property
     def port(self) -> int:
@@ -87,6 +89,12 @@ def _handler(service: FakeService) -> type[BaseHTTPRequestHandler]:
                 code = service.failures.pop(0) if service.failures else None
                 headers["x-test-outcome"] = "ok" if code is None else str(code)
                 service.requests.append(Request("POST", self.path, headers, body))
+            if service.redirect_to is not None:
+                self.send_response(307)
+                self.send_header("Location", service.redirect_to)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             if service.kind == "discord" and not self.path.startswith("/api/webhooks/"):
                 code = 404
             if code is None:
