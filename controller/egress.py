@@ -10,8 +10,9 @@ client connects:
 - a request that carries a secret goes only to an address the operator allows: the node's own
   Transmission password to loopback, a peer's API token to loopback or a private network
   (``egress.peers_on_private_networks``), an indexer's API key to loopback or a private
-  network, and each to what ``egress.allow`` lists in the node
-  configuration (host names, addresses, networks), which also lifts the first rule.
+  network, and each to what ``egress.allow`` lists in the node configuration (host names,
+  addresses, networks), which also lifts the first rule; a notification target's URL
+  (``controller/clients/notify.py``) only to what ``egress.allow`` lists.
 
 Host names are resolved here and every address they resolve to must pass. (A name that
 resolves differently a moment later is not caught: list addresses, not names, where that
@@ -55,6 +56,8 @@ class Secret(StrEnum):
     """A peer controller's API token: loopback, private networks, or what the operator allows."""
     indexer = "indexer"
     """A Torznab indexer's API key: loopback, private networks, or what the operator allows."""
+    notify = "notify"
+    """A notification target's URL (a webhook token, a topic): only what the operator allows."""
 
 
 class EgressRefused(PermanentError):
@@ -118,10 +121,15 @@ def check(url: str, secret: Secret = Secret.none) -> None:
                 f"{host} ({a}) is a link-local or metadata address; tva does not connect there "
                 "unless the node's configuration lists it in egress.allow"
             )
-        if secret is Secret.none or a.is_loopback:
+        if secret is Secret.none or (a.is_loopback and secret is not Secret.notify):
             continue
         if secret is Secret.peer and policy.peers_on_private_networks and _in(a, PRIVATE):
             continue
+        if secret is Secret.notify:
+            raise EgressRefused(
+                f"{host} ({a}) is not a notification destination this node allows: list it in "
+                "egress.allow in the node's configuration"
+            )
         if secret is Secret.indexer and _in(a, PRIVATE):
             continue  # Prowlarr and Jackett usually run at home, next to the acquirer
         where = ("loopback" if secret is Secret.transmission

@@ -26,9 +26,10 @@ from pydantic import (
 
 from schemas.acquisition import AcquiredRecord, AcquisitionPolicy
 from schemas.bandwidth import BandwidthPolicy
-from schemas.base import Model
+from schemas.base import Model, SecretRef
 from schemas.fabric import Fabric
 from schemas.face import FacePolicy
+from schemas.notify import Notifications
 from schemas.repopath import repo_path_problem
 from schemas.types import ByteSize, Duration, InfoHash, Label, Name, parse_duration
 
@@ -144,51 +145,6 @@ class Provenance(StrEnum):
 class VpnType(StrEnum):
     wireguard = "wireguard"
     openvpn = "openvpn"
-
-
-# --------------------------------------------------------------------------- secrets
-
-
-class SecretRef(Model):
-    """A credential given by reference only; the value never appears in the fleet repo.
-
-    Exactly one of ``env`` (an environment variable of the controller), ``file`` (a path on
-    the node, e.g. ``/etc/tva/rpc-password``) or ``keyring`` (``service/username`` in the
-    OS keyring).
-    """
-
-    model_config = ConfigDict(json_schema_extra={"minProperties": 1, "maxProperties": 1})
-
-    env: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = Field(
-        default=None, description="Name of an environment variable of the controller; a node "
-        "resolves only names with its prefix (TVA_ unless its node.toml says otherwise)."
-    )
-    file: Annotated[str, StringConstraints(min_length=1)] | None = Field(
-        default=None,
-        description="Path of a file on the node that holds the value (a trailing newline is "
-        "ignored); it must lie in the node's secrets directories (/etc/tva unless its node.toml "
-        "says otherwise).",
-    )
-    keyring: Annotated[str, StringConstraints(pattern=r"^[^/\s]+/[^/\s]+$")] | None = Field(
-        default=None, description="service/username of an entry in the OS keyring."
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _refuse_inline(cls, data: Any) -> Any:
-        if isinstance(data, str | int | float):
-            raise ValueError(
-                "inline secrets are refused; give a reference: {env: VAR}, {file: /path} "
-                "or {keyring: service/user}"
-            )
-        return data
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> Self:
-        given = [k for k in ("env", "file", "keyring") if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError("a secret reference needs exactly one of env, file or keyring")
-        return self
 
 
 # --------------------------------------------------------------------------- fleet
@@ -554,6 +510,10 @@ class Fleet(Model):
     status: StatusPolicy = Field(
         default=StatusPolicy(),
         description="How nodes publish their observed status in the fleet repo.",
+    )
+    notify: Notifications = Field(
+        default=Notifications(),
+        description="Where the fleet tells its owner what needs attention (docs/notifications.md).",
     )
 
 

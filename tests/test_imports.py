@@ -19,6 +19,7 @@ CONFINED = {
     "httpx": ("controller/clients/peers.py", "controller/clients/torznab.py",
               "controller/clients/forge.py"),
     "defusedxml": ("controller/clients/torznab.py",),
+    "apprise": ("controller/clients/notify.py",),
 }
 
 

@@ -391,6 +391,24 @@ def fleet_acquisitions(
                              state_dir=state_dir or default_state_dir()))
 
 
+notify_app = typer.Typer(help="Notifications: send a test message.", no_args_is_help=True)
+app.add_typer(notify_app, name="notify")
+
+
+@notify_app.command("test")
+def notify_test(
+    target: Annotated[str | None, typer.Argument(help="Only this target (default: all).")] = None,
+    path: FleetPathOpt = ".",
+    as_json: JsonOpt = False,
+    node_config: NodeConfigOpt = None,
+) -> None:
+    """Send a test message to a notification target, from this machine."""
+    from controller.cli import notify as cmd
+
+    _install_node_config(node_config)
+    raise typer.Exit(cmd.run(path, target, as_json=as_json))
+
+
 @app.command()
 def version() -> None:
     """Print tva's version."""

@@ -3,7 +3,8 @@
 - ``--node NAME``: observe the node (its Transmission, host and player) and print its NodeStatus.
 - ``--node NAME --publish``: observe and publish it through the fleet repo's status ref.
 - ``--fleet``: every node's latest status with its freshness and Transmission version, from the
-  status ref (the fleet repo checkout at PATH and its remote) or from ``--status DIR``.
+  status ref (the fleet repo checkout at PATH and its remote) or from ``--status DIR``; then the
+  fleet's open conditions (what the notifier tells the owner) and who the notifier is.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from controller.desired import load_fleet
 from controller.errors import PermanentError
 from controller.observe.node import observe_node, transmission_observer
 from controller.planner import FleetView, build_fleet_view
+from controller.planner.alerts import fleet_facts
 from controller.status import open_transport
 from schemas.desired import DesiredState
 from schemas.observed import NodeStatus, TransmissionStatus
@@ -131,11 +133,14 @@ def _fleet(path: str, desired: DesiredState, status_dir: str | None, as_json: bo
                                     fleet_ref=status_dir is None)
     now, note = choose_now(None, statuses)
     view = build_fleet_view(desired, statuses, now)
+    facts = fleet_facts(desired, statuses, now)
     skipped = [n.removeprefix("status skipped: ") for n in notes]
     if as_json:
         emit_json({
             "now": now.isoformat(),
             "nodes": [_node_json(view, name) for name in view.nodes],
+            "conditions": [a.model_dump(mode="json") for a in facts.alerts],
+            "notifier": facts.notifier,
             "skipped": skipped,
         })
         return 0
@@ -164,6 +169,18 @@ def _fleet(path: str, desired: DesiredState, status_dir: str | None, as_json: bo
             *([_fabric(st, desired)] if desired.fabric is not None else []),
         )
     out.print(t)
+    if facts.alerts:
+        c = Table(title="Open conditions", title_justify="left")
+        for col in ("event", "subject", "message"):
+            c.add_column(col)
+        for a in facts.alerts:
+            c.add_row(a.kind.value, a.subject, a.message)
+        out.print(c)
+    else:
+        out.print("no open conditions", markup=False)
+    if desired.fleet.notify.targets:
+        who = facts.notifier or "nobody (no sender is fresh)"
+        out.print(f"notifier: {who} ({len(desired.fleet.notify.targets)} targets)", markup=False)
     for s in skipped:
         err.print(f"skipped a status: {s}", markup=False)
     return 0

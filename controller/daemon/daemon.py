@@ -20,19 +20,28 @@ from urllib.parse import urlsplit
 
 from controller.act.fabric import FabricActuator
 from controller.act.writeback import GitProposer
+from controller.clients.notify import NotifyClient
 from controller.clients.transmission import runs_transmission
 from controller.clients.wireguard import FabricLink
 from controller.daemon.api import ApiServer, ConnectionLimits, TlsFiles, create_app
 from controller.daemon.board import DashboardHooks
 from controller.daemon.lock import NodeLock
-from controller.daemon.metrics import Metrics
-from controller.daemon.node import NodeRuntime, PassOutcome, condition, problems_message
+from controller.daemon.metrics import FleetSnapshot, Metrics
+from controller.daemon.node import (
+    JOURNAL_HORIZON,
+    NodeRuntime,
+    PassOutcome,
+    condition,
+    problems_message,
+)
+from controller.daemon.notifier import Notifier
 from controller.daemon.runner import Backoff, PassResult, Runner
 from controller.daemon.triggers import CheckoutWatcher, LinkWatcher, Poller, remote_heads
 from controller.daemon.wakeup import Wakeup
 from controller.desired.checks import MAX_TORRENT_BYTES
 from controller.errors import PermanentError, TemporaryError, TvaError, UnreachableError
 from controller.observe.host import observe_vpn, profiles_for
+from controller.planner.alerts import FleetFacts, fleet_facts
 from controller.planner.removals import HOLD_CODE
 from controller.secrets import resolve
 from controller.seeder import Seeder
@@ -41,7 +50,7 @@ from controller.status import StatusTransport, open_transport
 from controller.tracker import Tracker
 from schemas.desired import DesiredState
 from schemas.observed import Condition, NodeStatus
-from schemas.plan import Plan
+from schemas.plan import ActionKind, Plan
 
 __all__ = ["BUSY_REQUEUE", "IDLE_CAP", "TUNNEL_LOOK", "Daemon", "DaemonConfig"]
 
@@ -79,6 +88,10 @@ class DaemonConfig:
     api_limits: ConnectionLimits = field(default_factory=ConnectionLimits)
     fabric_link: FabricLink | None = None
     """Who does the fabric's privileged work (create tva0, wg syncconf); default: this process."""
+    notify_endpoints: dict[str, str] = field(default_factory=dict)
+    """Service -> base URL replacing its fixed endpoint (tests: a local Discord)."""
+    notify_backoff: tuple[float, float] = (5.0, 600.0)
+    """First and longest wait after a failed notification."""
 
 
 class Daemon(DashboardHooks):
@@ -104,6 +117,15 @@ class Daemon(DashboardHooks):
         if not config.local:  # the acquirer commits its finds to the fleet repo (docs/acquisition.md)
             self.runtime.proposer = GitProposer(config.repo, config.branch,
                                                 os.path.join(config.state_dir, "acquirer"))
+        self.notifier = Notifier(config.node, config.state_dir,
+                                 NotifyClient(config.notify_endpoints), clock=self.clock,
+                                 backoff=config.notify_backoff,
+                                 on_result=lambda target, outcome: self.metrics.notifications.labels(
+                                     target=target, outcome=outcome).inc())
+        self._applied_since: tuple[str | None, float] = (None, time.monotonic())
+        self._refused_seen: str | None = None
+        self.facts: FleetFacts | None = None
+        """The open conditions and custody figures of the last pass."""
         self.last: PassOutcome | None = None
         self.listeners: list[Callable[[PassOutcome], None]] = []
         """Called after every successful pass (the demo narrates from here)."""
@@ -134,6 +156,7 @@ class Daemon(DashboardHooks):
         with self.lock:
             try:
                 self._start_triggers()
+                self.notifier.start()
                 runner = Runner(
                     self.reconcile, self.wakeup, resync=IDLE_CAP,
                     backoff=Backoff(base=0.5, cap=60.0), on_error=self._on_error,
@@ -154,6 +177,7 @@ class Daemon(DashboardHooks):
 
     def _shutdown(self) -> None:
         self.wakeup.stop()
+        self.notifier.stop()
         if self._checkout_watcher is not None:
             self._checkout_watcher.stop()
         self.link_watcher.stop()
@@ -223,6 +247,7 @@ class Daemon(DashboardHooks):
         with self._lock:
             self.last_error = None
         self._publish(desired, outcome.status)
+        self._tell(outcome)
         self._metrics(outcome, rev, time.monotonic() - started)
         for listener in self.listeners:
             listener(outcome)
@@ -252,6 +277,22 @@ class Daemon(DashboardHooks):
             raise UnreachableError(f"Transmission is unreachable: {outcome.status.transmission.error}")
         return PassResult(changed=bool(outcome.report and outcome.report.changed),
                           requeue_after=BUSY_REQUEUE if busy else self._idle_requeue(desired))
+
+    def _tell(self, outcome: PassOutcome) -> None:
+        """The fleet's open conditions of this pass: to the notifier's book (the worker sends)
+        and to the metrics. Never fails the pass."""
+        try:
+            facts = outcome.facts
+            if facts is None:
+                journal = self.runtime.journal.entries(outcome.now - JOURNAL_HORIZON)
+                facts = fleet_facts(outcome.desired, outcome.statuses, outcome.now, journal,
+                                    unread=outcome.unread)
+            with self._lock:
+                self.facts = facts
+            self.notifier.update(outcome.desired, facts, outcome.now)
+        except Exception as e:  # notifications are a surface: they never fail a pass
+            log.warning("cannot record the open conditions: %s: %s", type(e).__name__, e,
+                        extra={"event": "notify-book"})
 
     def _planned(self, outcome: PassOutcome) -> None:
         with self._lock:
@@ -392,6 +433,27 @@ class Daemon(DashboardHooks):
         self.metrics.revision_valid.set(1 if rev.current else 0)
         for a in outcome.report.applied if outcome.report else []:
             self.metrics.actions.labels(kind=a.action.kind.value, outcome=a.outcome.value).inc()
+            if a.action.kind is ActionKind.research:
+                self.metrics.research.labels(outcome=a.outcome.value).inc()
+        refused = "InvalidRevision" if rev.problems else rev.refused
+        if refused is not None and rev.seen is not None and rev.seen != self._refused_seen:
+            self._refused_seen = rev.seen  # counted once per refused revision
+            self.metrics.revisions_refused.labels(reason=refused).inc()
+        mono = time.monotonic()
+        if rev.applied != self._applied_since[0]:
+            self._applied_since = (rev.applied, mono)
+        with self._lock:
+            facts = self.facts
+        if facts is not None:
+            view = outcome.view.nodes
+            self.metrics.fleet.set(FleetSnapshot(
+                facts=facts,
+                node_ages={n: v.age.total_seconds() if v.age is not None else None
+                           for n, v in view.items()},
+                freshness={n: v.freshness.value for n, v in view.items()},
+                applied_age=mono - self._applied_since[1] if rev.applied else None,
+                notifier=facts.notifier == self.config.node,
+            ))
 
     # ApiBackend ---------------------------------------------------------------------------
 

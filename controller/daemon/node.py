@@ -35,6 +35,8 @@ from controller.observe.node import attribute, observe_node
 from controller.observe.transmission import TransmissionObserver
 from controller.planner import FleetView, build_fleet_view, with_verdicts
 from controller.planner import plan as make_plan
+from controller.planner.alerts import FleetFacts, facts_of
+from controller.planner.core import plan_of, run_pass
 from controller.player.host import PlayerHost
 from controller.player.watched import WatchedStore
 from controller.seeder import lanes_per_holder
@@ -44,6 +46,7 @@ from schemas.observed import Condition, ConditionStatus, NodeStatus, Transmissio
 from schemas.plan import Action, Plan
 
 __all__ = [
+    "JOURNAL_HORIZON",
     "STORAGE_ALLOWED",
     "NodeRuntime",
     "PassOutcome",
@@ -72,6 +75,10 @@ class PassOutcome:
     """Freshness of every node at ``now``, as the planner saw it."""
     plan: Plan
     report: ApplyReport | None
+    unread: bool = False
+    """The fleet's statuses could not be read this pass (planned with those read last)."""
+    facts: FleetFacts | None = None
+    """The fleet's open conditions and custody figures, from the same planning pass."""
 
 
 @dataclass
@@ -239,6 +246,14 @@ class NodeRuntime:
         return make_plan(desired, statuses, now, nodes=[self.node],
                          journal=self.journal.entries(horizon), unread=unread)
 
+    def plan_and_facts(self, desired: DesiredState, statuses: list[NodeStatus], now: datetime,
+                       *, unread: bool = False) -> tuple[Plan, FleetFacts]:
+        """This node's plan and the fleet's facts (``controller/planner/alerts.py``), from one
+        planning pass."""
+        journal = self.journal.entries(now - JOURNAL_HORIZON)
+        ctx, ledger, _ = run_pass(desired, statuses, now, journal, unread=unread)
+        return plan_of(ctx, ledger, [self.node]), facts_of(ctx, ledger)
+
     def others(self, transport: StatusTransport | None) -> tuple[list[NodeStatus], bool]:
         """The other nodes' statuses to plan with, and whether this pass failed to read them.
 
@@ -319,9 +334,9 @@ class NodeRuntime:
         own = self.observe(desired, now, conditions or [])
         others, unread = self.others(transport)
         statuses = [*others, own]
-        p = self.plan(desired, statuses, now, unread=unread)
+        p, facts = self.plan_and_facts(desired, statuses, now, unread=unread)
         view = build_fleet_view(desired, statuses, now)
-        outcome = PassOutcome(desired, now, own, statuses, view, p, None)
+        outcome = PassOutcome(desired, now, own, statuses, view, p, None, unread, facts)
         if on_planned is not None:
             on_planned(outcome)
         if apply and not desired.fleet.policy.suspend:

@@ -221,6 +221,14 @@ def check_and_resolve(
                        f"device {name!r} uses VPN profile {device_models[name].vpn!r}, not this one",
                        "a device uses one VPN profile; fix the device's vpn: or this list")
 
+    # Notification senders (fleet.yaml notify.senders).
+    if fleet is not None:
+        f_origin = fleets[0][1]
+        for i, name in enumerate(fleet.notify.senders):
+            if not known("Device", name, devices):
+                report(f_origin, ("notify", "senders", i),
+                       *unknown(name, devices, "Device", "device"))
+
     # Duty pins.
     if duties is not None:
         d_origin = duty_files[0][1]

@@ -53,6 +53,8 @@ class LabNode:
     transmission: TransmissionDaemon = field(init=False)
     api_port: int = field(init=False)
     daemon: Daemon | None = field(default=None, init=False)
+    notify_endpoints: dict[str, str] = field(default_factory=dict)
+    """Notification services' endpoints replaced by the lab's own (a local Discord)."""
 
     def __post_init__(self) -> None:
         self.transmission = TransmissionDaemon(root=self.root / "transmission", bind_ip=self.ip,
@@ -78,7 +80,8 @@ class LabNode:
         self.transmission.start()
         self.daemon = Daemon(DaemonConfig(
             node=self.name, repo=str(remote), state_dir=str(self.root / "state"),
-            host_player=False, poll=1.0,
+            host_player=False, poll=1.0, notify_endpoints=dict(self.notify_endpoints),
+            notify_backoff=(0.5, 5.0),
         ))
         self.daemon.start()
 
@@ -104,11 +107,14 @@ class Lab:
     """Nodes on 10.77.0.1, .2, ... (inside the namespace), sharing one fleet repo."""
 
     def __init__(self, root: Path, specs: list[NodeSpec], *, stale_after: str = "8s",
-                 grace: str = "20s", settle: str = "5s", base_ip: str = "10.77.0.") -> None:
+                 grace: str = "20s", settle: str = "5s", base_ip: str = "10.77.0.",
+                 notify_endpoints: dict[str, str] | None = None) -> None:
         self.root = root
         self.repo = LabRepo(root / "repo")
         self.nodes = {
-            s.name: LabNode(s, f"{base_ip}{i + 1}", root / "nodes" / s.name) for i, s in enumerate(specs)
+            s.name: LabNode(s, f"{base_ip}{i + 1}", root / "nodes" / s.name,
+                            notify_endpoints=dict(notify_endpoints or {}))
+            for i, s in enumerate(specs)
         }
         self.policy = {"stale_after": stale_after, "grace": grace, "settle": settle}
         os.environ.setdefault(TOKEN_ENV, secrets.token_hex(16))

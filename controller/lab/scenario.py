@@ -51,12 +51,14 @@ class Story:
 
 
 def set_up(root: Path, *, film_sizes: tuple[int, ...] = (6 * MiB, 4 * MiB), private_size: int = 3 * MiB,
-           grace: str = "20s", stale_after: str = "8s", transmission: str = TRANSMISSION_3) -> Story:
+           grace: str = "20s", stale_after: str = "8s", transmission: str = TRANSMISSION_3,
+           notify_endpoints: dict[str, str] | None = None) -> Story:
     """Write the lab fleet (no custody rules yet), start every node, seed ``nas`` by hand.
 
     Every node runs the ``transmission`` version (``controller.lab.transmission.VERSIONS``)."""
     specs = [replace(spec, transmission=transmission) for spec in SPECS]
-    lab = Lab(root, specs, grace=grace, stale_after=stale_after)
+    lab = Lab(root, specs, grace=grace, stale_after=stale_after,
+              notify_endpoints=notify_endpoints)
     story = Story(lab)
     story.films = [lab.repo.payload(f"film-{i + 1}.bin", size) for i, size in enumerate(film_sizes)]
     story.private = lab.repo.payload("home-video.bin", private_size)

@@ -39,7 +39,7 @@ from schemas.journal import JournalEntry
 from schemas.observed import KNOWN_RPC_VERSIONS, NodeStatus
 from schemas.plan import Plan, Severity
 
-__all__ = ["plan", "run_pass"]
+__all__ = ["plan", "plan_of", "run_pass"]
 
 
 def run_pass(
@@ -99,9 +99,15 @@ def plan(
     read (with their real ages) or only its own; with no other node's status at all, custody
     makes no changes (a node must never plan as if it were alone)."""
     ctx, ledger, _ = run_pass(desired, statuses, now, journal, unread=unread)
+    return plan_of(ctx, ledger, nodes)
+
+
+def plan_of(ctx: Context, ledger: Ledger, nodes: list[str] | None = None) -> Plan:
+    """The Plan of a pass already run (``run_pass``), for ``nodes`` (default: all)."""
+    desired = ctx.desired
     wanted = sorted(desired.devices) if nodes is None else sorted(set(nodes))
     return assemble(
-        revision=desired.revision, now=now, nodes=wanted, actions=ledger.actions.values(),
+        revision=desired.revision, now=ctx.now, nodes=wanted, actions=ledger.actions.values(),
         warnings=ledger.all_warnings(), duties=ctx.duty_assignments, deferred=ledger.deferred,
         suspended=desired.fleet.policy.suspend,
     )
