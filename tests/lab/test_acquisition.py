@@ -38,6 +38,7 @@ from tests.support.transmission import Tracker
 WHY = available()
 pytestmark = [
     pytest.mark.lab,
+    pytest.mark.slow,  # 50 to 70 s on two shared cores: CI runs it, or TVA_SLOW=1
     pytest.mark.skipif(WHY is not None, reason=f"no private network namespace: {WHY}"),
 ]
 
