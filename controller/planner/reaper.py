@@ -10,9 +10,9 @@ rate-limited by when it was last tried (the journal):
 4. mesh-first: when another fleet node holds a complete live copy and the torrent does not yet
    announce to the node's own controller, ``set-trackers`` adds that announce URL (params
    ``add``) so the fleet's holders become peers; after a reannounce was tried in the run;
-5. ``research`` on the acquirer, only for a dead incomplete torrent with no fleet holder, only
-   when the item's source allows search, never for f2f_only items; at most every
-   ``research_every``;
+5. ``research`` on the acquirer, only for a dead incomplete torrent with no fleet holder, once
+   no verify is due (tried in the run, or within ``verify_every``), only when the item's source
+   allows search, never for f2f_only items; at most every ``research_every``;
 6. report: a dead torrent is always a ``dead-torrent`` warning.
 
 ``verify`` and ``research`` are the destructive steps: at most ``max_destructive_per_tracker``
@@ -90,9 +90,11 @@ def _ladder(
                    f"{head}; reannounce ({when}, at most every {policy(rp.reannounce_every)})",
                    rule="reaper")
     reannounced = last_re is not None and last_re >= start
+    last_v = tried(node, ActionKind.verify, key)
+    # Verified: tried in this run of strikes, or recently enough that no verify is due.
+    verified = last_v is not None and (last_v >= start or now - last_v < rp.verify_every)
 
     if reannounced or a.cause == "local-error":
-        last_v = tried(node, ActionKind.verify, key)
         if last_v is None or now - last_v >= rp.verify_every:
             if budget[host] < cap:
                 budget[host] += 1
@@ -122,6 +124,10 @@ def _ladder(
         refusal = "the data is complete here"
     elif holders:
         refusal = f"fleet holders exist ({names(holders)})"
+    elif not verified:
+        # The ladder's order (issue 14): a public re-search only once a verify was tried, so a
+        # torrent that a re-check would revive is never replaced.
+        refusal = "a verify of its data is still due"
     else:
         refusal = search_refusal(ctx, key)
         acq = ctx.acquirer

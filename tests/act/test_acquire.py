@@ -23,10 +23,12 @@ from controller.desired.loader import load_fleet
 from controller.errors import PermanentError
 from controller.lab.transmission import make_payload_torrent
 from controller.nodeconfig import current, install
+from controller.planner import plan
 from schemas.desired import DesiredState, SecretRef
 from schemas.node import AcquirerConfig, NodeConfig, PullRequestConfig
 from schemas.plan import Action, ActionKind, action_id
 from tests.clients.test_torznab import BOMB
+from tests.planner.harness import node_status
 from tests.support.gitrepo import (
     REFERENCE_FLEET,
     clone_checkout,
@@ -77,9 +79,11 @@ class World:
         return git(self.remote, "rev-parse", "main")
 
     def release(self, title: str, *, seeders: int = 10, private: bool = False,
-                lie: bool = False, size: int = 64 * 1024) -> FakeRelease:
+                lie: bool = False, size: int = 64 * 1024,
+                trackers: tuple[str, ...] = ()) -> FakeRelease:
         torrent, infohash, _ = make_payload_torrent(self.root / "payloads", size,
-                                                    name=f"{title}.bin", private=private)
+                                                    name=f"{title}.bin", private=private,
+                                                    trackers=trackers)
         return self.indexer.add(FakeRelease(
             title, torrent.read_bytes(), infohash, size, seeders=seeders,
             claimed_infohash=("f" * 40) if lie else None))
@@ -163,6 +167,31 @@ def test_a_private_trackers_release_is_f2f_only(world: World) -> None:
     world.actuator.apply(research())
     item = world.desired().items[rel.infohash]
     assert item.provenance.value == "private" and item.f2f_only and item.fleet_only
+
+
+@pytest.mark.parametrize("private", [True, False], ids=["private-flag", "public"])
+def test_an_acquired_private_release_never_reaches_the_face(world: World, private: bool) -> None:
+    """The committed revision, planned with every node of the reference fleet live: the tv's
+    watchlist wants the release. A public one is fetched by the face (seedbox) for the tv; one
+    with the private flag is never placed on the face, and the tv's copy announces to its own
+    fleet tracker only (not the private tracker its ``.torrent`` names)."""
+    tracker = "http://tracker.private.example/announce"
+    rel = world.release("Night.Film.2024.1080p.WEB-GRP", private=private, trackers=(tracker,))
+    world.actuator.apply(research())
+    desired = world.desired()
+    statuses = [node_status(desired, n, {"age": "1m"}, NOW) for n in desired.devices]
+    actions = [a for a in plan(desired, statuses, NOW).actions if a.target == rel.infohash]
+    on_face = [a.id for a in actions if a.node == "seedbox"]
+    tv_adds = [a for a in actions if a.node == "tv" and a.kind is ActionKind.add]
+    assert len(tv_adds) == 1
+    add = tv_adds[0]
+    assert add.params["fleet_only"] is True
+    assert tracker not in add.params["trackers"] and tracker not in add.params["magnet"]
+    if private:
+        assert on_face == [], on_face
+        assert "public_swarm_face" not in add.reason
+    else:
+        assert on_face == [f"seedbox/add/{rel.infohash}"]
 
 
 def test_hostile_xml_commits_nothing(world: World) -> None:

@@ -17,8 +17,6 @@ holds the episodes.
 
 from __future__ import annotations
 
-import subprocess
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +26,7 @@ from controller.lab import scenario as story_mod
 from controller.lab.fleet import Payload, collection_yaml, duties_yaml
 from controller.lab.lab import Lab, wait
 from controller.lab.netns import NamespaceRefused, available, run_isolated
+from tests.support.swarm import Outsider, Watcher
 from tests.support.transmission import Tracker
 
 WHY = available()
@@ -53,73 +52,6 @@ placement: {{devices: [{", ".join(HOME)}]}}
 """
 
 
-class Outsider:
-    """aria2c seeding ``p`` from ``OUTSIDER`` (public tracker only: no DHT, PEX or LPD)."""
-
-    def __init__(self, p: Payload, torrent: Path, workdir: Path, ports: str) -> None:
-        self.dir = workdir / "data"
-        self.dir.mkdir(parents=True)
-        (self.dir / p.name).write_bytes(p.data.read_bytes())
-        self.log = workdir / "aria2.log"
-        self.proc = subprocess.Popen(
-            ["aria2c", f"--dir={self.dir}", f"--log={self.log}", "--log-level=debug",
-             "--console-log-level=error", "--summary-interval=0", "--enable-dht=false",
-             "--enable-dht6=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false",
-             "--check-integrity=true", "--seed-ratio=0.0", "--seed-time=30",
-             f"--interface={OUTSIDER}", f"--listen-port={ports}", "--file-allocation=none",
-             "--bt-tracker-interval=2", str(torrent)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-
-class Watcher:
-    """Every TCP connection in the namespace (``ss``) and every peer each node's Transmission
-    reports, sampled until stopped."""
-
-    def __init__(self, lab: Lab) -> None:
-        self.lab = lab
-        self.pairs: set[tuple[str, str]] = set()
-        self.peers: dict[str, set[str]] = {n: set() for n in lab.nodes}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def start(self) -> Watcher:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(30)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            out = subprocess.run(["ss", "-tnH"], capture_output=True, text=True, check=False)
-            for line in out.stdout.splitlines():
-                cols = line.split()
-                if len(cols) >= 5:
-                    local, peer = cols[3].rsplit(":", 1)[0], cols[4].rsplit(":", 1)[0]
-                    self.pairs.add((local, peer))
-            for name, node in self.lab.nodes.items():
-                if not node.transmission.running:
-                    continue
-                try:
-                    got = node.transmission.client().get_torrents(arguments=["hashString", "peers"])
-                except Exception:  # a daemon stopping between the check and the call
-                    continue
-                for t in got:
-                    self.peers[name].update(str(p["address"]) for p in t.fields.get("peers") or [])
-            self._stop.wait(0.2)
-
-
 def _plan_of(lab: Lab, node: str) -> Any:
     d = lab.nodes[node].daemon
     return d.last.plan if d is not None and d.last is not None else None
@@ -139,8 +71,9 @@ def face_story(root: str) -> dict[str, Any]:
         files["duties.yaml"] = duties_yaml("seedbox")
         lab.repo.commit(files, "two public episodes nobody in the fleet has")
         for i, p in enumerate((ep1, ep2)):
-            outsiders.append(Outsider(p, lab.repo.checkout / p.torrent_rel,
-                                      base / f"outsider-{i + 1}", f"{6901 + 10 * i}-{6909 + 10 * i}"))
+            outsiders.append(Outsider(p.data, lab.repo.checkout / p.torrent_rel,
+                                      base / f"outsider-{i + 1}", f"{6901 + 10 * i}-{6909 + 10 * i}",
+                                      OUTSIDER))
         wait(lambda: all(public.announcers(p.infohash) == {OUTSIDER} for p in (ep1, ep2)), 60,
              "the outsider to seed both episodes")
         lab.start()
@@ -202,9 +135,7 @@ def face_story(root: str) -> dict[str, Any]:
                         if w.code == "face-away"]
         watcher.stop()
         ips = {name: node.ip for name, node in lab.nodes.items()}
-        # aria2c lists every address of the interface it binds at start: not a peer.
-        logs = ["\n".join(line for line in o.text().splitlines()
-                          if "configured address" not in line) for o in outsiders]
+        logs = [o.peer_log() for o in outsiders]
         return {
             "ips": ips,
             "ep1": ep1.infohash,
