@@ -19,14 +19,15 @@ from pydantic import Field, StringConstraints, field_validator
 from schemas.base import Model, SecretRef
 from schemas.types import Duration, Name, parse_duration
 
-__all__ = ["Alert", "EventKind", "Notifications", "NotifyTarget", "QuietHours"]
+__all__ = ["ONE_SHOT", "Alert", "EventKind", "Notifications", "NotifyTarget", "QuietHours"]
 
 _TIME_OF_DAY = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 _ZONE = re.compile(r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+){0,2}$")
 
 
 class EventKind(StrEnum):
-    """What the fleet tells its owner; each one also sends a message when it clears."""
+    """What the fleet tells its owner; each one but news (``ONE_SHOT``) also sends a message when
+    it clears."""
 
     below_floor = "below-floor"
     """An item has fewer counted copies than its floor, for longer than ``below_floor_after``."""
@@ -40,6 +41,14 @@ class EventKind(StrEnum):
     """A revision of the fleet repo was refused (invalid or unsigned), with file:line."""
     vpn_down = "vpn-down"
     """A VPN profile is down on a node and its kill switch stopped public torrents."""
+    acquired = "acquired"
+    """The acquirer's commit of a release reached the fleet: news, told once, never resolved."""
+    search_failing = "search-failing"
+    """A watchlist entry's searches keep failing (several in a row)."""
+
+
+ONE_SHOT = frozenset({EventKind.acquired})
+"""Events that are news rather than conditions: told once, with no "resolved" message."""
 
 
 class QuietHours(Model):

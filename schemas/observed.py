@@ -22,6 +22,7 @@ __all__ = [
     "CopyVerdict",
     "FabricPeerStatus",
     "FabricStatus",
+    "FailingSearch",
     "NodeStatus",
     "Observed",
     "PlayerStatus",
@@ -244,6 +245,16 @@ class Condition(Observed):
     since: datetime | None = None
 
 
+class FailingSearch(Observed):
+    """The acquirer's searches for one target that failed in a row, published so that the
+    notifier, whichever node it is, can tell the owner (its journal is the acquirer's own)."""
+
+    target: str = Field(description="The research target: watch/<watchlist>/<what>.")
+    failures: int = Field(ge=1, description="Failed searches in a row since the last success.")
+    error: str = Field(default="", description="Why the last one failed (one line).")
+    at: datetime = Field(description="When the last one failed.")
+
+
 class NodeStatus(Observed):
     format: Literal["tva.status/v1"] = STATUS_FORMAT
     node: str
@@ -271,6 +282,10 @@ class NodeStatus(Observed):
         "older controller).")
     duties: list[str] = Field(default_factory=list, description="Duties this node runs.")
     conditions: list[Condition] = Field(default_factory=list)
+    searches: list[FailingSearch] = Field(
+        default_factory=list,
+        description="On the acquirer: watchlist searches failing in a row (absent: none, or "
+        "an older controller).")
 
     def free_bytes(self) -> int | None:
         """Free space over all reachable storage roots, or None when unknown."""

@@ -47,10 +47,12 @@ from schemas.desired import (
 )
 from schemas.plan import Action, ActionKind
 
-__all__ = ["AcquireActuator", "Proposer", "Searcher", "item_file", "read_results"]
+__all__ = ["AcquireActuator", "Proposer", "Searcher", "committed", "item_file", "read_results"]
 
 log = logging.getLogger("tva.acquire")
 
+_PROPOSED = "proposed "
+"""How the result of a search that committed begins (``committed``)."""
 _HEX40 = re.compile(r"^[0-9a-f]{40}$")
 MAX_SHOWN = 20
 """Refused releases kept per result (the views show why each was refused)."""
@@ -183,7 +185,7 @@ class AcquireActuator:
             self._remember(action, now, self._summary(judged, j, policy, "proposed",
                                                       infohash=fetched.infohash, commit=commit,
                                                       pull_request=pull))
-            return (f"proposed {j.release.title} ({fetched.infohash[:12]})"
+            return (f"{_PROPOSED}{j.release.title} ({fetched.infohash[:12]})"
                     + (f" in {str(commit)[:12]}" if commit else "")
                     + (f", pull request {pull}" if pull else ""))
         summary = self._summary(judged, None, policy, "nothing")
@@ -277,6 +279,11 @@ class AcquireActuator:
             write_atomic(self.results_file, json.dumps(self._results, indent=1, sort_keys=True).encode())
         except OSError as e:
             log.warning("cannot keep the search's result: %s", e)
+
+
+def committed(result: str) -> bool:
+    """Whether a ``research`` action's result says it committed (or proposed) a release."""
+    return result.startswith(_PROPOSED)
 
 
 def read_results(path: str) -> dict[str, Any]:

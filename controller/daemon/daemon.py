@@ -50,7 +50,7 @@ from controller.status import StatusTransport, open_transport
 from controller.tracker import Tracker
 from schemas.desired import DesiredState
 from schemas.observed import Condition, NodeStatus
-from schemas.plan import ActionKind, Plan
+from schemas.plan import Plan
 
 __all__ = ["BUSY_REQUEUE", "IDLE_CAP", "TUNNEL_LOOK", "Daemon", "DaemonConfig"]
 
@@ -431,10 +431,7 @@ class Daemon(DashboardHooks):
         self.metrics.drift.set(len(outcome.plan.actions))
         self.metrics.last_success.set(time.time())
         self.metrics.revision_valid.set(1 if rev.current else 0)
-        for a in outcome.report.applied if outcome.report else []:
-            self.metrics.actions.labels(kind=a.action.kind.value, outcome=a.outcome.value).inc()
-            if a.action.kind is ActionKind.research:
-                self.metrics.research.labels(outcome=a.outcome.value).inc()
+        self.metrics.count(outcome.report.applied if outcome.report else [])
         refused = "InvalidRevision" if rev.problems else rev.refused
         if refused is not None and rev.seen is not None and rev.seen != self._refused_seen:
             self._refused_seen = rev.seen  # counted once per refused revision

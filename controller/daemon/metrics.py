@@ -18,7 +18,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from controller.act.acquire import committed
+from controller.act.apply import Applied
 from controller.planner.alerts import FleetFacts
+from schemas.plan import ActionKind
 
 __all__ = ["COPY_BUCKETS", "FleetCollector", "FleetSnapshot", "Metrics"]
 
@@ -143,7 +146,12 @@ class Metrics:
             ["reason"], registry=self.registry,
         )
         self.research = Counter(
-            "tva_research_total", "Public re-searches for dead items, by outcome.", ["outcome"],
+            "tva_research_total", "Searches (watchlist entries, dead items' replacements), by "
+            "outcome.", ["outcome"], registry=self.registry,
+        )
+        self.acquisitions = Counter(
+            "tva_acquisitions_total", "Releases the acquirer committed (or proposed as a pull "
+            "request), by kind: for a watchlist, or a dead item's replacement.", ["kind"],
             registry=self.registry,
         )
         self.notifications = Counter(
@@ -152,3 +160,14 @@ class Metrics:
         )
         self.fleet = FleetCollector()
         self.registry.register(self.fleet)
+
+    def count(self, applied: Iterable[Applied]) -> None:
+        """The actions of one pass: per kind and outcome, searches, and commits of the acquirer
+        (a search that found its release already proposed commits nothing and is not one)."""
+        for a in applied:
+            self.actions.labels(kind=a.action.kind.value, outcome=a.outcome.value).inc()
+            if a.action.kind is ActionKind.research:
+                self.research.labels(outcome=a.outcome.value).inc()
+                if committed(a.result):
+                    kind = "watchlist" if a.action.target.startswith("watch/") else "replacement"
+                    self.acquisitions.labels(kind=kind).inc()

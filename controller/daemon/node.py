@@ -37,6 +37,7 @@ from controller.planner import FleetView, build_fleet_view, with_verdicts
 from controller.planner import plan as make_plan
 from controller.planner.alerts import FleetFacts, facts_of
 from controller.planner.core import plan_of, run_pass
+from controller.planner.searches import with_searches
 from controller.player.host import PlayerHost
 from controller.player.watched import WatchedStore
 from controller.seeder import lanes_per_holder
@@ -225,8 +226,10 @@ class NodeRuntime:
         self._present = (since, now)
         status = obs.status.model_copy(update={"present_since": since})
         # Its own verdict on its copies (dead by its journal's strikes) travels in its status,
-        # so that every node plans the same (controller/planner/verdicts.py).
-        return with_verdicts(desired, status, now, self.journal.entries(now - JOURNAL_HORIZON))
+        # so that every node plans the same (controller/planner/verdicts.py); so do its failing
+        # searches, for whichever node tells the owner (controller/planner/searches.py).
+        journal = self.journal.entries(now - JOURNAL_HORIZON)
+        return with_searches(with_verdicts(desired, status, now, journal), journal)
 
     def roots_condition(self, device: Device, now: datetime) -> Condition:
         """``StorageAllowed``: whether this node accepts the storage roots and download dir the
@@ -251,8 +254,8 @@ class NodeRuntime:
         """This node's plan and the fleet's facts (``controller/planner/alerts.py``), from one
         planning pass."""
         journal = self.journal.entries(now - JOURNAL_HORIZON)
-        ctx, ledger, _ = run_pass(desired, statuses, now, journal, unread=unread)
-        return plan_of(ctx, ledger, [self.node]), facts_of(ctx, ledger)
+        ctx, ledger, entries = run_pass(desired, statuses, now, journal, unread=unread)
+        return plan_of(ctx, ledger, [self.node]), facts_of(ctx, ledger, entries)
 
     def others(self, transport: StatusTransport | None) -> tuple[list[NodeStatus], bool]:
         """The other nodes' statuses to plan with, and whether this pass failed to read them.

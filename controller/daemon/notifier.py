@@ -9,7 +9,10 @@ so that whichever node is the notifier knows what is new and what has cleared:
   nodes, while a fresh notifier exists, it is taken as told (so a new notifier does not repeat
   what the old one said, but does send the resolution);
 - when a condition disappears, each target told about it gets "resolved"; one that cleared
-  before it was sent is dropped with its message.
+  before it was sent is dropped with its message;
+- news (``ONE_SHOT``: an acquisition) is an entry like the others, keyed by what it is about,
+  told once, as it was first seen, and never resolved: when it leaves the window in which it
+  is news it is dropped without a word.
 
 Delivery runs in a worker thread: a pass only updates the book and wakes the worker, so a slow,
 failing or banned service never delays reconciling. Per target, everything waiting goes out as
@@ -36,7 +39,7 @@ from controller.display import safe
 from controller.errors import TemporaryError, TvaError
 from controller.planner.alerts import FleetFacts
 from schemas.desired import DesiredState
-from schemas.notify import EventKind, NotifyTarget, QuietHours
+from schemas.notify import ONE_SHOT, EventKind, NotifyTarget, QuietHours
 
 __all__ = ["MAX_LINES", "Notifier", "in_quiet_hours", "render"]
 
@@ -49,6 +52,7 @@ _LABEL = {
     EventKind.below_floor: "below floor", EventKind.floor_unreachable: "floor unreachable",
     EventKind.copy_lost: "copy lost", EventKind.dead_torrent: "dead torrent",
     EventKind.refused_revision: "refused revision", EventKind.vpn_down: "VPN down",
+    EventKind.acquired: "acquired", EventKind.search_failing: "search failing",
 }
 
 
@@ -87,6 +91,13 @@ def render(fleet: str, batch: list[dict[str, str]]) -> tuple[str, str]:
     if len(lines) > MAX_LINES:
         lines = [*lines[:MAX_LINES], f"... and {len(lines) - MAX_LINES} more"]
     return title, "\n".join(lines)
+
+
+def _one_shot(kind: str) -> bool:
+    try:
+        return EventKind(kind) in ONE_SHOT
+    except ValueError:
+        return False
 
 
 def _well_formed(data: object) -> bool:
@@ -186,6 +197,8 @@ class Notifier:
                 if entry is None:
                     opened[key] = {"kind": a.kind.value, "subject": a.subject,
                                    "message": a.message, "since": now.isoformat(), "told": []}
+                elif a.kind in ONE_SHOT:
+                    continue  # news is told as it was first seen
                 else:
                     entry["message"] = a.message
                 for box in outbox.values():  # a waiting message says how things are now
@@ -194,9 +207,11 @@ class Notifier:
                             e["message"] = a.message
             for key in [k for k in opened if k not in current]:
                 entry = opened.pop(key)
+                news = _one_shot(entry["kind"])
                 for box in outbox.values():
-                    box[:] = [e for e in box if e["key"] != key or e["event"] != "open"]
-                if not me:
+                    if not news:  # news still waiting goes out: it happened all the same
+                        box[:] = [e for e in box if e["key"] != key or e["event"] != "open"]
+                if not me or news:
                     continue
                 for told in entry["told"]:
                     if told in self._targets:
@@ -301,7 +316,7 @@ class Notifier:
                     entry = self.book["open"].get(e["key"])
                     if entry is None:
                         # it cleared while the message was on its way: say so too
-                        if self.sending:
+                        if self.sending and not _one_shot(e["kind"]):
                             box.append({**e, "event": "resolved"})
                     elif target.name not in entry["told"]:
                         entry["told"].append(target.name)

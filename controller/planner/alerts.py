@@ -4,7 +4,8 @@ Every node computes the same open conditions from the same inputs (desired state
 statuses, ``now``), so the fleet needs no leader to agree on them: the custody counts behind the
 plan (an item below its floor, a floor no live custodian can meet, a node gone past its grace
 with copies), the reaper's verdicts (dead torrents), the VPN kill switch, and the conditions
-the nodes publish (a refused revision, with its file:line). Each condition has a stable key, so
+the nodes publish (a refused revision, with its file:line; the acquirer's failing searches),
+and news: an acquired release that reached the fleet. Each condition has a stable key, so
 the sender (``controller/daemon/notifier.py``) can tell a new one from one already told, and
 send "resolved" when a key disappears.
 
@@ -22,23 +23,42 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from controller.planner.acquire import entry_target, wanted
 from controller.planner.context import Context
 from controller.planner.core import run_pass
 from controller.planner.freshness import Freshness
 from controller.planner.hashing import hrw_order
 from controller.planner.ledger import Ledger
+from controller.planner.prefetch import Entry
 from controller.planner.text import age
 from schemas.desired import DesiredState, Service
 from schemas.journal import JournalEntry
 from schemas.notify import Alert, EventKind
 from schemas.observed import NodeStatus
 
-__all__ = ["REFUSED_REASONS", "CustodyFact", "FleetFacts", "facts_of", "fleet_facts", "notifier"]
+__all__ = [
+    "NEWS_WINDOW",
+    "REFUSED_REASONS",
+    "SEARCH_FAILING_AFTER",
+    "CustodyFact",
+    "FleetFacts",
+    "facts_of",
+    "fleet_facts",
+    "notifier",
+]
 
 REFUSED_REASONS = frozenset({"InvalidRevision", "UnsignedRevision", "RollbackRefused"})
 """Reasons of a false ``Synced`` condition that mean a revision was refused."""
+
+SEARCH_FAILING_AFTER = 3
+"""Failed searches in a row for one watchlist entry before the owner hears of it (one failure
+is an indexer's bad minute; the entry backs off and tries again)."""
+
+NEWS_WINDOW = timedelta(days=2)
+"""An acquisition is news while its search is this recent (``acquired.searched_at``): a node
+that joins, or a book that was lost, does not tell every acquisition the repo ever had."""
 
 _REVISION = re.compile(r"\brevision ([0-9a-f]{7,64})\b")
 
@@ -85,13 +105,13 @@ def fleet_facts(
     unread: bool = False,
 ) -> FleetFacts:
     """``unread``: this node could not read the fleet's statuses (as ``plan`` takes it)."""
-    ctx, ledger, _ = run_pass(desired, statuses, now, journal, unread=unread)
-    return facts_of(ctx, ledger)
+    ctx, ledger, entries = run_pass(desired, statuses, now, journal, unread=unread)
+    return facts_of(ctx, ledger, entries)
 
 
-def facts_of(ctx: Context, ledger: Ledger) -> FleetFacts:
-    """The facts of a pass already run (``run_pass``): the daemon plans and derives them from
-    one pass."""
+def facts_of(ctx: Context, ledger: Ledger, entries: Sequence[Entry] = ()) -> FleetFacts:
+    """The facts of a pass already run (``run_pass``, with its watchlist ``entries``): the
+    daemon plans and derives them from one pass."""
     desired = ctx.desired
     custody = _custody(ctx)
     alerts: list[Alert] = []
@@ -101,6 +121,8 @@ def facts_of(ctx: Context, ledger: Ledger) -> FleetFacts:
     alerts += _from_warnings(ledger)
     alerts += _refused(ctx)
     alerts += _vpn_down(ctx)
+    alerts += _acquired(ctx)
+    alerts += _searches_failing(ctx, entries)
     health: Counter[str] = Counter()
     for node, nf in ctx.nodes.items():
         if nf.actionable:
@@ -204,4 +226,55 @@ def _vpn_down(ctx: Context) -> list[Alert]:
                 key=f"vpn-down/{node}/{prof.name}", kind=EventKind.vpn_down, subject=node,
                 message=f"vpn/{prof.name} is down on {node}{detail}: the kill switch holds its "
                 "public torrents"))
+    return out
+
+
+def _acquired(ctx: Context) -> list[Alert]:
+    """News: each item the acquirer committed whose search is recent, keyed by its info-hash,
+    so that it is told once however many passes and nodes see it. The commit is the revision
+    the fleet applies when it first appears (the acquisition's own commit, unless more arrived
+    at once)."""
+    out: list[Alert] = []
+    commit = (ctx.desired.revision or "")[:12]
+    for coll in ctx.desired.collections.values():
+        rec = coll.acquired
+        if rec is None or not -NEWS_WINDOW < ctx.now - rec.searched_at < NEWS_WINDOW:
+            continue
+        for item in coll.items:
+            key = item.infohash.lower() if item.infohash else None
+            if key is None or key not in ctx.desired.items:
+                continue
+            out.append(Alert(
+                key=f"acquired/{key}", kind=EventKind.acquired, subject=rec.entry,
+                message=f"acquired {rec.release} for {rec.entry}"
+                + (f" (watchlist/{rec.watchlist})" if rec.watchlist else "")
+                + f" from source {rec.source}" + (f", commit {commit}" if commit else "")))
+    return out
+
+
+def _searches_failing(ctx: Context, entries: Sequence[Entry]) -> list[Alert]:
+    """Watchlist entries whose searches keep failing, as the acquirer publishes them; only
+    while the entry still lacks what was searched (one satisfied by hand, or whose search
+    moved on to the next episode, is resolved)."""
+    lacking: dict[str, str] = {}
+    for e in entries:
+        search = wanted(ctx, e)
+        if search is not None:
+            lacking[entry_target(e.watchlist.name, search)] = search.what
+    out: list[Alert] = []
+    seen: set[str] = set()
+    for node, nf in sorted(ctx.nodes.items()):
+        if nf.status is None or not (nf.fresh or nf.stale):
+            continue
+        for f in nf.status.searches:
+            what = lacking.get(f.target)
+            if what is None or f.failures < SEARCH_FAILING_AFTER or f.target in seen:
+                continue
+            seen.add(f.target)
+            watchlist = f.target.split("/")[1]
+            last = f": {f.error}" if f.error else ""
+            out.append(Alert(
+                key=f"search-failing/{f.target}", kind=EventKind.search_failing, subject=what,
+                message=f"{what} (watchlist/{watchlist}): {f.failures} searches on {node} "
+                f"failed in a row; the last{last}"))
     return out

@@ -11,6 +11,8 @@ import pytest
 from prometheus_client import generate_latest
 
 from controller.daemon.daemon import Daemon
+from schemas.journal import JournalEntry, Outcome
+from schemas.plan import ActionKind
 from tests.daemon.conftest import FLEET, RULE, SoloFleet, solo_fleet, wait_for
 from tests.notify.conftest import DISCORD_TOKEN
 from tests.support.notify import FakeService
@@ -115,3 +117,70 @@ def test_a_failing_target_backs_off_and_the_fleet_keeps_converging(
         or 'tva_item_copies_bucket{le="1",rule="films"} 1.0' in metrics
     assert "tva_notifier 1.0" in metrics
     assert 'tva_node_status_age_seconds{freshness="fresh",node="solo"}' in metrics
+
+
+def test_an_acquisition_is_told_once_with_its_commit(
+    solo_fleet: SoloFleet, telling: Daemon, discord_server: FakeService,
+) -> None:
+    """The acquirer's commit reaching the fleet is news: one message naming the release, the
+    entry and the commit, not repeated on later passes or revisions, and never "resolved"."""
+    wait_for(lambda: telling.last and telling.last.desired.fleet.notify.targets, what="notify on")
+    key = "5f1d0c6a2b8e9d4700112233445566778899aabb"
+    searched = telling.clock().isoformat()
+    sha = solo_fleet.commit({
+        "sources/public.yaml": "apiVersion: tva/v1\nkind: Source\nname: public\n"
+                               "provenance: public\n",
+        f"items/acquired/{key}.yaml": f"""\
+apiVersion: tva/v1
+kind: Collection
+name: acquired-{key[:16]}
+provenance: public
+source: public
+labels: [acquired]
+items:
+- {{name: Night Film, infohash: {key}, magnet: 'magnet:?xt=urn:btih:{key}'}}
+acquired:
+  entry: film Night Film
+  source: public
+  release: Night.Film.2024.1080p.WEB-GOOD
+  searched_at: '{searched}'
+  reason: best of 1
+""",
+    }, "Acquire Night.Film.2024.1080p.WEB-GOOD")
+
+    def told() -> list[str]:
+        return [t for t in discord_server.texts() if "acquired:" in t]
+
+    wait_for(told, what="the acquisition's message")
+    solo_fleet.commit({"custody/films.yaml": RULE.replace("min: 1", "min: 1  # later")}, "later")
+    wait_for(lambda: telling.last and telling.last.desired.revision != sha, what="a later revision")
+    _passes_later(telling)
+    [text] = told()
+    assert (f"acquired: acquired Night.Film.2024.1080p.WEB-GOOD for film Night Film from source "
+            f"public, commit {sha[:12]}") in text
+    assert "resolved: acquired" not in " ".join(discord_server.texts())
+    assert f"acquired/{key}" in {c["key"] for c in telling.notifier.open_conditions()}
+
+
+def test_the_node_publishes_its_searches_failing_in_a_row(
+    solo_fleet: SoloFleet, telling: Daemon,
+) -> None:
+    """What its journal says of its searches travels in its status, for whichever node tells."""
+    wait_for(lambda: telling.last is not None, what="a first pass")
+    now = telling.clock()
+    target = "watch/tv/film-night-film"
+    telling.runtime.journal.append(
+        JournalEntry(at=now, node="solo", action_id=f"solo/research/{target}",
+                     kind=ActionKind.research, target=target, outcome=Outcome.failed,
+                     error=f"no acceptable release ({i})")
+        for i in range(3))
+
+    def published() -> list[dict[str, object]]:
+        status = telling.status_json() or {}
+        return list(status.get("searches", []))
+
+    telling.wake("test")
+    wait_for(published, what="the failing searches in the status")
+    [search] = published()
+    assert search["target"] == target and search["failures"] == 3
+    assert str(search["error"]).startswith("no acceptable release (")

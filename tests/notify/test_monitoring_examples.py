@@ -14,9 +14,12 @@ from typing import Any
 import pytest
 import yaml
 
+from controller.act.apply import Applied
 from controller.daemon.metrics import FleetSnapshot, Metrics
 from controller.planner.alerts import CustodyFact, FleetFacts
+from schemas.journal import Outcome
 from schemas.notify import Alert, EventKind
+from schemas.plan import Action, ActionKind
 from tests.conftest import REPO_ROOT
 
 EXAMPLES = REPO_ROOT / "examples" / "monitoring"
@@ -42,6 +45,7 @@ def exported() -> dict[str, set[str]]:
     m.actions.labels(kind="add", outcome="done").inc()
     m.revisions_refused.labels(reason="InvalidRevision").inc()
     m.research.labels(outcome="done").inc()
+    m.acquisitions.labels(kind="watchlist").inc()
     m.notifications.labels(target="phone", outcome="sent").inc()
     m.pass_duration.observe(0.1)
     facts = FleetFacts(
@@ -192,6 +196,31 @@ def test_the_fleet_gauges_carry_the_facts() -> None:
     metrics = exported()
     assert {"tva_items_below_floor", "tva_bytes_at_risk", "tva_item_copies_bucket",
             "tva_torrents", "tva_node_status_age_seconds", "tva_applied_revision_age_seconds",
-            "tva_revisions_refused_total", "tva_research_total", "tva_open_conditions",
+            "tva_revisions_refused_total", "tva_research_total", "tva_acquisitions_total",
+            "tva_open_conditions",
             "tva_notifications_total", "tva_notifier"} <= set(metrics)
 
+
+
+def test_acquisitions_committed_are_counted_apart_from_searches() -> None:
+    def research(target: str, outcome: Outcome, result: str = "") -> Applied:
+        action = Action(id=f"nas/research/{target}", node="nas", kind=ActionKind.research,
+                        target=target, reason="r")
+        return Applied(action=action, outcome=outcome, result=result)
+
+    m = Metrics()
+    m.count([
+        research("watch/films/film-a", Outcome.ok, "proposed A.1080p (5f1d0c6a2b8e) in 0123abcd"),
+        research("watch/films/film-b", Outcome.ok, "already proposed: B.720p (ab12)"),
+        research("watch/films/film-c", Outcome.failed),
+        research("e" * 40, Outcome.ok, "proposed C.Replacement (cd34), pull request 7"),
+    ])
+
+    def value(name: str, **labels: str) -> float | None:
+        return m.registry.get_sample_value(name, labels)
+
+    assert value("tva_research_total", outcome="ok") == 3
+    assert value("tva_research_total", outcome="failed") == 1
+    assert value("tva_acquisitions_total", kind="watchlist") == 1
+    assert value("tva_acquisitions_total", kind="replacement") == 1
+    assert value("tva_actions_total", kind="research", outcome="ok") == 3

@@ -247,3 +247,54 @@ def test_a_kind_from_a_newer_version_is_shown_as_written() -> None:
     _title, body = render("home", [{"key": "k", "kind": "acquisition-failed", "event": "open",
                                     "message": "x"}])
     assert body == "- acquisition-failed: x"
+
+
+def test_news_is_told_once_as_first_seen_and_never_resolved(tmp_path: Path, clocks: Clocks,
+                                                            ntfy: FakeService) -> None:
+    """An acquisition is one-shot: told on the pass it appears, not again on later passes, a
+    restart or a later revision, and no "resolved" when it is no longer news."""
+    news = Alert(key="acquired/ab12", kind=EventKind.acquired, subject="film Night Film",
+                 message="acquired Night.Film.1080p for film Night Film, commit 0123456789ab")
+    n = _notifier(tmp_path, clocks)
+    n.update(_desired(), _facts(news), clocks.now)
+    later = news.model_copy(update={"message": "acquired Night.Film.1080p for film Night "
+                                               "Film, commit fedcba987654"})
+    n.update(_desired(), _facts(later), clocks.now)  # a later revision before delivery
+    n.deliver()
+    assert ntfy.texts() == ["tva home: 1 new\n- acquired: acquired Night.Film.1080p for "
+                            "film Night Film, commit 0123456789ab"]
+    clocks.advance(3600)
+    restarted = _notifier(tmp_path, clocks)
+    restarted.update(_desired(), _facts(later), clocks.now)
+    restarted.deliver()
+    restarted.update(_desired(), _facts(), clocks.now)  # out of the news window
+    restarted.deliver()
+    assert len(ntfy.texts()) == 1
+    assert restarted.open_conditions() == []
+
+
+def test_news_that_leaves_the_window_before_delivery_still_goes_out(
+        tmp_path: Path, clocks: Clocks, ntfy: FakeService) -> None:
+    news = Alert(key="acquired/cd34", kind=EventKind.acquired, subject="film Other",
+                 message="acquired Other.720p for film Other, commit 0123456789ab")
+    n = _notifier(tmp_path, clocks)
+    n.update(_desired(), _facts(news), clocks.now)
+    n.update(_desired(), _facts(), clocks.now)
+    n.deliver()
+    assert ntfy.texts() == ["tva home: 1 new\n- acquired: acquired Other.720p for film Other, "
+                            "commit 0123456789ab"]
+
+
+def test_a_node_that_does_not_send_takes_news_as_told(tmp_path: Path, clocks: Clocks,
+                                                      ntfy: FakeService) -> None:
+    news = Alert(key="acquired/ef56", kind=EventKind.acquired, subject="s", message="m")
+    other = _notifier(tmp_path, clocks, node="tv")
+    other.update(_desired(), _facts(news, notifier="nas"), clocks.now)
+    other.deliver()
+    assert ntfy.texts() == []
+    [entry] = other.open_conditions()
+    assert entry["told"] == ["phone"]
+    # when it becomes the notifier later, the news is not repeated
+    other.update(_desired(), _facts(news, notifier="tv"), clocks.now)
+    other.deliver()
+    assert ntfy.texts() == []
