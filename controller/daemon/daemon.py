@@ -78,7 +78,8 @@ class DaemonConfig:
     tls_key: str | None = None
     api_limits: ConnectionLimits = field(default_factory=ConnectionLimits)
     fabric_link: FabricLink | None = None
-    """Who does the fabric's privileged work (create tva0, wg syncconf); default: this process."""
+    """Who does the fabric's privileged work (create tva0, wg syncconf, wg show); default: as
+    node.toml's ``[tunnels] via`` says (this process, or the root helper)."""
 
 
 class Daemon(DashboardHooks):
