@@ -99,7 +99,7 @@ def run(argv: Sequence[str], *, config: str = CONFIG, check_owner: bool = True) 
     if kind == "fabric":
         try:
             why = _fabric(node, name, up, check_owner=check_owner)
-        except TvaError as e:
+        except (TvaError, OSError) as e:  # OSError: /proc's forwarding switch
             print(f"tva-tunnel: {e}", file=sys.stderr)
             return 1
         if why is not None:
@@ -169,7 +169,7 @@ def _show(node: NodeConfig, kind: TunnelKind, name: str) -> int:
         return 0
     try:
         text = wg.dump_text(interface)
-    except TvaError as e:
+    except (TvaError, OSError) as e:
         print(f"tva-tunnel: {e}", file=sys.stderr)
         return 1
     sys.stdout.write(text)
