@@ -5,7 +5,9 @@
 For each size, builds a fleet repo on disk (10 devices; items in collections of 5,000 (the loader caps a file at 1 MiB);
 one custody rule over everything, min 3 max 6 with prune; a watchlist) and one NodeStatus JSON
 file per node (each item held by 5 nodes on average: mostly complete seeds, some downloads in
-progress, a few stalled; one node stale, one gone), then times, each as the median of
+progress, a few stalled; one node stale, one gone), each as a steady fleet reports it: a safe
+Transmission session (DHT, PEX and LPD off) and tracker URLs with the node's token (redacted,
+as statuses carry them), so the plan holds only the fleet's real work. Then it times, each as the median of
 ``--repeat`` runs:
 
 - *load*: what a controller does to get the inputs: parse every NodeStatus JSON file
@@ -45,6 +47,7 @@ from controller.planner import build_fleet_view, plan
 from controller.status.directory import DirectoryStatusTransport
 from schemas.observed import (
     NodeStatus,
+    SessionStatus,
     StorageStatus,
     TorrentState,
     TorrentStatus,
@@ -119,7 +122,9 @@ def write_statuses(root: Path, nodes: list[str], n_items: int) -> int:
                 last_activity=NOW - (timedelta(hours=9) if stalled else timedelta(minutes=3)),
                 done_date=NOW - timedelta(days=30) if pct >= 1 else None,
                 added_date=NOW - timedelta(days=31),
-                trackers=[TrackerResult(announce=f"http://{node}.lan:8700/announce",
+                # Tokened, as the actuator writes it and the status redacts it: the URL without
+                # the token is the stale one the privacy step sets again.
+                trackers=[TrackerResult(announce=f"http://{node}.lan:8700/announce/<token>",
                                         last_announce_ok=True, last_announce_result="Success")],
             ))
             holdings += 1
@@ -128,7 +133,9 @@ def write_statuses(root: Path, nodes: list[str], n_items: int) -> int:
         age = timedelta(minutes=30) if idx == 8 else timedelta(hours=3) if idx == 9 else timedelta(minutes=1)
         transport.publish(NodeStatus(
             node=node, observed_at=NOW - age, controller_version="bench",
-            transmission=TransmissionStatus(reachable=True, torrents=per_node[node]),
+            transmission=TransmissionStatus(
+                reachable=True, torrents=per_node[node],
+                session=SessionStatus(dht=False, pex=False, lpd=False)),
             storage=[StorageStatus(path=f"/srv/{node}", free=60 << 40, total=64 << 40)],
         ))
     return holdings

@@ -4,8 +4,8 @@ in the same run.
     .venv/bin/python bench/ui.py [--holdings 50000] [--nodes 10] [--repeat 5]
 
 The fleet and statuses are bench/plan.py's (10 devices, each item held by about 5 nodes, one
-node stale, one gone, one custody rule over everything), each status with a safe Transmission
-session (DHT, PEX and LPD off) and its tracker URLs tokened, as a steady fleet reports. Times, each the median of
+node stale, one gone, one custody rule over everything; a safe Transmission session and tokened
+tracker URLs, as a steady fleet reports). Times, each the median of
 ``--repeat`` runs, in CPU seconds of this process (``time.process_time``, all threads):
 
 - *plan*: ``plan(desired, statuses, now)`` for the whole fleet (what every pass computes);
@@ -43,7 +43,6 @@ from controller.dashboard import Inputs, build_snapshot, install_dashboard
 from controller.desired import load_fleet
 from controller.planner import plan
 from controller.status.directory import DirectoryStatusTransport
-from schemas.observed import NodeStatus, SessionStatus
 
 TOKEN = "bench-dashboard-token"
 
@@ -66,18 +65,6 @@ class Source:
         return None
 
 
-def steady(st: NodeStatus) -> NodeStatus:
-    """bench/plan.py's statuses report no Transmission session and announce URLs without the
-    node's token, so every fleet-only copy would be stopped as possibly leaking and given new
-    trackers (80,000 actions): a safe session and tokened (redacted) URLs make a steady fleet."""
-    safe = SessionStatus(dht=False, pex=False, lpd=False)
-    torrents = [t.model_copy(update={"trackers": [
-        tr.model_copy(update={"announce": tr.announce + "/<token>"}) for tr in t.trackers]})
-        for t in st.transmission.torrents]
-    return st.model_copy(update={"transmission": st.transmission.model_copy(
-        update={"session": safe, "torrents": torrents})})
-
-
 def median_time(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
     times, result = [], None
     for _ in range(repeat):
@@ -93,7 +80,7 @@ def bench(holdings: int, n_nodes: int, repeat: int) -> dict[str, Any]:
         fleet_dir, status_dir = Path(tmp) / "fleet", Path(tmp) / "status"
         nodes = write_fleet(fleet_dir, n_items, n_nodes)
         real = write_statuses(status_dir, nodes, n_items)
-        statuses = [steady(st) for st in DirectoryStatusTransport(status_dir).read_all()]
+        statuses = DirectoryStatusTransport(status_dir).read_all()
         desired = load_fleet(str(fleet_dir)).desired
     inputs = Inputs(node=nodes[0], desired=desired, statuses=statuses, now=NOW)
     t_plan, p = median_time(lambda: plan(desired, statuses, NOW), repeat)

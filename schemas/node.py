@@ -22,6 +22,7 @@ __all__ = [
     "DEFAULT_REFUSED_ROOTS",
     "AcquirerConfig",
     "EgressConfig",
+    "FabricConfig",
     "NodeConfig",
     "PullRequestConfig",
     "RootsConfig",
@@ -231,6 +232,41 @@ class TunnelsConfig(_Config):
     )
 
 
+class FabricConfig(_Config):
+    """What the root helper may do for the fleet fabric on this node (docs/fabric.md)."""
+
+    interface: Annotated[str, StringConstraints(pattern=r"^tva[0-9]{1,2}$")] | None = Field(
+        default=None,
+        description="The fabric interface tva-tunnel may bring up and down (the fleet repo's "
+        "Fabric interface, tva0 by default). None: the helper refuses the fabric; only a "
+        "controller that runs the fabric itself (tunnels via direct) has one.",
+    )
+    spool: str = Field(
+        default="/var/lib/tva/fabric",
+        description="Where the controller writes the rendered configuration (SPOOL/tvaN.json, "
+        "no private key) for the helper, which validates it again before applying it.",
+    )
+    allow: list[str] = Field(
+        default_factory=list,
+        description="Networks the fabric subnet must lie inside (CIDR); empty: any private "
+        "network the fleet repo's rule allows.",
+    )
+
+    @field_validator("spool")
+    @classmethod
+    def _absolute(cls, v: str) -> str:
+        if not posixpath.isabs(v):
+            raise ValueError(f"{v!r} is not an absolute path")
+        return v
+
+    @field_validator("allow")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        for n in v:
+            ipaddress.ip_network(n, strict=False)  # ValueError names the text
+        return v
+
+
 class NodeConfig(_Config):
     """``node.toml``: the operator's word on this node; the fleet repo cannot change it."""
 
@@ -241,5 +277,6 @@ class NodeConfig(_Config):
     egress: EgressConfig = Field(default_factory=EgressConfig)
     roots: RootsConfig = Field(default_factory=RootsConfig)
     tunnels: TunnelsConfig = Field(default_factory=TunnelsConfig)
+    fabric: FabricConfig = Field(default_factory=FabricConfig)
     transmission: TransmissionConfig = Field(default_factory=TransmissionConfig)
     acquirer: AcquirerConfig = Field(default_factory=AcquirerConfig)

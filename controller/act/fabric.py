@@ -3,7 +3,8 @@
 The fabric is the network under the loop (statuses, the tracker and re-pins run over it), so it
 is reconciled at the start of each pass rather than planned as actions: render the node's
 configuration (``schemas.fabric.render``), probe for collisions, then ask the privileged link
-to create the interface and ``wg syncconf`` it only when something differs. ``wg syncconf``
+to create the interface and ``wg syncconf`` it only when something differs: this process itself
+(``[tunnels] via = "direct"``) or the root helper (``controller.act.fabric_link``). ``wg syncconf``
 adds, changes and removes peers without touching the sessions of unchanged ones.
 
 The outcome is one condition, ``FabricReady``: True when the interface runs the committed
@@ -17,6 +18,7 @@ import hashlib
 import logging
 from datetime import datetime
 
+from controller.act.fabric_link import default_link
 from controller.clients import wireguard as wg
 from controller.errors import TvaError
 from schemas.desired import DesiredState
@@ -29,6 +31,7 @@ from schemas.fabric import (
     failover,
     render,
 )
+from schemas.fabric_spool import FabricSpool
 from schemas.observed import Condition, ConditionStatus
 
 __all__ = ["CONDITION", "FabricActuator"]
@@ -48,7 +51,8 @@ class FabricActuator:
 
     def __init__(self, node: str, link: wg.FabricLink | None = None) -> None:
         self.node = node
-        self.link: wg.FabricLink = link or wg.LocalFabricLink()
+        self.link: wg.FabricLink | None = link
+        """None: chosen at first use from node.toml's ``[tunnels] via`` (``fabric_link``)."""
         self._synced: str | None = None
         """Digest of the configuration last synced (with the key), to skip unchanged passes."""
         self._interface = DEFAULT_INTERFACE
@@ -91,12 +95,10 @@ class FabricActuator:
         text = config.text(key)
         digest = hashlib.sha256(f"{config.forwarding}\n{text}".encode()).hexdigest()
         have = {a for a, dev in addresses if dev == config.interface and not a.startswith("fe80:")}
-        dump = wg.show(config.interface)
-        if dump is None or have != set(config.addresses) or digest != self._synced:
-            self.link.up(config.interface, config.addresses, config.forwarding)
-            dump = wg.show(config.interface)
-        if digest != self._synced or not _matches(dump, config):
-            self.link.sync(config.interface, text)
+        dump = self._link().show(config.interface)
+        if (dump is None or have != set(config.addresses) or digest != self._synced
+                or not _matches(dump, config)):
+            self._link().apply(FabricSpool.of(subnets, config), key)
             self._synced = digest
             log.info("fabric: %s synced (%d peers)", config.interface, len(config.peers),
                      extra={"event": "fabric-synced"})
@@ -108,7 +110,7 @@ class FabricActuator:
         """Move on to a member's next endpoint when the current one gives no handshake."""
         if not any(len(m.endpoints) > 1 for m in fabric.members):
             return
-        dump = wg.show(fabric.interface)
+        dump = self._link().show(fabric.interface)
         by_key = {m.public_key: m.device for m in fabric.members}
         handshakes = {by_key[p.public_key]: p.latest_handshake
                       for p in (dump.peers if dump else ()) if p.public_key in by_key}
@@ -120,9 +122,9 @@ class FabricActuator:
         if self._synced is None:
             return
         try:
-            if wg.show(self._interface) is None:
+            if self._link().show(self._interface) is None:
                 return
-            self.link.down(self._interface)
+            self._link().down(self._interface)
         except (TvaError, OSError) as e:
             log.warning("fabric: cannot remove %s: %s", self._interface, e,
                         extra={"event": "fabric-failed"})
@@ -130,6 +132,11 @@ class FabricActuator:
         self._synced = None
         log.info("fabric: %s removed, this node is not on the fabric", self._interface,
                  extra={"event": "fabric-left"})
+
+    def _link(self) -> wg.FabricLink:
+        if self.link is None:
+            self.link = default_link()
+        return self.link
 
     def _key(self, interface: str, committed: str) -> str | None:
         """The private key whose public key is committed: the current one, or the upcoming

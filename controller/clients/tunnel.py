@@ -1,7 +1,8 @@
 """The tunnel client: read a tunnel's state from the kernel and WireGuard, and switch it.
 
 One module for every tunnel tva depends on: a VPN profile declared in the fleet repo (kind
-``vpn``) and, later, the fleet's own WireGuard fabric (kind ``fabric``, issue 19). Reading is
+``vpn``) and the fleet's own WireGuard fabric (kind ``fabric``: ``fabric_argv``; what the
+helper applies is the spool, ``schemas.fabric_spool``). Reading is
 unprivileged: the interface's addresses from ``ip -j addr`` and a WireGuard tunnel's latest
 handshakes from ``wg show IF latest-handshakes`` (both answer for the caller's network
 namespace). Switching needs root; how the controller gets there is the operator's choice in
@@ -42,10 +43,14 @@ __all__ = [
     "TunnelKind",
     "bring",
     "commands_for",
+    "fabric_argv",
     "guard_commands",
+    "helper_show",
     "interface_addresses",
     "latest_handshake",
     "run_command",
+    "show_file",
+    "show_unit",
     "switch",
     "switch_argv",
     "unit_name",
@@ -75,12 +80,30 @@ link's."""
 
 
 def commands_for(config: NodeConfig, kind: TunnelKind, name: str) -> VpnCommands | None:
-    """The operator's declaration of tunnel ``name`` of ``kind`` in node.toml, or None.
-
-    ``fabric`` has no declaration yet: the fleet fabric (issue 19) adds its own here.
-    """
+    """The operator's commands for VPN profile ``name`` in node.toml, or None. The fabric has
+    no commands: node.toml declares its interface (``[fabric] interface``) and the helper
+    applies the spool (``fabric_argv``)."""
     if kind == "vpn":
         return config.vpn.get(name)
+    return None
+
+
+def fabric_argv(config: NodeConfig, interface: str, up: bool) -> list[str] | None:
+    """The argument list that makes the root helper apply the fabric spool of ``interface``
+    (``up``) or remove the interface, by this node's privileged path; None with ``direct``
+    (the controller runs the fabric itself) or when node.toml declares another interface.
+
+    With systemd, ``up`` is ``reload-or-restart``: the unit is a oneshot that stays active, so
+    a second ``start`` would do nothing, while its ``ExecReload`` applies the spool again
+    (``wg syncconf`` keeps the sessions of unchanged peers)."""
+    if config.fabric.interface != interface or NAME_PATTERN.match(interface) is None:
+        return None
+    via = config.tunnels.via
+    if via is TunnelPath.systemd:
+        return [SYSTEMCTL, "reload-or-restart" if up else "stop", "--no-ask-password",
+                unit_name("fabric", interface)]
+    if via is TunnelPath.sudo:
+        return [SUDO, "-n", HELPER, "up" if up else "down", "fabric", interface]
     return None
 
 
@@ -103,6 +126,54 @@ def switch_argv(config: NodeConfig, kind: TunnelKind, name: str, up: bool) -> li
     if via is TunnelPath.sudo:
         return [SUDO, "-n", HELPER, which, kind, name]
     return list(command)
+
+
+def show_unit(kind: TunnelKind, name: str) -> str:
+    """The instance of ``tva-tunnel-show@.service`` that reads one tunnel's WireGuard state."""
+    return f"tva-tunnel-show@{kind}-{name}.service"
+
+
+def show_file(kind: TunnelKind, name: str) -> str:
+    """Where that unit leaves what the helper printed (root writes it, mode 0644)."""
+    return f"/run/tva-tunnel-{kind}-{name}.dump"
+
+
+def helper_show(config: NodeConfig, kind: TunnelKind, name: str) -> str | None:
+    """``wg show IF dump`` of a declared tunnel as the root helper prints it (the private key
+    hidden; empty when the interface does not exist), read by this node's privileged path;
+    None with ``direct``, where the caller reads it itself.
+
+    Reading WireGuard's state needs privilege too (wireguard-go's socket is root's, mode 0700;
+    the kernel's netlink interface needs CAP_NET_ADMIN), so a controller that is not root reads
+    it through the helper's read-only ``show`` verb: with sudo from its output, with systemd by
+    starting ``tva-tunnel-show@KIND-NAME.service``, which writes it to ``show_file``."""
+    via = config.tunnels.via
+    if via is TunnelPath.direct or NAME_PATTERN.match(name) is None:
+        return None
+    what = f"tva-tunnel show {kind} {name}"
+    if via is TunnelPath.sudo:
+        return _output([SUDO, "-n", HELPER, "show", kind, name], what)
+    _output([SYSTEMCTL, "start", "--no-ask-password", show_unit(kind, name)], what)
+    try:
+        with open(show_file(kind, name), encoding="utf-8", errors="replace") as f:
+            return f.read(1 << 20)
+    except OSError as e:
+        raise TemporaryError(f"{what}: cannot read {show_file(kind, name)} ({e.strerror})") from None
+
+
+def _output(argv: Sequence[str], what: str) -> str:
+    try:
+        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=_READ_TIMEOUT,
+                              check=False, stdin=subprocess.DEVNULL)
+    except OSError as e:
+        raise PermanentError(f"{what} cannot be started ({type(e).__name__})") from None
+    except subprocess.TimeoutExpired:
+        raise TemporaryError(f"{what} timed out after {_READ_TIMEOUT:.0f}s") from None
+    if done.returncode != 0:
+        tail = (done.stderr or "").strip().splitlines()[-1:] or [""]
+        log.warning("%s failed (exit %d): %s", what, done.returncode, tail[0][:500])
+        raise TemporaryError(f"{what} failed (exit {done.returncode})")
+    return done.stdout
 
 
 def run_command(argv: Sequence[str], what: str, timeout: float = TIMEOUT) -> None:
@@ -199,15 +270,25 @@ def interface_addresses(interface: str) -> list[str] | None:
         return None
 
 
-def latest_handshake(interface: str) -> float | None:
+def latest_handshake(interface: str, *, profile: str | None = None,
+                     config: NodeConfig | None = None) -> float | None:
     """The newest handshake of any peer of the WireGuard interface, as a Unix time; 0 when no
-    peer ever completed one; None when the interface is not WireGuard's (or ``wg`` is absent)."""
-    out = _read(["wg", "show", interface, "latest-handshakes"])
-    if out is None:
-        return None
-    newest = 0.0
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[1].isdigit():
-            newest = max(newest, float(parts[1]))
-    return newest
+    peer ever completed one; None when the interface is not WireGuard's (or ``wg`` is absent,
+    or its state cannot be read here). With the VPN ``profile`` and the node's ``config``, a
+    controller that is not root reads it through the helper (``helper_show``)."""
+    if profile is not None and config is not None and config.tunnels.via is not TunnelPath.direct:
+        try:
+            dump = helper_show(config, "vpn", profile)
+        except (PermanentError, TemporaryError):
+            return None
+        if not dump:
+            return None
+        # ``wg show IF dump``: the interface line, then per peer: key, psk, endpoint, allowed
+        # IPs, latest handshake, rx, tx, keepalive.
+        stamps = [f[4] for f in (ln.split("\t") for ln in dump.splitlines()[1:]) if len(f) >= 8]
+    else:
+        out = _read(["wg", "show", interface, "latest-handshakes"])
+        if out is None:
+            return None
+        stamps = [p[1] for p in (ln.split() for ln in out.splitlines()) if len(p) == 2]
+    return max((float(t) for t in stamps if t.isdigit()), default=0.0)

@@ -5,12 +5,13 @@ a program or an option, only values already validated by ``schemas.fabric`` (an 
 ``tvaN``, addresses, keys). Private keys go to ``wg`` on stdin, never on a command line or into
 a file outside the node's secrets directory.
 
-Reading (``show``, ``host_networks``, ``genkey``, ``pubkey``) needs no privilege. The writes
-that do are behind ``FabricLink``: ``LocalFabricLink.up`` (create the interface, set its
-addresses, bring it up, let a relay forward) and ``LocalFabricLink.sync`` (``wg syncconf``).
-``LocalFabricLink.down`` removes the interface when the node leaves the fabric.
-The daemon calls them through that interface only, so a node can route them through a
-privileged helper instead of running tva as root.
+Reading keys and addresses (``host_networks``, ``genkey``, ``pubkey``) needs no privilege;
+reading the interface (``show``) does, and goes through the root helper when tva is not root. The writes
+that do are behind ``FabricLink``: ``LocalFabricLink.apply`` (create the interface, set its
+addresses, bring it up, let a relay forward, ``wg syncconf``) and ``LocalFabricLink.down``
+(remove the interface when the node leaves the fabric). The daemon calls them through that
+interface only: ``LocalFabricLink`` when it runs the fabric itself, or the root helper's path
+(``controller.act.fabric_link``), which hands over a ``schemas.fabric_spool.FabricSpool``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import json
 import os
 import re
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -28,6 +29,7 @@ from controller.atomic import write_atomic
 from controller.errors import PermanentError, TemporaryError
 from controller.nodeconfig import current
 from controller.waiting import poll
+from schemas.fabric_spool import FabricSpool
 
 __all__ = [
     "IP",
@@ -40,6 +42,7 @@ __all__ = [
     "WgDump",
     "WgPeerDump",
     "WireGuardError",
+    "dump_text",
     "ensure_key",
     "genkey",
     "host_networks",
@@ -149,9 +152,14 @@ def parse_dump(text: str) -> WgDump:
                   peers=tuple(peers))
 
 
-def show(interface: str) -> WgDump | None:
-    """The interface's state, or None when it does not exist."""
+def show(interface: str, helper: Callable[[str], str | None] | None = None) -> WgDump | None:
+    """The interface's state, or None when it does not exist. ``helper`` reads the dump through
+    the root helper instead (``controller.clients.tunnel.helper_show``: it answers None when
+    this process reads it itself, and an empty text when the interface does not exist)."""
     iface = _interface(interface)
+    text = helper(iface) if helper is not None else None
+    if text is not None:
+        return parse_dump(text) if text.strip() else None
     if not os.path.exists(os.path.join(SOCKET_DIR, f"{iface}.sock")) and \
             not os.path.exists(f"/sys/class/net/{iface}"):
         return None
@@ -161,6 +169,23 @@ def show(interface: str) -> WgDump | None:
         if not os.path.exists(f"/sys/class/net/{iface}"):
             return None
         raise
+
+
+def dump_text(interface: str) -> str:
+    """``wg show IF dump`` with the interface's private key replaced by ``(hidden)``: what the
+    root helper's read-only ``show`` prints (``parse_dump`` reads it)."""
+    lines = _run([WG, "show", _interface_any(interface), "dump"]).splitlines()
+    if lines:
+        head = lines[0].split("\t")
+        lines[0] = "\t".join(["(hidden)", *head[1:]])
+    return "".join(f"{ln}\n" for ln in lines)
+
+
+def _interface_any(name: str) -> str:
+    """A VPN's interface name as node.toml declares it (``VpnCommands.interface``) or a fabric's."""
+    if not re.match(r"^[A-Za-z0-9_.-]{1,15}$", name) or name.startswith("-"):
+        raise PermanentError(f"{name!r} is not an interface name")
+    return name
 
 
 def host_networks() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
@@ -189,18 +214,28 @@ def host_networks() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
 class FabricLink(Protocol):
     """The privileged operations on the fabric interface (the one narrow path)."""
 
-    def up(self, interface: str, addresses: Sequence[str], forwarding: bool) -> None:
-        """Create ``interface`` if missing, give it exactly ``addresses``, bring it up."""
-
-    def sync(self, interface: str, config_text: str) -> None:
-        """``wg syncconf``: peers added, changed, removed; sessions of unchanged peers kept."""
+    def apply(self, spool: FabricSpool, private_key: str) -> None:
+        """Create the interface if missing, give it exactly the spool's addresses, bring it up,
+        set forwarding, then ``wg syncconf`` (peers added, changed, removed; sessions of
+        unchanged peers kept). Idempotent."""
 
     def down(self, interface: str) -> None:
         """Remove ``interface`` (the node left the fabric)."""
 
+    def show(self, interface: str) -> WgDump | None:
+        """The interface's state (reading it needs privilege too), None when it is absent."""
+
 
 class LocalFabricLink:
-    """Runs the privileged operations itself (tva running as root, or in a lab namespace)."""
+    """Runs the privileged operations itself (tva running as root, or in a lab namespace; and
+    the root helper ``tva-tunnel``, after it validated the spool)."""
+
+    def show(self, interface: str) -> WgDump | None:
+        return show(interface)
+
+    def apply(self, spool: FabricSpool, private_key: str) -> None:
+        self.up(spool.interface, spool.addresses, spool.forwarding)
+        self.sync(spool.interface, spool.config().text(private_key))
 
     def up(self, interface: str, addresses: Sequence[str], forwarding: bool) -> None:
         iface = _interface(interface)
@@ -225,6 +260,8 @@ class LocalFabricLink:
         _run([WG, "syncconf", _interface(interface), "/dev/stdin"], stdin=config_text)
 
     def down(self, interface: str) -> None:
+        if not os.path.exists(f"/sys/class/net/{_interface(interface)}"):
+            return
         # wireguard-go exits when its tun device goes.
         _run([IP, "link", "del", _interface(interface)])
 

@@ -87,7 +87,8 @@ class DaemonConfig:
     tls_key: str | None = None
     api_limits: ConnectionLimits = field(default_factory=ConnectionLimits)
     fabric_link: FabricLink | None = None
-    """Who does the fabric's privileged work (create tva0, wg syncconf); default: this process."""
+    """Who does the fabric's privileged work (create tva0, wg syncconf, wg show); default: as
+    node.toml's ``[tunnels] via`` says (this process, or the root helper)."""
     notify_endpoints: dict[str, str] = field(default_factory=dict)
     """Service -> base URL replacing its fixed endpoint (tests: a local Discord)."""
     notify_backoff: tuple[float, float] = (5.0, 600.0)

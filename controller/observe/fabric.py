@@ -4,25 +4,31 @@ endpoint and bytes, and which members the node reaches now (directly, or behind 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from datetime import datetime
 
+from controller.clients import tunnel
 from controller.clients import wireguard as wg
 from controller.errors import TvaError
+from controller.nodeconfig import current
 from schemas.desired import DesiredState
 from schemas.fabric import SESSION, relay_of
 from schemas.observed import FabricPeerStatus, FabricStatus
 
 __all__ = ["observe_fabric"]
 
-def observe_fabric(desired: DesiredState, node: str, now: datetime) -> FabricStatus | None:
-    """The node's fabric status; None when the fleet has no fabric or the node is no member."""
+def observe_fabric(desired: DesiredState, node: str, now: datetime,
+                   show: Callable[[str], wg.WgDump | None] | None = None) -> FabricStatus | None:
+    """The node's fabric status; None when the fleet has no fabric or the node is no member.
+    ``show`` reads the interface (default: this process, or the root helper's read-only
+    ``show`` when node.toml's ``[tunnels] via`` is not ``direct``)."""
     fabric = desired.fabric
     me = fabric.member(node) if fabric is not None else None
     if fabric is None or me is None:
         return None
     address = fabric.address_of(node)
     try:
-        dump = wg.show(fabric.interface)
+        dump = (show or _show)(fabric.interface)
     except TvaError as e:
         return FabricStatus(interface=fabric.interface, up=False, address=address, error=str(e))
     if dump is None:
@@ -48,3 +54,7 @@ def observe_fabric(desired: DesiredState, node: str, now: datetime) -> FabricSta
                 reachable.add(m.device)
     return FabricStatus(interface=fabric.interface, up=True, address=address,
                         public_key=dump.public_key, peers=peers, reachable=sorted(reachable))
+
+
+def _show(interface: str) -> wg.WgDump | None:
+    return wg.show(interface, helper=lambda iface: tunnel.helper_show(current(), "fabric", iface))

@@ -107,8 +107,9 @@ def vpn_state(profile: str, interface: str, *, address: str | None = None,
 
     Up means: the interface exists, is not a loopback, is UP and RUNNING, carries ``address``
     when the node declares one, and, for WireGuard, some peer completed a handshake within
-    ``handshake_within`` seconds (when the handshake can be read: ``wg show`` needs
-    CAP_NET_ADMIN; without it the detail says so and the other checks decide).
+    ``handshake_within`` seconds (when the handshake can be read: ``wg show`` needs privilege,
+    so a controller that is not root reads it through the helper's read-only ``show``; when it
+    cannot be read, the detail says so and the other checks decide).
     """
     def down(detail: str) -> VpnState:
         return VpnState(profile=profile, interface=interface, up=False, detail=detail)
@@ -133,7 +134,7 @@ def vpn_state(profile: str, interface: str, *, address: str | None = None,
         if ipaddress.ip_address(address) not in {ipaddress.ip_address(a) for a in carried}:
             return down(f"does not carry the tunnel's address {address}")
     if wireguard:
-        newest = tunnel.latest_handshake(interface)
+        newest = tunnel.latest_handshake(interface, profile=profile, config=current())
         if newest is None:
             detail = "up (handshake not readable here)"
         elif newest == 0:

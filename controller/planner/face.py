@@ -12,8 +12,10 @@ A home address never joins a public swarm while the fleet has a face (a device e
 - when the face is not live (stale, gone, Transmission unreachable, or no face assigned), the
   home node waits and the plan says why (``face-away``), unless the face is away past its grace,
   ``policy.public_face.fallback_behind_vpn`` is on, and the node's VPN profile is up and has
-  its kill switch on: then the node may fetch from the public swarm itself, and the kill switch
-  stops those torrents when the tunnel drops (``vpn.py``: they are public).
+  its kill switch on: then the node may fetch from the public swarm itself (label
+  ``tva:public-swarm``), and the kill switch stops those torrents when the tunnel drops
+  (``gates.public_because``: they stay public). A guarded copy is not public traffic: the kill
+  switch leaves it running.
 
 A fleet with no device eligible for the face has no face: every node fetches public items itself
 (there is nobody else who could).

@@ -3,19 +3,23 @@
 The f2f gate is un-overridable: an ``f2f_only`` item (private provenance, or a source marked
 f2f_only) is never placed on the public_swarm_face, never offered by it as a source, never
 re-searched publicly, and never given a tracker other than the fleet's own. Public-ness decides
-the VPN kill switch: on a node whose VPN is down, a torrent is public when its item's provenance
-is public, when its item is not declared in the fleet repo (unknown: assumed public, privacy
-first), or when the node is the public_swarm_face (everything it seeds is public).
+the VPN kill switch: on a node whose VPN is down, a torrent is public when its item is not
+declared in the fleet repo (unknown: assumed public, privacy first), when the node is the
+public_swarm_face (everything it seeds is public), or when its item's provenance is public and
+the copy is not demonstrably kept inside the fleet (``public_because``). A guarded home copy
+(``face.guarded``) talks to fleet peers only, so it is not public traffic and keeps running.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from controller.announce import base_url
+from controller.announce import base_url, is_fleet
 from controller.planner.context import Context, CopyState
 from controller.planner.face import guarded
+from controller.planner.labels import PUBLIC_SWARM_LABEL
 from schemas.desired import Provenance, ResolvedItem
+from schemas.observed import TorrentStatus
 
 __all__ = [
     "f2f_blocked",
@@ -25,6 +29,7 @@ __all__ = [
     "is_public",
     "kept_inside",
     "leak_refusal",
+    "public_because",
     "search_refusal",
     "sources",
     "vpn_down",
@@ -39,11 +44,40 @@ def f2f_blocked(ctx: Context, node: str, key: str) -> bool:
     return item is not None and item.f2f_only
 
 
-def is_public(ctx: Context, node: str, key: str) -> bool:
+def is_public(ctx: Context, node: str, key: str, torrent: TorrentStatus | None = None) -> bool:
+    """Would ``node``'s copy of ``key`` (``torrent``, when it is there) talk to the public swarm?"""
+    return public_because(ctx, node, key, torrent) is not None
+
+
+def public_because(
+    ctx: Context, node: str, key: str, torrent: TorrentStatus | None = None
+) -> str | None:
+    """Why ``node``'s copy of ``key`` is public traffic (the kill switch stops it while the VPN
+    is down), in words; None when it is not.
+
+    A guarded copy counts as inside the fleet only while all of it says so: the node's session
+    cannot leak it (``leak_refusal``), the torrent announces to fleet trackers only, and it never
+    joined the public swarm from this node (``PUBLIC_SWARM_LABEL``: Transmission remembers the
+    public peers it met, and dials them again when it runs)."""
     if node == ctx.face:
-        return True
+        return f"{node} is the public_swarm_face"
     item = ctx.item(key)
-    return item is None or item.provenance is Provenance.public
+    if item is None:
+        return "not declared in the fleet repo, so treated as public"
+    if item.provenance is not Provenance.public:
+        return None
+    if not guarded(ctx, node, item):
+        return "public provenance"
+    if leak_refusal(ctx, node, item) is not None:
+        return "public provenance, and its session could announce it beyond the fleet"
+    if torrent is None:
+        return None
+    if PUBLIC_SWARM_LABEL in torrent.labels:
+        return f"public provenance, and it joined the public swarm from {node}"
+    fleet = fleet_trackers(ctx)
+    if any(not any(is_fleet(tr.announce, base) for base in fleet) for tr in torrent.trackers):
+        return "public provenance, and it carries a tracker outside the fleet"
+    return None
 
 
 def search_refusal(ctx: Context, key: str) -> str | None:

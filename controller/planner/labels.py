@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "FACE_LABEL",
     "LEAK_STOPPED_LABEL",
+    "PUBLIC_SWARM_LABEL",
     "TVA_LABEL",
     "VPN_STOPPED_LABEL",
     "custody_label",
@@ -24,6 +25,10 @@ FACE_LABEL = "tva:face"
 """A public item the public_swarm_face fetched from the public swarm for the fleet's home nodes."""
 LEAK_STOPPED_LABEL = "tva:leak-stopped"
 """Marks a fleet-only torrent stopped because its node's session would leak it (DHT, PEX, LPD)."""
+
+PUBLIC_SWARM_LABEL = "tva:public-swarm"
+"""A public item a home node fetched from the public swarm itself (the face's fallback): the kill
+switch treats it as public for good, since Transmission keeps dialling the peers it met."""
 
 
 def custody_label(rule: str) -> str:

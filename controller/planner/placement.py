@@ -30,7 +30,12 @@ from controller.planner.gates import (
     sources,
     vpn_down,
 )
-from controller.planner.labels import FACE_LABEL, TVA_LABEL, VPN_STOPPED_LABEL
+from controller.planner.labels import (
+    FACE_LABEL,
+    PUBLIC_SWARM_LABEL,
+    TVA_LABEL,
+    VPN_STOPPED_LABEL,
+)
 from controller.planner.ledger import Ledger
 from controller.planner.text import size as fmt_size
 from schemas.desired import ResolvedItem
@@ -104,6 +109,10 @@ def add_params(ctx: Context, node: str, key: str, label: str) -> dict[str, Any]:
         labels.add(VPN_STOPPED_LABEL)
     bare = f"magnet:?xt=urn:btih:{key}&dn={quote(item.name)}"
     inside = kept_inside(ctx, node, item)
+    if not inside and node != ctx.face:
+        # A home copy that joins the public swarm stays public for the kill switch
+        # (gates.public_because), even once it is guarded again.
+        labels.add(PUBLIC_SWARM_LABEL)
     params: dict[str, Any] = {
         # A copy kept inside the fleet never carries its magnet's trackers or web seeds.
         "magnet": bare if inside else (item.magnet or bare),

@@ -34,10 +34,21 @@ __all__ = ["plan_privacy"]
 
 def plan_privacy(ctx: Context, ledger: Ledger) -> None:
     fleet = fleet_trackers(ctx)
+    # Is this announce URL foreign? A fleet has a handful of distinct URLs (each node's own,
+    # tokened) over tens of thousands of torrents: decide each once per pass.
+    known: dict[str, bool] = {}
+
+    def foreign_url(url: str) -> bool:
+        if url not in known:
+            known[url] = not any(is_fleet(url, base) for base in fleet)
+        return known[url]
+
     for name, nf in ctx.nodes.items():
         if not nf.actionable:
             continue
         own = fleet_tracker(ctx, name)
+        session = nf.status.transmission.session if nf.status is not None else None
+        safe = session is not None and not session.leaks  # then nothing can leak here
         for key, t in nf.torrents.items():
             if own is not None and TVA_LABEL in t.labels and any(
                     tr.announce == own for tr in t.trackers):
@@ -49,8 +60,7 @@ def plan_privacy(ctx: Context, ledger: Ledger) -> None:
             if item is None or not kept_inside(ctx, name, item):
                 continue
             subject = "privacy"
-            foreign = sorted({tr.announce for tr in t.trackers
-                              if not any(is_fleet(tr.announce, base) for base in fleet)})
+            foreign = sorted({tr.announce for tr in t.trackers if foreign_url(tr.announce)})
             if foreign:
                 face = ctx.face or "the public_swarm_face"
                 what = ("is fleet-only" if item.fleet_only else f"is public and {name} takes "
@@ -60,7 +70,7 @@ def plan_privacy(ctx: Context, ledger: Ledger) -> None:
                            f"{'s' if len(foreign) > 1 else ''} outside the fleet "
                            f"({', '.join(foreign)})",
                            params={"only_fleet": True}, rule=subject)
-            leak = leak_refusal(ctx, name, item)
+            leak = None if safe else leak_refusal(ctx, name, item)
             stopped_here = LEAK_STOPPED_LABEL in t.labels
             if leak is not None and t.state is not TorrentState.stopped:
                 if name in ledger.removals.get(key, ()):

@@ -2,7 +2,10 @@
 ``wireguard-go tva0``, brought up by the controller's fabric pass from a committed fabric.yaml.
 
 The nas and the seedbox have endpoints on the underlay; the seedbox relays; the laptop roams
-(no endpoint). One set-up per module; the stories run in order (first pass, a second pass that
+(no endpoint). The nas and the seedbox run the fabric themselves (``[tunnels] via = "direct"``);
+the laptop's goes through the root helper, as a node whose controller is not root does: the
+controller writes the spool, ``tva-tunnel up fabric tva0`` (its code, called in the node) reads
+a root-owned node.toml, validates the spool again and applies it. One set-up per module; the stories run in order (first pass, a second pass that
 changes nothing, the laptop roaming, a key rotation, a colliding subnet). Waits are generous;
 nothing is timed.
 """
@@ -11,7 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import socket
+import stat
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,12 +27,15 @@ from typing import Any
 import pytest
 
 from controller.act.fabric import FabricActuator
+from controller.act.fabric_link import HelperFabricLink, spool_path
 from controller.cli import status as status_cmd
+from controller.cli import tunnel_helper
 from controller.clients import wireguard as wg
 from controller.desired.loader import load_fleet
+from controller.errors import PermanentError
 from controller.lab.fabricnet import LOCAL, UNDERLAY, NetNode, Underlay, missing, run, set_underlay
 from controller.lab.fleet import fleet_yaml
-from controller.nodeconfig import install
+from controller.nodeconfig import current, install, load
 from controller.observe.fabric import observe_fabric
 from controller.waiting import poll
 from schemas.node import NodeConfig, SecretsConfig
@@ -36,6 +44,8 @@ WHY = missing()
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(WHY is not None, reason=f"{WHY}")]
 
 NODES = ("nas", "seedbox", "laptop")
+HELPED = "laptop"
+"""The node whose fabric goes through the root helper."""
 FABRIC = {"nas": "10.99.0.1", "seedbox": "10.99.0.2", "laptop": "10.99.0.3"}
 ECHO_PORT = 7000
 
@@ -43,9 +53,31 @@ ECHO_PORT = 7000
 # --------------------------------------------------------------------------- in each node
 
 
-def node_setup(secrets: str) -> str:
-    """Install the node's configuration and make its fabric key (``tva fabric keys``)."""
-    install(NodeConfig(secrets=SecretsConfig(dirs=[secrets])))
+def node_setup(secrets: str, helped: bool = False) -> str:
+    """Install the node's configuration and make its fabric key (``tva fabric keys``). A
+    ``helped`` node's fabric goes through the helper, with the node.toml it trusts."""
+    if helped:
+        path = os.path.join(os.path.dirname(secrets), "node.toml")
+        os.makedirs(secrets, mode=0o700, exist_ok=True)
+        with open(path, "w") as f:
+            f.write(f'[tunnels]\nvia = "sudo"\n[secrets]\ndirs = ["{secrets}"]\n'
+                    f'[fabric]\ninterface = "tva0"\n'
+                    f'spool = "{os.path.dirname(secrets)}/spool"\n')
+        os.chmod(path, 0o644)
+
+        def helper(verb: str, interface: str) -> str:
+            argv = [verb, "fabric", interface]
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                code = tunnel_helper.run(argv, config=path)  # the owner check included
+            if code != 0:
+                raise PermanentError(f"tva-tunnel {' '.join(argv)} refused or failed")
+            return out.getvalue()
+
+        install(load(path))
+        LOCAL["fabric"] = FabricActuator(LOCAL["name"], HelperFabricLink(current(), helper))
+    else:
+        install(NodeConfig(secrets=SecretsConfig(dirs=[secrets])))
     public, _, made = wg.ensure_key("tva0")
     assert made
     return public
@@ -59,7 +91,7 @@ def node_pass(fleet: str) -> dict[str, Any]:
     synced = actuator._synced
     now = datetime.now(UTC)
     cond = actuator.reconcile(desired, now)
-    status = observe_fabric(desired, name, now)
+    status = observe_fabric(desired, name, now, show=actuator._link().show)
     return {"condition": cond.model_dump(mode="json") if cond else None,
             "synced_again": actuator._synced != synced,
             "status": status.model_dump(mode="json") if status else None}
@@ -106,6 +138,15 @@ def node_routes() -> list[str]:
 
 def node_addresses(dev: str) -> list[str]:
     return sorted(a for a, d in wg.host_networks()[0] if d == dev and not a.startswith("fe80:"))
+
+
+def node_spool() -> dict[str, Any]:
+    """The spool the helped node's controller left for the helper."""
+    path = spool_path(current(), "tva0")
+    with open(path) as f:
+        text = f.read()
+    return {"mode": stat.S_IMODE(os.stat(path).st_mode), "text": text,
+            "private_key": wg.read_key(wg.key_file("tva0"))}
 
 
 def node_key_files() -> dict[str, bool]:
@@ -188,7 +229,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FabricLab]:
         keys = {}
         for i, name in enumerate(NODES, start=1):
             node = underlay.add(name, i)
-            keys[name] = node.call(node_setup, str(root / name / "secrets"))
+            keys[name] = node.call(node_setup, str(root / name / "secrets"), name == HELPED)
         fleet = root / "fleet"
         (fleet / "devices").mkdir(parents=True)
         (fleet / "fleet.yaml").write_text(fleet_yaml(stale_after="8s", grace="20s", settle="5s"))
@@ -227,6 +268,14 @@ def test_first_pass_every_node_reaches_every_other_over_tva0(lab: FabricLab) -> 
     assert status["up"] and status["reachable"] == ["laptop", "seedbox"]
     seed = next(p for p in status["peers"] if p["device"] == "seedbox")
     assert seed["latest_handshake"] is not None and seed["rx_bytes"] > 0 and seed["reachable"]
+    # The laptop's fabric came through the helper, and the laptop sees it through the helper's
+    # read-only show (its own public key, the relay's handshake); the spool holds no private key.
+    helped = lab.node(HELPED).call(node_pass, str(lab.fleet))["status"]
+    assert helped["up"] and helped["public_key"] == lab.keys[HELPED]
+    assert helped["reachable"] == ["nas", "seedbox"], helped
+    spool = lab.node(HELPED).call(node_spool)
+    assert spool["mode"] == 0o600 and '"interface": "tva0"' in spool["text"]
+    assert spool["private_key"] and spool["private_key"] not in spool["text"]
     shown = lab.node("nas").call(node_status_cli, str(lab.fleet))
     assert "fabric tva0 10.99.0.1: reaches laptop, seedbox" in shown, shown
     assert "192.168.77.2" in shown and "10.99.0.3/32" in shown and "never" not in shown, shown

@@ -87,13 +87,13 @@ def test_the_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     helper, tva = VENV_BIN / "tva-tunnel", VENV_BIN / "tva"
     if not (os.access(helper, os.X_OK) and os.access(tva, os.X_OK)):
         pytest.skip("the virtualenv's tva and tva-tunnel scripts are not installed")
-    for unit in ("tva-tunnel@.service", "tva@.service"):
+    for unit in ("tva-tunnel@.service", "tva-tunnel-show@.service", "tva@.service"):
         text = (UNITS / unit).read_text()
         text = text.replace("/usr/sbin/tva-tunnel", str(helper))
         text = text.replace("/opt/tva/.venv/bin/tva", str(tva))
         (tmp_path / unit).write_text(text)
     for instance in ("tva-tunnel@vpn-home-wg.service", "tva-tunnel@fabric-tva0.service",
-                     "tva@nas.service"):
+                     "tva-tunnel-show@fabric-tva0.service", "tva@nas.service"):
         r = subprocess.run(["systemd-analyze", "verify", "--man=no", f"./{instance}"],
                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
         assert r.returncode == 0 and r.stderr.strip() == "", (instance, r.stderr)
