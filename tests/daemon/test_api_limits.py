@@ -74,6 +74,7 @@ def published_revision(fleet: SoloFleet) -> str | None:
         return None
 
 
+@pytest.mark.slow  # about a minute: CI runs it, a local run leaves it out (README)
 def test_a_flood_of_idle_connections_does_not_stop_the_node(
     solo_fleet: SoloFleet, daemon_process: tuple[subprocess.Popen[bytes], str]
 ) -> None:

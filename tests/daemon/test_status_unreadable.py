@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from controller.daemon.node import PassOutcome
 from controller.status import GitStatusTransport
 from schemas.desired import StatusPolicy
@@ -46,6 +48,7 @@ def publish_peer(fleet: SoloFleet) -> None:
         t.publish(status)
 
 
+@pytest.mark.slow  # about a minute: CI runs it, a local run leaves it out (README)
 def test_no_adds_while_the_status_remote_is_unreachable(solo_fleet: SoloFleet) -> None:
     solo_fleet.commit({"devices/peer.yaml": PEER, "custody/films.yaml": RULE}, "a peer holds it")
     publish_peer(solo_fleet)

@@ -108,6 +108,7 @@ def privacy_story(root: str) -> dict[str, Any]:
         public.stop()
 
 
+@pytest.mark.slow  # about a minute: CI runs it, a local run leaves it out (README)
 def test_an_outsider_gets_nothing_of_a_private_item(tmp_path: Path) -> None:
     try:
         r = run_isolated(privacy_story, [*Lab.addresses(3), OUTSIDER], str(tmp_path),

@@ -78,7 +78,11 @@ def repin_story(root: str, transmission: str) -> dict[str, Any]:
     return out
 
 
-@pytest.mark.parametrize("transmission", VERSIONS, ids=[f"tr{v}" for v in VERSIONS])
+# The 4.1 run is slow-marked (CI runs it); a local run keeps 3.00 here and 4.1's re-pin in
+# tests/lab/test_mixed_versions.py.
+@pytest.mark.parametrize("transmission", [
+    pytest.param(v, id=f"tr{v}", marks=[pytest.mark.slow] if v != VERSIONS[0] else [])
+    for v in VERSIONS])
 def test_repin_baton_and_no_thrash(tmp_path: Path, transmission: str) -> None:
     require_version(transmission)
     try:
