@@ -24,7 +24,17 @@ after it took the previous answer, so the bytes that can pile up are bounded by 
 flight: at most :data:`MAX_RANGE` per answer (``capped_range``: asked for a 16 MiB piece, the
 holder sends the first 4 MiB with a ``Content-Range`` saying so, and Transmission, 3.00 and 4.1
 alike, asks for the rest), four requests per web seed URL, and at most :data:`WEBSEEDS_PER_ADD`
-URLs in one add: 3 x 4 x 4 MiB = 48 MiB.
+URLs in one add: 3 x 4 x 4 MiB = 48 MiB (six lanes, 96 MiB in flight, hung 3.00 in the
+benchmark).
+
+Transmission 4.0 and later (RPC 17 and up) hand the blocks over differently (4.1's
+``webseed.cc``: ``run_in_session_thread`` appends to a list under a short mutex and wakes the
+event loop; no pipe, nothing that blocks while holding the session lock), and ask for at most
+64 blocks per free request slot (4 MiB), so the cap does not bind them. A fetching node whose
+Transmission is known to be 4.x therefore asks for up to :data:`MAX_LANES` lanes
+(``lane_budget``); one whose version is 3.00 or unknown keeps :data:`WEBSEEDS_PER_ADD`. The
+holder serves whatever lanes are asked, up to :data:`MAX_LANES`: the bound is the fetching
+node's own, for its own Transmission.
 
 Within that bound the speed follows the requests in flight (3.00 wakes its web thread up to
 200 ms after a request is queued), so a holder hands out several URLs for one item, *lanes*,
