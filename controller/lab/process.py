@@ -79,8 +79,9 @@ def _serve(config: DaemonConfig, passes: Synchronized[int], stop: Event, conn: C
         conn.send(("error", f"{type(e).__name__}: {e}"))
         return
 
-    def counted(outcome: PassOutcome) -> None:
-        passes.value = daemon.passes
+    def counted(outcome: PassOutcome) -> None:  # called at the end of every successful pass
+        with passes.get_lock():
+            passes.value += 1
 
     daemon.listeners.append(counted)
     daemon.start()
