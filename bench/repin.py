@@ -1,9 +1,13 @@
 """Benchmark: a re-pin against a plain copy over the same link (issue 18).
 
     .venv/bin/python bench/repin.py [--size-mib 200] [--big] [--holders 1,2] [--small 100] [--skip-peer]
+                                    [--version 3.00] [--threads] [--repeat 1] [--only-repin]
 
 Real nodes of the lab (a transmission-daemon and a tva controller each) at their own addresses
-in a private network namespace, one fleet repo. Reported in one run:
+in a private network namespace, one fleet repo; each node's controller runs in a process of its
+own, as on a fleet node (``--threads``: all as threads of the lab's process, as the lab tests
+run them). ``--version`` says which Transmission every node runs (3.00, 4.1). Reported in one
+run:
 
 1. **Plain copy** (the baseline): ``curl`` fetches the item's file from an HTTP server bound to
    the holder's address, to a file on the fetcher's side; median of three.
@@ -12,7 +16,9 @@ in a private network namespace, one fleet repo. Reported in one run:
    From two holders (``--holders``): three nodes, ``nas`` and ``seedbox`` hold it, the floor
    goes to 3 and ``laptop`` fetches from both at once.
    Latencies commit -> add, add -> first byte, first byte -> complete; the transfer rate and
-   its ratio to the plain copy. ``--skip-peer`` leaves out the same re-pin over the peer path
+   its ratio to the plain copy; the bytes fetched (``downloadedEver``) over the item's size
+   (above 1: blocks fetched twice). ``--repeat`` re-pins each size and holder count that many
+   times (interleaved). ``--skip-peer`` leaves out the same re-pin over the peer path
    alone (web seeds off), measured for comparison. ``--big`` adds a 1 GiB item.
 3. **Node gone**: three nodes, the item on ``nas`` and ``laptop``; ``laptop`` stops; from the
    moment ``seedbox`` sees it gone past grace to the first byte on ``seedbox``.
@@ -44,6 +50,7 @@ from controller.daemon.node import NodeRuntime
 from controller.lab.fleet import Payload, collection_yaml, rule_yaml
 from controller.lab.lab import Lab, NodeSpec, wait
 from controller.lab.netns import run_isolated
+from controller.lab.transmission import TRANSMISSION_3, VERSIONS
 
 MiB = 1 << 20
 NAS, LAPTOP, SEEDBOX = (NodeSpec("nas", "server", ["home"]), NodeSpec("laptop", "laptop", ["home"]),
@@ -100,17 +107,21 @@ def one_item(lab: Lab, size: int, *holders: str) -> Payload:
     return item
 
 
-def repin(root: Path, size: int, webseeds: bool, holders: int = 1) -> dict[str, Any]:
+def specs(names: list[NodeSpec], version: str) -> list[NodeSpec]:
+    return [NodeSpec(s.name, s.cls, s.labels, version) for s in names]
+
+
+def repin(root: Path, size: int, webseeds: bool, holders: int = 1, version: str = TRANSMISSION_3,
+          processes: bool = True) -> dict[str, Any]:
     """nas (and seedbox, for two holders) hold one item; a commit raises the floor by one;
     laptop fetches it."""
     if not webseeds:
         NodeRuntime._webseeds = lambda self, action: []  # type: ignore[method-assign]
-    specs = [NAS, LAPTOP] if holders == 1 else [NAS, SEEDBOX, LAPTOP]
-    lab = Lab(root, specs, stale_after="20s", grace="60s")
+    nodes = [NAS, LAPTOP] if holders == 1 else [NAS, SEEDBOX, LAPTOP]
+    lab = Lab(root, specs(nodes, version), stale_after="20s", grace="60s", processes=processes)
     try:
         item = one_item(lab, size, *(["nas", "seedbox"][:holders]))
-        wait(lambda: all(n.daemon and n.daemon.passes >= 2 for n in lab.nodes.values()), 60,
-             "two passes everywhere")
+        wait(lambda: all(n.passes >= 2 for n in lab.nodes.values()), 60, "two passes everywhere")
         os.sync()  # the payload and its copies written back: neither measurement pays for them
         copy = plain_copy(lab, "nas", "laptop", item, root) if webseeds else None
         os.sync()
@@ -119,7 +130,9 @@ def repin(root: Path, size: int, webseeds: bool, holders: int = 1) -> dict[str, 
                         "one more copy")
         added = added_at(lab, "laptop", item.infohash, 120)
         first, done = first_byte_and_done(lab, "laptop", item.infohash, 600)
+        fetched = lab.nodes["laptop"].torrents()[item.infohash]["downloadedEver"]
         return {"size": size, "holders": holders, "copy": copy, "commit_add": added - committed,
+                "fetched": fetched / size,
                 "add_first": first - added, "first_done": done - first,
                 "rate": size / max(done - first, 1e-6)}
     finally:
@@ -150,7 +163,7 @@ def gone(root: Path, size: int) -> dict[str, Any]:
 
 def small(root: Path, count: int) -> dict[str, Any]:
     """``count`` items of 5 MiB re-pinned from one holder, against one item of their size."""
-    lab = Lab(root, [NAS, LAPTOP], stale_after="20s", grace="60s")
+    lab = Lab(root, [NAS, LAPTOP], stale_after="20s", grace="60s", processes=True)
     try:
         items = [lab.repo.payload(f"small-{i:03d}.bin", 5 * MiB) for i in range(count)]
         big = lab.repo.payload("big.bin", 5 * MiB * count)
@@ -185,6 +198,12 @@ def main() -> None:
     ap.add_argument("--holders", default="1,2", help="re-pin from this many holders (1, 2)")
     ap.add_argument("--small", type=int, default=100, help="small items (0: skip)")
     ap.add_argument("--skip-peer", action="store_true", help="no peer-path-only comparison")
+    ap.add_argument("--version", default=TRANSMISSION_3, choices=VERSIONS,
+                    help="the Transmission every node runs")
+    ap.add_argument("--threads", action="store_true",
+                    help="controllers as threads of one process (as the lab tests run them)")
+    ap.add_argument("--repeat", type=int, default=1, help="re-pins per size and holder count")
+    ap.add_argument("--only-repin", action="store_true", help="no node-gone, no small items")
     ap.add_argument("--root", default="/tmp/tva-bench-repin")
     args = ap.parse_args()
     root = Path(args.root)
@@ -192,19 +211,26 @@ def main() -> None:
     addresses = Lab.addresses(3)
     sizes = [args.size_mib * MiB] + ([1024 * MiB] if args.big else [])
     counts = [int(n) for n in args.holders.split(",")]
-    for size, holders in [(s, h) for s in sizes for h in counts]:
-        r = run_isolated(repin, addresses, root / f"repin-{size}-{holders}", size, True, holders,
-                         timeout=3600)
+    print(f"Transmission {args.version}, controllers as "
+          f"{'threads of one process' if args.threads else 'processes'}", flush=True)
+    runs = [(s, h, i) for s in sizes for i in range(args.repeat) for h in counts]
+    for size, holders, i in runs:
+        r = run_isolated(repin, addresses, root / f"repin-{size}-{holders}-{i}", size, True,
+                         holders, args.version, not args.threads, timeout=3600)
         copy_rate = size / r["copy"]
         print(f"{size // MiB} MiB re-pin from {holders} holder(s): commit->add {r['commit_add']:.2f}s, add->first byte "
               f"{r['add_first']:.2f}s, first byte->done {r['first_done']:.2f}s, "
               f"{r['rate'] / MiB:.1f} MiB/s; plain copy {copy_rate / MiB:.1f} MiB/s; "
-              f"ratio {r['rate'] / copy_rate:.2f}", flush=True)
-        if not args.skip_peer and size == sizes[0] and holders == counts[0]:
-            p = run_isolated(repin, addresses, root / f"peer-{size}", size, False, timeout=3600)
+              f"ratio {r['rate'] / copy_rate:.2f}; fetched {r['fetched']:.2f}x the item",
+              flush=True)
+        if not args.skip_peer and size == sizes[0] and holders == counts[0] and i == 0:
+            p = run_isolated(repin, addresses, root / f"peer-{size}", size, False, 1,
+                             args.version, not args.threads, timeout=3600)
             print(f"{size // MiB} MiB over the peer path alone: add->first byte "
                   f"{p['add_first']:.2f}s, {p['rate'] / MiB:.1f} MiB/s; ratio "
                   f"{p['rate'] / copy_rate:.2f}", flush=True)
+    if args.only_repin:
+        return
     g = run_isolated(gone, addresses, root / "gone", 20 * MiB, timeout=1800)
     print(f"node seen gone past grace -> first byte elsewhere: {g['gone_first']:.2f}s", flush=True)
     if args.small:

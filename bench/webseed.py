@@ -1,10 +1,11 @@
 """Benchmark: one Transmission fetching an item from web seeds, by server and lanes (issue 18).
 
     .venv/bin/python bench/webseed.py [--size-mib 200] [--runs tva:1:0,tva:3:4096,sendfile:3:4096]
+                                      [--versions 3.00,4.1]
 
 Two addresses in a private network namespace: a web seed server on the first (its own process,
-as on a holder), a fresh ``transmission-daemon`` 3.00 on the second for every run. A run is
-``SERVER:URLS:CAP_KIB``: ``tva`` is the controller's own app (``controller.daemon.api``, its
+as on a holder), a fresh ``transmission-daemon`` (each of ``--versions``: 3.00, 4.1) on the
+second for every run. A run is ``SERVER:URLS:CAP_KIB``: ``tva`` is the controller's own app (``controller.daemon.api``, its
 ``/v1/seed`` route with ``capped_range``), ``sendfile`` a plain threaded server writing with
 ``os.sendfile``; ``URLS`` web seed URLs of the same server go into the metainfo (lanes); each
 answer carries at most ``CAP_KIB`` KiB (0: whole pieces, as before the cap). Each run reports the
@@ -32,7 +33,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from controller.act.metainfo import with_webseeds
 from controller.lab.netns import run_isolated
-from controller.lab.transmission import TransmissionDaemon, free_port, make_payload_torrent
+from controller.lab.transmission import (
+    TRANSMISSION_3,
+    VERSIONS,
+    TransmissionDaemon,
+    free_port,
+    make_payload_torrent,
+)
 from controller.waiting import wait_for
 
 HOLDER, FETCHER = "10.77.0.1", "10.77.0.2"
@@ -96,12 +103,14 @@ def cpu_seconds(pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def one_run(root: Path, meta: bytes, infohash: str, size_mib: int, spec: str) -> dict[str, Any]:
+def one_run(root: Path, meta: bytes, infohash: str, size_mib: int, spec: str,
+            version: str) -> dict[str, Any]:
     kind, lanes, cap = spec.split(":")
     port = free_port(HOLDER)
     server = subprocess.Popen([sys.executable, __file__, "--serve", kind, str(port),
                                str(root / "src"), cap])
-    daemon = TransmissionDaemon(root=root / "fetch", bind_ip=FETCHER, settings={"encryption": 2})
+    daemon = TransmissionDaemon(root=root / "fetch", bind_ip=FETCHER, settings={"encryption": 2},
+                                version=version)
     try:
         base = f"http://{HOLDER}:{port}/v1/seed/{infohash}"  # /{lane}/item.bin
         wait_for(lambda: subprocess.run(["curl", "-sf", "-o", "/dev/null", "-r", "0-0",
@@ -125,7 +134,7 @@ def one_run(root: Path, meta: bytes, infohash: str, size_mib: int, spec: str) ->
             try:
                 done = client.get_torrents([infohash], arguments=["hashString", "percentDone"])[0]
             except Exception:  # no answer for 60 s: the hang
-                return {"run": spec, "hung": True}
+                return {"run": spec, "version": version, "hung": True}
             if first is None and done.fields["percentDone"] > 0:
                 first = time.monotonic()
             if done.fields["percentDone"] >= 1:
@@ -134,7 +143,7 @@ def one_run(root: Path, meta: bytes, infohash: str, size_mib: int, spec: str) ->
         end = time.monotonic()
         assert first is not None
         rate, copy_rate = size_mib / (end - first), size_mib / copy
-        return {"run": spec, "copy_mibs": round(copy_rate, 1), "add_first": round(first - added, 2),
+        return {"run": spec, "version": version, "copy_mibs": round(copy_rate, 1), "add_first": round(first - added, 2),
                 "mibs": round(rate, 1), "ratio": round(rate / copy_rate, 2),
                 "transmission_cpu": round(cpu_seconds(daemon.process.pid) - tr0, 2),  # type: ignore[union-attr]
                 "server_cpu": round(cpu_seconds(server.pid) - sv0, 2)}
@@ -148,14 +157,14 @@ def one_run(root: Path, meta: bytes, infohash: str, size_mib: int, spec: str) ->
         server.wait()
 
 
-def story(root_dir: str, size_mib: int, runs: list[str]) -> list[dict[str, Any]]:
+def story(root_dir: str, size_mib: int, runs: list[str], versions: list[str]) -> list[dict[str, Any]]:
     root = Path(root_dir)
     shutil.rmtree(root, ignore_errors=True)
     torrent, infohash, _ = make_payload_torrent(root / "src", size_mib << 20, name="item.bin")
     meta = torrent.read_bytes()
     out = []
-    for spec in runs:
-        r = one_run(root, meta, infohash, size_mib, spec)
+    for spec, version in [(spec, v) for spec in runs for v in versions]:
+        r = one_run(root, meta, infohash, size_mib, spec, version)
         print(json.dumps(r), flush=True)
         out.append(r)
     return out
@@ -169,10 +178,12 @@ def main() -> None:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size-mib", type=int, default=200)
     ap.add_argument("--runs", default="tva:1:0,tva:1:4096,tva:3:4096,sendfile:3:4096")
+    ap.add_argument("--versions", default=TRANSMISSION_3,
+                    help=f"Transmission versions, each run of each in turn ({', '.join(VERSIONS)})")
     ap.add_argument("--root", default="/tmp/tva-bench-webseed")
     args = ap.parse_args()
     run_isolated(story, [HOLDER, FETCHER], args.root, args.size_mib, args.runs.split(","),
-                 timeout=3600)
+                 args.versions.split(","), timeout=3600)
 
 
 if __name__ == "__main__":

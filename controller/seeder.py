@@ -24,7 +24,17 @@ after it took the previous answer, so the bytes that can pile up are bounded by 
 flight: at most :data:`MAX_RANGE` per answer (``capped_range``: asked for a 16 MiB piece, the
 holder sends the first 4 MiB with a ``Content-Range`` saying so, and Transmission, 3.00 and 4.1
 alike, asks for the rest), four requests per web seed URL, and at most :data:`WEBSEEDS_PER_ADD`
-URLs in one add: 3 x 4 x 4 MiB = 48 MiB.
+URLs in one add: 3 x 4 x 4 MiB = 48 MiB (six lanes, 96 MiB in flight, hung 3.00 in the
+benchmark).
+
+Transmission 4.0 and later (RPC 17 and up) hand the blocks over differently (4.1's
+``webseed.cc``: ``run_in_session_thread`` appends to a list under a short mutex and wakes the
+event loop; no pipe, nothing that blocks while holding the session lock), and ask for at most
+64 blocks per free request slot (4 MiB), so the cap does not bind them. A fetching node whose
+Transmission is known to be 4.x therefore asks for up to :data:`MAX_LANES` lanes
+(``lane_budget``); one whose version is 3.00 or unknown keeps :data:`WEBSEEDS_PER_ADD`. The
+holder serves whatever lanes are asked, up to :data:`MAX_LANES`: the bound is the fetching
+node's own, for its own Transmission.
 
 Within that bound the speed follows the requests in flight (3.00 wakes its web thread up to
 200 ms after a request is queued), so a holder hands out several URLs for one item, *lanes*,
@@ -54,15 +64,21 @@ from pathlib import Path
 from controller.clients.transmission import TransmissionClient
 from controller.errors import TvaError
 
-__all__ = ["LANE_BYTES", "LOOKUP_SECONDS", "MAX_RANGE", "SEED_PATH", "WEBSEEDS_PER_ADD",
-           "SeedFile", "Seeder", "capability", "capped_range", "lanes_per_holder"]
+__all__ = ["LANE_BYTES", "LOOKUP_SECONDS", "MAX_LANES", "MAX_RANGE", "QUEUED_HANDOFF_RPC",
+           "SEED_PATH", "WEBSEEDS_PER_ADD", "SeedFile", "Seeder", "capability", "capped_range",
+           "lane_budget", "lanes_per_holder"]
 
 SEED_PATH = "/v1/seed"
 LOCAL_ERROR = 3
 MAX_RANGE = 4 << 20
 """The most bytes one answer of a web seed carries (see the module docstring)."""
 WEBSEEDS_PER_ADD = 3
-"""Web seed URLs (lanes, over all holders) in one add at most; also the lanes a holder serves."""
+"""Web seed URLs (lanes, over all holders) in one add to Transmission 3.00 at most."""
+MAX_LANES = 6
+"""Web seed URLs in one add to Transmission 4 at most; also the most lanes a holder serves."""
+QUEUED_HANDOFF_RPC = 17
+"""The first RPC version (Transmission 4.0) whose web thread queues blocks instead of writing
+them to a pipe (see the module docstring)."""
 LANE_BYTES = 64 << 20
 """A holder hands out one lane per this many bytes of the item (at least one)."""
 LOOKUP_SECONDS = 5.0
@@ -91,6 +107,14 @@ def capability(secret: str, infohash: str, lane: int = 0) -> str:
     """The unguessable part of an item's web seed URL (lane ``lane``) on this holder."""
     message = b"webseed:" + infohash.encode() + (f":{lane}".encode() if lane else b"")
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:40]
+
+
+def lane_budget(rpc_version: int | None) -> int:
+    """Web seed URLs one add may carry for a fetching Transmission of ``rpc_version`` (None:
+    not known): :data:`WEBSEEDS_PER_ADD` unless it is known to queue its blocks."""
+    if rpc_version is not None and rpc_version >= QUEUED_HANDOFF_RPC:
+        return MAX_LANES
+    return WEBSEEDS_PER_ADD
 
 
 def lanes_per_holder(holders: int, budget: int = WEBSEEDS_PER_ADD) -> list[int]:
@@ -134,13 +158,13 @@ class Seeder:
 
     def urls(self, api_base: str, infohash: str, lanes: int = 1) -> list[str] | None:
         """The web seed URLs of ``infohash`` at ``api_base`` (this node's controller API):
-        ``lanes`` of them, at most :data:`WEBSEEDS_PER_ADD` and one per :data:`LANE_BYTES` of
-        the item; None when this node has no complete copy to serve."""
+        ``lanes`` of them, at most :data:`MAX_LANES` and one per :data:`LANE_BYTES` of the item;
+        None when this node has no complete copy to serve."""
         copy = self._torrent(infohash, fresh=True)
         if copy is None:
             return None
         base = f"{api_base.rstrip('/')}{SEED_PATH}/{infohash}"
-        served = max(1, min(lanes, WEBSEEDS_PER_ADD, copy[2] // LANE_BYTES))
+        served = max(1, min(lanes, MAX_LANES, copy[2] // LANE_BYTES))
         return [f"{base}/{capability(self.secret, infohash, lane)}/" for lane in range(served)]
 
     def open(self, infohash: str, token: str, relative: str) -> SeedFile | None:
@@ -148,7 +172,7 @@ class Seeder:
         capability and the copy is complete; else None."""
         given = token.encode()
         if not any(hmac.compare_digest(given, capability(self.secret, infohash, lane).encode())
-                   for lane in range(WEBSEEDS_PER_ADD)):
+                   for lane in range(MAX_LANES)):
             return None
         torrent = self._torrent(infohash)
         if torrent is None:

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from controller.seeder import MAX_RANGE, WEBSEEDS_PER_ADD, capped_range, lanes_per_holder
+from controller.seeder import (
+    MAX_LANES,
+    MAX_RANGE,
+    WEBSEEDS_PER_ADD,
+    capped_range,
+    lane_budget,
+    lanes_per_holder,
+)
 
 LIMIT = 1000
 
@@ -45,3 +52,18 @@ def test_an_add_carries_at_most_three_web_seeds_shared_by_the_holders(
     assert lanes_per_holder(holders) == lanes
     assert sum(lanes_per_holder(holders)) == WEBSEEDS_PER_ADD
     assert lanes_per_holder(0) == []
+
+
+@pytest.mark.parametrize(("rpc_version", "budget"), [
+    (None, WEBSEEDS_PER_ADD), (15, WEBSEEDS_PER_ADD), (16, WEBSEEDS_PER_ADD),  # 3.00 or unknown
+    (17, MAX_LANES), (18, MAX_LANES),  # 4.0, 4.1: blocks queued, no pipe to fill
+])
+def test_only_a_transmission_known_to_queue_its_blocks_gets_more_lanes(
+        rpc_version: int | None, budget: int) -> None:
+    assert lane_budget(rpc_version) == budget
+    assert sum(lanes_per_holder(2, lane_budget(rpc_version))) == budget
+
+
+def test_the_3_00_budget_stays_below_its_pipe_however_many_lanes_4_x_gets() -> None:
+    assert MAX_LANES > WEBSEEDS_PER_ADD
+    assert 4 * MAX_RANGE * lane_budget(16) <= 0.8 * 3855 * 16384

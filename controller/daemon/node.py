@@ -40,7 +40,7 @@ from controller.planner.core import plan_of, run_pass
 from controller.planner.searches import with_searches
 from controller.player.host import PlayerHost
 from controller.player.watched import WatchedStore
-from controller.seeder import lanes_per_holder
+from controller.seeder import lane_budget, lanes_per_holder
 from controller.status import StatusTransport
 from schemas.desired import DesiredState, Device, Service
 from schemas.observed import Condition, ConditionStatus, NodeStatus, TransmissionStatus
@@ -157,16 +157,22 @@ class NodeRuntime:
 
     def _webseeds(self, action: Action) -> list[str]:
         """The web seed URLs of the live holders an ``add`` names, asked of them now, at most
-        ``WEBSEEDS_PER_ADD`` in all (``controller.seeder``: more in flight can hang Transmission
-        3.00); a holder that cannot answer is left out (the peer path still works)."""
+        ``lane_budget`` of this node's Transmission in all (``controller.seeder``: more in
+        flight can hang Transmission 3.00); a holder that cannot answer is left out (the peer
+        path still works)."""
         desired = self._desired
         if desired is None:
             return []
+        try:
+            rpc = self._client.capabilities().rpc_version if self._client else None
+        except TvaError:
+            rpc = None  # not known: the safe budget
+        budget = lane_budget(rpc)
         holders = [device for source in action.params.get("sources", [])
                    if source.get("complete")
                    for device in [desired.devices.get(str(source.get("node")))] if device]
         urls: list[str] = []
-        for device, lanes in zip(holders, lanes_per_holder(len(holders)), strict=True):
+        for device, lanes in zip(holders, lanes_per_holder(len(holders), budget), strict=True):
             if lanes == 0:
                 break
             try:

@@ -1,8 +1,10 @@
 """Bring up several real nodes: a transmission-daemon and a tva controller each, one git repo.
 
 Meant to run inside a private network namespace (``netns.run_isolated``), where each node has
-its own address on ``lo``; the controllers run in this process (threads), the Transmission
-daemons as child processes. ``Lab`` is a context manager: everything stops on exit.
+its own address on ``lo``; the controllers run in this process (threads), or each in a child
+process of its own with ``processes=True`` (``controller.lab.process``: benchmarks, where
+controllers sharing one interpreter lock would skew speeds); the Transmission daemons run as
+child processes. ``Lab`` is a context manager: everything stops on exit.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from controller.act.metainfo import fleet_only_metainfo
 from controller.announce import base_url, with_token
 from controller.daemon.daemon import Daemon, DaemonConfig
 from controller.lab.fleet import LabRepo, Payload, device_yaml, fleet_yaml
+from controller.lab.process import ControllerProcess
 from controller.lab.transmission import TRANSMISSION_3, TransmissionDaemon, free_port
 from controller.waiting import wait_for
 
@@ -52,9 +55,12 @@ class LabNode:
     root: Path
     transmission: TransmissionDaemon = field(init=False)
     api_port: int = field(init=False)
+    processes: bool = False
+    """Run the controller in a child process (``process``) rather than a thread (``daemon``)."""
     daemon: Daemon | None = field(default=None, init=False)
     notify_endpoints: dict[str, str] = field(default_factory=dict)
     """Notification services' endpoints replaced by the lab's own (a local Discord)."""
+    process: ControllerProcess | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.transmission = TransmissionDaemon(root=self.root / "transmission", bind_ip=self.ip,
@@ -67,7 +73,22 @@ class LabNode:
 
     @property
     def up(self) -> bool:
-        return self.daemon is not None and self.transmission.running
+        return (self.daemon is not None or self.process is not None) and self.transmission.running
+
+    @property
+    def passes(self) -> int:
+        """Passes the controller has made (0 when it is not running)."""
+        if self.process is not None:
+            return self.process.passes
+        return self.daemon.passes if self.daemon is not None else 0
+
+    @property
+    def token(self) -> str:
+        """The controller's tracker token."""
+        if self.process is not None:
+            return self.process.token
+        assert self.daemon is not None, f"{self.name} is not running"
+        return self.daemon.runtime.token
 
     def device_yaml(self) -> str:
         return device_yaml(
@@ -78,17 +99,25 @@ class LabNode:
 
     def start(self, remote: Path) -> None:
         self.transmission.start()
-        self.daemon = Daemon(DaemonConfig(
+        config = DaemonConfig(
             node=self.name, repo=str(remote), state_dir=str(self.root / "state"),
             host_player=False, poll=1.0, notify_endpoints=dict(self.notify_endpoints),
             notify_backoff=(0.5, 5.0),
-        ))
+        )
+        if self.processes:
+            self.process = ControllerProcess(config)
+            self.process.start()
+            return
+        self.daemon = Daemon(config)
         self.daemon.start()
 
     def stop(self) -> None:
         if self.daemon is not None:
             self.daemon.stop()
             self.daemon = None
+        if self.process is not None:
+            self.process.stop()
+            self.process = None
         self.transmission.stop()
 
     def torrents(self) -> dict[str, dict[str, Any]]:
@@ -108,11 +137,11 @@ class Lab:
 
     def __init__(self, root: Path, specs: list[NodeSpec], *, stale_after: str = "8s",
                  grace: str = "20s", settle: str = "5s", base_ip: str = "10.77.0.",
-                 notify_endpoints: dict[str, str] | None = None) -> None:
+                 notify_endpoints: dict[str, str] | None = None, processes: bool = False) -> None:
         self.root = root
         self.repo = LabRepo(root / "repo")
         self.nodes = {
-            s.name: LabNode(s, f"{base_ip}{i + 1}", root / "nodes" / s.name,
+            s.name: LabNode(s, f"{base_ip}{i + 1}", root / "nodes" / s.name, processes,
                             notify_endpoints=dict(notify_endpoints or {}))
             for i, s in enumerate(specs)
         }
@@ -145,8 +174,7 @@ class Lab:
         n = self.nodes[node]
         shutil.copy(payload.data, n.transmission.download_dir / payload.name)
         client = n.transmission.client()
-        assert n.daemon is not None, f"{node} is not running"
-        announce = with_token(base_url(f"http://{n.ip}:{n.api_port}"), n.daemon.runtime.token)
+        announce = with_token(base_url(f"http://{n.ip}:{n.api_port}"), n.token)
         metainfo = (self.repo.checkout / payload.torrent_rel).read_bytes()
         if fleet_only:
             metainfo = fleet_only_metainfo(metainfo, announce)

@@ -12,6 +12,8 @@ import httpx
 import pytest
 
 from controller import seeder
+from controller.clients.transmission import Capabilities
+from schemas.plan import Action, ActionKind
 from tests.daemon.conftest import SoloFleet, wait_for
 from tests.support.transmission import free_port
 
@@ -129,7 +131,7 @@ def test_a_copy_is_looked_up_once_per_pass_not_per_request(
     assert s.open(ih, token, "film.bin") is None and len(lookups) == 4  # not declared: no RPC
 
 
-def test_a_holder_hands_out_up_to_three_lanes_each_with_its_own_capability(
+def test_a_holder_hands_out_up_to_max_lanes_each_with_its_own_capability(
         holder, solo_fleet: SoloFleet, monkeypatch: pytest.MonkeyPatch) -> None:
     d, base = holder
     ih = solo_fleet.infohash
@@ -139,17 +141,40 @@ def test_a_holder_hands_out_up_to_three_lanes_each_with_its_own_capability(
     # A 256 KiB item is smaller than a lane's worth: one URL, however many are asked for.
     small = httpx.get(f"{base}/v1/webseed/{ih}?lanes=3", headers=auth, timeout=10).json()
     assert small["urls"] == [one["url"]]
-    monkeypatch.setattr(seeder, "LANE_BYTES", 64 * 1024)
+    monkeypatch.setattr(seeder, "LANE_BYTES", 32 * 1024)
     many = httpx.get(f"{base}/v1/webseed/{ih}?lanes=10", headers=auth, timeout=10).json()
-    assert len(many["urls"]) == seeder.WEBSEEDS_PER_ADD == len(set(many["urls"]))
+    assert len(many["urls"]) == seeder.MAX_LANES == len(set(many["urls"]))
     assert many["urls"][0] == one["url"]
     data = (solo_fleet.daemon.download_dir / "film.bin").read_bytes()
     for url in many["urls"]:
         part = httpx.get(url + "film.bin", headers={"Range": "bytes=7-99"}, timeout=10)
         assert part.status_code == 206 and part.content == data[7:100], url
-    beyond = seeder.capability(d.seeder.secret, ih, seeder.WEBSEEDS_PER_ADD)
+    beyond = seeder.capability(d.seeder.secret, ih, seeder.MAX_LANES)
     assert httpx.get(f"{base}/v1/seed/{ih}/{beyond}/film.bin", timeout=10).status_code == 404
     # A lane's capability is for its item only.
     other = "cd" * 20
     lane1 = many["urls"][1].rstrip("/").rsplit("/", 1)[1]
     assert httpx.get(f"{base}/v1/seed/{other}/{lane1}/film.bin", timeout=10).status_code == 404
+
+
+def test_a_fetcher_asks_for_the_lanes_its_own_transmission_is_safe_with(
+        holder, monkeypatch: pytest.MonkeyPatch) -> None:
+    d, _ = holder
+    runtime = d.runtime
+    asked: list[int] = []
+
+    def webseed(device: Any, infohash: str, *, lanes: int = 1) -> list[str]:
+        asked.append(lanes)
+        return []
+
+    monkeypatch.setattr(runtime.peers, "webseed", webseed)
+    add = Action(id="solo/add/x", node="solo", kind=ActionKind.add, target="ab" * 20, reason="test",
+                 params={"sources": [{"node": "solo", "complete": True}]})
+    # The fixture's daemon is Transmission 3.00 (RPC 16): blocks go through a pipe.
+    assert runtime._client is not None and runtime._client.capabilities().rpc_version == 16
+    runtime._webseeds(add)
+    assert asked == [seeder.WEBSEEDS_PER_ADD]
+    # A daemon that queues its blocks (4.x, RPC 17 and up) gets the larger budget.
+    monkeypatch.setattr(runtime._client, "_capabilities", Capabilities(18))
+    runtime._webseeds(add)
+    assert asked == [seeder.WEBSEEDS_PER_ADD, seeder.MAX_LANES]
