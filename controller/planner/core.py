@@ -25,6 +25,7 @@ from controller.planner.face import check_face_pex
 from controller.planner.labels import TVA_LABEL
 from controller.planner.ledger import Ledger
 from controller.planner.memory import JournalIndex
+from controller.planner.placement import feed_face
 from controller.planner.player import keep_queues, plan_player, queue_keys
 from controller.planner.prefetch import Entry, plan_prefetch, prefetch_entries
 from controller.planner.privacy import plan_privacy
@@ -66,6 +67,7 @@ def run_pass(
     plan_custody(ctx, ledger)
     plan_prefetch(ctx, ledger, entries)
     plan_player(ctx, ledger)
+    feed_face(ctx, ledger)
     plan_session(ctx, ledger)
     check_face_pex(ctx, ledger)
     plan_vpn(ctx, ledger)

@@ -39,9 +39,10 @@ from controller.planner.labels import (
 from controller.planner.ledger import Ledger
 from controller.planner.text import size as fmt_size
 from schemas.desired import ResolvedItem
+from schemas.observed import TorrentState
 from schemas.plan import ActionKind
 
-__all__ = ["add_params", "place", "refusal"]
+__all__ = ["add_params", "feed_face", "place", "refusal"]
 
 
 def refusal(ctx: Context, ledger: Ledger, node: str, key: str) -> tuple[str, str] | None:
@@ -157,3 +158,35 @@ def place(
               f"public_swarm_face: {node} needs {item.name} ({rule}) and no fleet node has it: "
               f"{face} fetches it from the public swarm, so that {node} never joins it",
               rule="face", label=FACE_LABEL)
+
+
+def feed_face(ctx: Context, ledger: Ledger) -> None:
+    """Level-triggered: a guarded copy a home node already holds, incomplete and not stopped, with
+    no fleet node to fetch it from, gets the face's add whichever pass first sees it.
+
+    ``place`` plans the face's add in the pass that places the home copy; but every node plans
+    for the whole fleet and applies only its own actions, so when the face's controller first
+    looks after the home node has added its copy, that pass places nothing, and without this
+    step the home copy would wait for ever.
+    """
+    face = ctx.face
+    if face is None or face not in ctx.nodes:
+        return
+    for node in sorted(ctx.nodes):
+        nf = ctx.nodes[node]
+        if node == face or not nf.actionable:
+            continue
+        for key in sorted(nf.torrents):
+            t = nf.torrents[key]
+            item = ctx.item(key)
+            if (t.percent_done >= 1.0 or t.state is TorrentState.stopped or item is None
+                    or not guarded(ctx, node, item) or sources(ctx, node, key)):
+                continue
+            if key in ctx.nodes[face].torrents or ledger.has(face, ActionKind.add, key):
+                continue
+            if refusal(ctx, ledger, face, key) is not None:
+                continue
+            place(ctx, ledger, face, key,
+                  f"public_swarm_face: {node} holds {item.name} incomplete and no fleet node has "
+                  f"it: {face} fetches it from the public swarm, so that {node} never joins it",
+                  rule="face", label=FACE_LABEL)
