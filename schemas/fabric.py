@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     BeforeValidator,
     Field,
     StringConstraints,
@@ -43,6 +44,7 @@ __all__ = [
     "EndpointChoice",
     "Fabric",
     "FabricMember",
+    "PublicKey",
     "WgConfig",
     "WgPeer",
     "collisions",
@@ -75,6 +77,18 @@ def key_problem(key: str) -> str | None:
     return None
 
 
+def _public_key(v: str) -> str:
+    problem = key_problem(v)
+    if problem is not None:
+        raise ValueError(f"the public key {problem}")
+    return v
+
+
+PublicKey = Annotated[str, StringConstraints(min_length=44, max_length=44),
+                      AfterValidator(_public_key)]
+"""A WireGuard public key as the fleet repo and the fabric's spool give it."""
+
+
 def _one_or_many(v: Any) -> Any:
     return [v] if isinstance(v, str) else v
 
@@ -104,7 +118,7 @@ class FabricMember(Model):
         description="Its fabric address (one IPv4 and/or one IPv6), inside the fleet subnet; "
         "its addresses: in the Device may name it, so a roaming laptop keeps its identity.",
     )
-    public_key: Annotated[str, StringConstraints(min_length=44, max_length=44)] = Field(
+    public_key: PublicKey = Field(
         description="Its WireGuard public key (base64), as `tva fabric keys NODE` prints it. The "
         "private key stays on the node; rotating the key is a commit of the new public key.",
     )
@@ -139,14 +153,6 @@ class FabricMember(Model):
         if len({ipaddress.ip_address(a).version for a in out}) != len(out):
             raise ValueError("give at most one IPv4 and one IPv6 address")
         return out
-
-    @field_validator("public_key")
-    @classmethod
-    def _key(cls, v: str) -> str:
-        problem = key_problem(v)
-        if problem is not None:
-            raise ValueError(f"the public key {problem}")
-        return v
 
     @field_validator("keepalive")
     @classmethod

@@ -26,7 +26,7 @@ from typing import Annotated, Literal, Self
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from schemas.base import Model
-from schemas.fabric import _HOSTPORT, WgConfig, WgPeer, _private_network, key_problem
+from schemas.fabric import _HOSTPORT, PublicKey, WgConfig, WgPeer, _private_network
 from schemas.types import Name
 
 __all__ = ["MAX_BYTES", "FabricSpool", "SpoolPeer"]
@@ -41,18 +41,10 @@ class SpoolPeer(Model):
     """One peer of the node's fabric interface."""
 
     device: Name
-    public_key: Annotated[str, StringConstraints(min_length=44, max_length=44)]
+    public_key: PublicKey
     allowed_ips: list[str] = Field(min_length=1, max_length=2048)
     endpoint: Annotated[str, StringConstraints(pattern=_HOSTPORT)] | None = None
     keepalive: int | None = Field(default=None, ge=1, le=65535)
-
-    @field_validator("public_key")
-    @classmethod
-    def _key(cls, v: str) -> str:
-        problem = key_problem(v)
-        if problem is not None:
-            raise ValueError(f"the public key {problem}")
-        return v
 
     @field_validator("allowed_ips")
     @classmethod
