@@ -161,14 +161,20 @@ def helper_show(config: NodeConfig, kind: TunnelKind, name: str) -> str | None:
         raise TemporaryError(f"{what}: cannot read {show_file(kind, name)} ({e.strerror})") from None
 
 
-def _output(argv: Sequence[str], what: str) -> str:
+def _finished(argv: Sequence[str], what: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` (no shell, stdin closed, with a timeout) to its end; tva's errors when it
+    cannot start or does not finish."""
     try:
-        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=_READ_TIMEOUT,
+        return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout,
                               check=False, stdin=subprocess.DEVNULL)
     except OSError as e:
         raise PermanentError(f"{what} cannot be started ({type(e).__name__})") from None
     except subprocess.TimeoutExpired:
-        raise TemporaryError(f"{what} timed out after {_READ_TIMEOUT:.0f}s") from None
+        raise TemporaryError(f"{what} timed out after {timeout:.0f}s") from None
+
+
+def _output(argv: Sequence[str], what: str) -> str:
+    done = _finished(argv, what, _READ_TIMEOUT)
     if done.returncode != 0:
         tail = (done.stderr or "").strip().splitlines()[-1:] or [""]
         log.warning("%s failed (exit %d): %s", what, done.returncode, tail[0][:500])
@@ -178,13 +184,7 @@ def _output(argv: Sequence[str], what: str) -> str:
 
 def run_command(argv: Sequence[str], what: str, timeout: float = TIMEOUT) -> None:
     """Run ``argv`` (no shell, stdin closed, with a timeout); tva's errors on failure."""
-    try:
-        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout,
-                              check=False, stdin=subprocess.DEVNULL)
-    except OSError as e:
-        raise PermanentError(f"{what} cannot be started ({type(e).__name__})") from None
-    except subprocess.TimeoutExpired:
-        raise TemporaryError(f"{what} timed out after {timeout:.0f}s") from None
+    done = _finished(argv, what, timeout)
     if done.returncode != 0:
         tail = (done.stderr or done.stdout or "").strip().splitlines()[-1:] or [""]
         log.warning("%s failed (exit %d): %s", what, done.returncode, tail[0][:500])
