@@ -70,14 +70,19 @@ def set_up(root: Path, *, film_sizes: tuple[int, ...] = (6 * MiB, 4 * MiB), priv
     lab.start()
     for p in [*story.films, story.private]:
         lab.seed("nas", p)
-    # Every node has planned with every node's Transmission seen reachable: the floors raised
-    # next go where the rendezvous order says, not past a node whose daemon is still starting
-    # (a chrooted Transmission 4.1 can take a few passes to answer).
+    # Every node has planned with every node's Transmission seen reachable and its session
+    # converged (DHT, PEX and LPD off, as the fleet's policy says): the floors raised next go
+    # where the rendezvous order says, not past a node whose daemon is still starting (a
+    # chrooted Transmission 4.1 can take a few passes to answer) or whose session has not been
+    # set yet (the leak gate refuses a home node whose session would announce beyond the fleet).
     wait(lambda: all(
         n.daemon and n.daemon.last and all(
             v.status is not None and v.status.transmission.reachable
+            and v.status.transmission.session is not None
+            and not v.status.transmission.session.leaks
             for v in n.daemon.last.view.nodes.values())
-        for n in lab.nodes.values()), 120, "every node to see every Transmission reachable")
+        for n in lab.nodes.values()), 120,
+        "every node to see every Transmission reachable, its session set")
     return story
 
 
