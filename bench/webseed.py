@@ -1,7 +1,7 @@
 """Benchmark: one Transmission fetching an item from web seeds, by server and lanes (issue 18).
 
     .venv/bin/python bench/webseed.py [--size-mib 200] [--runs tva:1:0,tva:3:4096,sendfile:3:4096]
-                                      [--versions 3.00,4.1]
+                                      [--versions 3.00,4.1] [--settings JSON ...]
 
 Two addresses in a private network namespace: a web seed server on the first (its own process,
 as on a holder), a fresh ``transmission-daemon`` (each of ``--versions``: 3.00, 4.1) on the
@@ -104,12 +104,12 @@ def cpu_seconds(pid: int) -> float:
 
 
 def one_run(root: Path, meta: bytes, infohash: str, size_mib: int, spec: str,
-            version: str) -> dict[str, Any]:
+            version: str, settings: dict[str, Any]) -> dict[str, Any]:
     kind, lanes, cap = spec.split(":")
     port = free_port(HOLDER)
     server = subprocess.Popen([sys.executable, __file__, "--serve", kind, str(port),
                                str(root / "src"), cap])
-    daemon = TransmissionDaemon(root=root / "fetch", bind_ip=FETCHER, settings={"encryption": 2},
+    daemon = TransmissionDaemon(root=root / "fetch", bind_ip=FETCHER, settings={"encryption": 2, **settings},
                                 version=version)
     try:
         base = f"http://{HOLDER}:{port}/v1/seed/{infohash}"  # /{lane}/item.bin
@@ -134,7 +134,7 @@ def one_run(root: Path, meta: bytes, infohash: str, size_mib: int, spec: str,
             try:
                 done = client.get_torrents([infohash], arguments=["hashString", "percentDone"])[0]
             except Exception:  # no answer for 60 s: the hang
-                return {"run": spec, "version": version, "hung": True}
+                return {"run": spec, "version": version, "settings": settings, "hung": True}
             if first is None and done.fields["percentDone"] > 0:
                 first = time.monotonic()
             if done.fields["percentDone"] >= 1:
@@ -143,7 +143,7 @@ def one_run(root: Path, meta: bytes, infohash: str, size_mib: int, spec: str,
         end = time.monotonic()
         assert first is not None
         rate, copy_rate = size_mib / (end - first), size_mib / copy
-        return {"run": spec, "version": version, "copy_mibs": round(copy_rate, 1), "add_first": round(first - added, 2),
+        return {"run": spec, "version": version, "settings": settings, "copy_mibs": round(copy_rate, 1), "add_first": round(first - added, 2),
                 "mibs": round(rate, 1), "ratio": round(rate / copy_rate, 2),
                 "transmission_cpu": round(cpu_seconds(daemon.process.pid) - tr0, 2),  # type: ignore[union-attr]
                 "server_cpu": round(cpu_seconds(server.pid) - sv0, 2)}
@@ -157,14 +157,16 @@ def one_run(root: Path, meta: bytes, infohash: str, size_mib: int, spec: str,
         server.wait()
 
 
-def story(root_dir: str, size_mib: int, runs: list[str], versions: list[str]) -> list[dict[str, Any]]:
+def story(root_dir: str, size_mib: int, runs: list[str], versions: list[str],
+          variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
     root = Path(root_dir)
     shutil.rmtree(root, ignore_errors=True)
     torrent, infohash, _ = make_payload_torrent(root / "src", size_mib << 20, name="item.bin")
     meta = torrent.read_bytes()
     out = []
-    for spec, version in [(spec, v) for spec in runs for v in versions]:
-        r = one_run(root, meta, infohash, size_mib, spec, version)
+    for spec, version, settings in [(spec, v, s) for spec in runs for v in versions
+                                    for s in variants]:
+        r = one_run(root, meta, infohash, size_mib, spec, version, settings)
         print(json.dumps(r), flush=True)
         out.append(r)
     return out
@@ -180,10 +182,13 @@ def main() -> None:
     ap.add_argument("--runs", default="tva:1:0,tva:1:4096,tva:3:4096,sendfile:3:4096")
     ap.add_argument("--versions", default=TRANSMISSION_3,
                     help=f"Transmission versions, each run of each in turn ({', '.join(VERSIONS)})")
+    ap.add_argument("--settings", nargs="+", default=["{}"], metavar="JSON",
+                    help="variants of the fetching Transmission's settings.json, each run of "
+                         'each in turn, e.g. \'{"cache-size-mb": 64}\'')
     ap.add_argument("--root", default="/tmp/tva-bench-webseed")
     args = ap.parse_args()
     run_isolated(story, [HOLDER, FETCHER], args.root, args.size_mib, args.runs.split(","),
-                 args.versions.split(","), timeout=3600)
+                 args.versions.split(","), [json.loads(v) for v in args.settings], timeout=3600)
 
 
 if __name__ == "__main__":
