@@ -62,9 +62,11 @@ def dashboard_story(root: str, shots: str) -> dict[str, Any]:
     film, video = s.films[0], s.private
     assert video is not None
     order = [n for n in s.order(film) if n != "nas"]
+    # The browser looks at the node expected to fetch once nas is gone; the page is the fleet's,
+    # so it shows whichever node does (under load a node may be skipped for a late status).
+    host = lab.nodes[order[1]]
+    base = f"http://{host.ip}:{host.api_port}/ui"
     second, viewer = order[0], order[1]  # viewer: the node that fetches once nas is gone
-    v = lab.nodes[viewer]
-    base = f"http://{v.ip}:{v.api_port}/ui"
     secrets = [os.environ[TOKEN_ENV], *(n.daemon.runtime.token for n in lab.nodes.values() if n.daemon)]
     out: dict[str, Any] = {"second": second, "viewer": viewer, "leaks": [], "shots": []}
     driver = browser(Path(root) / "chromium")
@@ -122,13 +124,18 @@ def dashboard_story(root: str, shots: str) -> dict[str, Any]:
             return states if states.count("fresh") == 3 else None
         out["fresh"] = wait(fresh, 60, "three fresh nodes on the fleet page")
 
-        # Floors raised (the viewer's downloads limited from here on): copies made.
+        # Floors raised: copies made. Then the viewer (the node without the film, which fetches
+        # it once nas is gone) has its downloads limited, so the re-pin is seen moving.
         story_mod.raise_floors(s, films=2, videos=2)
+        holders = story_mod.wait_copies(s, film, 2)
+        story_mod.wait_copies(s, video, 2)
+        second = next(n for n in holders if n != "nas")
+        viewer = next(n for n in order if n != second)
+        out.update(second=second, viewer=viewer)
+        v = lab.nodes[viewer]
         lab.repo.commit({f"devices/{viewer}.yaml": v.device_yaml()
                          + f"transmission: {{speed: {{down: {LIMIT}}}}}\n"},
                         f"{viewer}: downloads limited to {LIMIT}/s")
-        story_mod.wait_copies(s, film, 2)
-        story_mod.wait_copies(s, video, 2)
         wait(lambda: (lambda t: t is not None and t.get("speed-limit-down-enabled"))(
             v.daemon and v.daemon.last and v.daemon.last.status.transmission.session
             and v.daemon.last.status.transmission.session.settings), 60, f"{viewer}'s speed limit")
