@@ -179,9 +179,20 @@ class Lab:
         if fleet_only:
             metainfo = fleet_only_metainfo(metainfo, announce)
         client.add_torrent(metainfo, download_dir=str(n.transmission.download_dir))
-        client.change_torrent([payload.infohash], labels=list(labels),
-                              tracker_add=None if fleet_only else [announce])
+        client.change_torrent([payload.infohash], labels=list(labels))
+        # The node's controller may see the torrent and add its tracker first (Transmission 3.00
+        # then refuses the same URL again with "invalid argument").
+        if not fleet_only and announce not in self._trackers(node, payload.infohash):
+            try:
+                client.change_torrent([payload.infohash], tracker_add=[announce])
+            except Exception:
+                if announce not in self._trackers(node, payload.infohash):
+                    raise
         wait(lambda: self.percent(node, payload.infohash) == 1.0, 60, f"{node} to verify {payload.name}")
+
+    def _trackers(self, node: str, infohash: str) -> list[str]:
+        t = self.nodes[node].torrents().get(infohash) or {}
+        return [str(tr["announce"]) for tr in t.get("trackers") or []]
 
     def percent(self, node: str, infohash: str) -> float | None:
         t = self.nodes[node].torrents().get(infohash)
