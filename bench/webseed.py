@@ -8,7 +8,10 @@ as on a holder), a fresh ``transmission-daemon`` (each of ``--versions``: 3.00, 
 second for every run. A run is ``SERVER:URLS:CAP_KIB``: ``tva`` is the controller's own app (``controller.daemon.api``, its
 ``/v1/seed`` route with ``capped_range``), ``sendfile`` a plain threaded server writing with
 ``os.sendfile``; ``URLS`` web seed URLs of the same server go into the metainfo (lanes); each
-answer carries at most ``CAP_KIB`` KiB (0: whole pieces, as before the cap). Each run reports the
+answer carries at most ``CAP_KIB`` KiB (0: whole pieces, as before the cap). A ``copy-`` server
+(``copy-sendfile``, ``copy-tva``) has the benchmark itself copy the item from that server
+(``URLS`` streams of ``CAP_KIB`` ranges) and Transmission then verify it, the rate being the
+size over first byte -> verified. Each run reports the
 plain copy (``curl``, same link, just before), add -> first byte, the transfer rate and its ratio
 to the copy, and CPU seconds of Transmission and of the server. A run in which Transmission's
 RPC stops answering for 60 s is reported as ``hung`` (Transmission 3.00's web seed deadlock:
@@ -77,7 +80,7 @@ def serve(kind: str, port: int, root: str, cap_kib: int) -> None:
                 size = os.fstat(fd).st_size
                 m = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
                 start, end = (int(m[1]), int(m[2]) if m[2] else size - 1) if m else (0, size - 1)
-                if cap:
+                if cap and m:  # a plain GET (the baseline's curl) gets the whole file
                     end = min(end, start + cap - 1)
                 self.send_response(206 if m else 200)
                 if m:
@@ -95,6 +98,52 @@ def serve(kind: str, port: int, root: str, cap_kib: int) -> None:
     ThreadingHTTPServer((HOLDER, port), Handler).serve_forever()
 
 
+def copy_ranges(url: str, dest: Path, size: int, streams: int, chunk: int) -> float:
+    """Copy ``url`` into ``dest`` with ``streams`` kept-alive connections, ``chunk`` bytes a
+    range, written in place; returns the moment the first byte was written."""
+    import http.client
+    import threading
+    from urllib.parse import urlsplit
+
+    u = urlsplit(url)
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.ftruncate(fd, size)
+    starts = list(range(0, size, chunk))
+    lock = threading.Lock()
+    first: list[float] = []
+
+    def worker() -> None:
+        conn = http.client.HTTPConnection(u.hostname or "", u.port, timeout=60)
+        buf = bytearray(chunk)
+        while True:
+            with lock:
+                if not starts:
+                    break
+                start = starts.pop(0)
+            end = min(start + chunk, size) - 1
+            conn.request("GET", u.path, headers={"Range": f"bytes={start}-{end}"})
+            resp = conn.getresponse()
+            view, got = memoryview(buf), 0
+            while got < end - start + 1:
+                n = resp.readinto(view[got:end - start + 1])
+                if not n:
+                    raise RuntimeError("short answer")
+                got += n
+            resp.read()
+            os.pwrite(fd, view[:got], start)
+            if not first:
+                first.append(time.monotonic())
+        conn.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(streams)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    os.close(fd)
+    return first[0]
+
+
 def cpu_seconds(pid: int) -> float:
     total = 0
     for task in os.listdir(f"/proc/{pid}/task"):
@@ -107,7 +156,7 @@ def one_run(root: Path, meta: bytes, infohash: str, size_mib: int, spec: str,
             version: str, settings: dict[str, Any]) -> dict[str, Any]:
     kind, lanes, cap = spec.split(":")
     port = free_port(HOLDER)
-    server = subprocess.Popen([sys.executable, __file__, "--serve", kind, str(port),
+    server = subprocess.Popen([sys.executable, __file__, "--serve", kind.removeprefix("copy-"), str(port),
                                str(root / "src"), cap])
     daemon = TransmissionDaemon(root=root / "fetch", bind_ip=FETCHER, settings={"encryption": 2, **settings},
                                 version=version)
@@ -127,9 +176,25 @@ def one_run(root: Path, meta: bytes, infohash: str, size_mib: int, spec: str,
         client.timeout = 60
         tr0, sv0 = cpu_seconds(daemon.process.pid), cpu_seconds(server.pid)  # type: ignore[union-attr]
         added = time.monotonic()
+        first = None
+        if kind.startswith("copy-"):
+            # The bytes copied outside Transmission, then verified by it (docs/performance.md).
+            first = copy_ranges(f"{base}/0/item.bin", daemon.download_dir / "item.bin",
+                                size_mib << 20, int(lanes), (int(cap) or 4096) << 10)
+            client.add_torrent(meta, download_dir=str(daemon.download_dir), paused=True)
+            client.verify_torrent([infohash])
+            while client.get_torrents([infohash], arguments=["haveValid"])[0].fields[
+                    "haveValid"] < size_mib << 20:
+                time.sleep(0.02)
+            end = time.monotonic()
+            rate, copy_rate = size_mib / (end - first), size_mib / copy
+            return {"run": spec, "version": version, "settings": settings,
+                    "copy_mibs": round(copy_rate, 1), "mibs": round(rate, 1),
+                    "ratio": round(rate / copy_rate, 2),
+                    "transmission_cpu": round(cpu_seconds(daemon.process.pid) - tr0, 2),  # type: ignore[union-attr]
+                    "server_cpu": round(cpu_seconds(server.pid) - sv0, 2)}
         client.add_torrent(with_webseeds(meta, [f"{base}/{i}/" for i in range(int(lanes))]),
                            download_dir=str(daemon.download_dir))
-        first = None
         while True:
             try:
                 done = client.get_torrents([infohash], arguments=["hashString", "percentDone"])[0]
