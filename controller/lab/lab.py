@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from controller.act.metainfo import fleet_only_metainfo
 from controller.announce import base_url, with_token
 from controller.daemon.daemon import Daemon, DaemonConfig
+from controller.daemon.node import PassOutcome
 from controller.lab.fleet import LabRepo, Payload, device_yaml, fleet_yaml
 from controller.lab.process import ControllerProcess
 from controller.lab.transmission import TRANSMISSION_3, TransmissionDaemon, free_port
@@ -165,6 +166,21 @@ class Lab:
     def stop(self, *names: str) -> None:
         for name in names or tuple(self.nodes):
             self.nodes[name].stop()
+
+    def record_plans(self) -> dict[str, list[str]]:
+        """Every action the running controllers plan from now on, by id: its reasons, one per
+        pass that planned it (for stories that assert why). Controllers in threads only; a node
+        started again later is not followed."""
+        planned: dict[str, list[str]] = {}
+
+        def record(outcome: PassOutcome) -> None:
+            for a in outcome.plan.actions:
+                planned.setdefault(a.id, []).append(a.reason)
+
+        for node in self.nodes.values():
+            assert node.daemon is not None, f"{node.name}'s controller is not a thread of the lab"
+            node.daemon.listeners.append(record)
+        return planned
 
     def seed(self, node: str, payload: Payload, labels: tuple[str, ...] = ("tva",), *,
              fleet_only: bool = False) -> None:

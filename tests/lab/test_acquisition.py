@@ -113,15 +113,7 @@ def acquisition_story(root: str) -> dict[str, Any]:
         owner = lab.repo.commit(files, "three nodes; the tv's watchlist wants Night Film")
         lab.start()
         watcher.start()
-        planned: dict[str, list[str]] = {}  # every action a node planned, by id: its reasons
-
-        def record(outcome: Any) -> None:
-            for a in outcome.plan.actions:
-                planned.setdefault(a.id, []).append(a.reason)
-
-        for node in lab.nodes.values():
-            assert node.daemon is not None
-            node.daemon.listeners.append(record)
+        planned = lab.record_plans()  # every action a node planned, by id: its reasons
         try:
             wait(lambda: lab.percent("tv", infohash) == 1.0, 240, "the tv to fetch the film")
         except TimeoutError as e:

@@ -78,15 +78,7 @@ def face_story(root: str) -> dict[str, Any]:
              "the outsider to seed both episodes")
         lab.start()
         watcher.start()
-        planned: dict[str, list[str]] = {}  # every action a node applied or planned, by id
-
-        def record(outcome: Any) -> None:
-            for a in outcome.plan.actions:
-                planned.setdefault(a.id, []).append(a.reason)
-
-        for node in lab.nodes.values():
-            assert node.daemon is not None
-            node.daemon.listeners.append(record)
+        planned = lab.record_plans()  # every action a node planned, by id: its reasons
         wait(lambda: all(
             n.daemon and n.daemon.last and all(
                 v.status is not None and v.status.transmission.reachable
