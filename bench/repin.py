@@ -2,12 +2,15 @@
 
     .venv/bin/python bench/repin.py [--size-mib 200] [--big] [--holders 1,2] [--small 100] [--skip-peer]
                                     [--version 3.00] [--threads] [--repeat 1] [--only-repin]
+                                    [--link-mbit N]
 
 Real nodes of the lab (a transmission-daemon and a tva controller each) at their own addresses
 in a private network namespace, one fleet repo; each node's controller runs in a process of its
 own, as on a fleet node (``--threads``: all as threads of the lab's process, as the lab tests
-run them). ``--version`` says which Transmission every node runs (3.00, 4.1). Reported in one
-run:
+run them). ``--version`` says which Transmission every node runs (3.00, 4.1). The nodes share
+one loopback, which moves bytes at memory speed; ``--link-mbit`` caps what each node receives at
+that many Mbit/s (a home link: 1000, 2500), for the plain copy and the re-pin alike. Reported in
+one run:
 
 1. **Plain copy** (the baseline): ``curl`` fetches the item's file from an HTTP server bound to
    the holder's address, to a file on the fetcher's side; median of three.
@@ -49,7 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from controller.daemon.node import NodeRuntime
 from controller.lab.fleet import Payload, collection_yaml, rule_yaml
 from controller.lab.lab import Lab, NodeSpec, wait
-from controller.lab.netns import run_isolated
+from controller.lab.netns import run_isolated, shape_downlinks
 from controller.lab.transmission import TRANSMISSION_3, VERSIONS
 
 MiB = 1 << 20
@@ -112,9 +115,11 @@ def specs(names: list[NodeSpec], version: str) -> list[NodeSpec]:
 
 
 def repin(root: Path, size: int, webseeds: bool, holders: int = 1, version: str = TRANSMISSION_3,
-          processes: bool = True) -> dict[str, Any]:
+          processes: bool = True, link_mbit: int = 0) -> dict[str, Any]:
     """nas (and seedbox, for two holders) hold one item; a commit raises the floor by one;
     laptop fetches it."""
+    if link_mbit:
+        shape_downlinks(Lab.addresses(3), link_mbit)
     if not webseeds:
         NodeRuntime._webseeds = lambda self, action: []  # type: ignore[method-assign]
     nodes = [NAS, LAPTOP] if holders == 1 else [NAS, SEEDBOX, LAPTOP]
@@ -204,6 +209,8 @@ def main() -> None:
                     help="controllers as threads of one process (as the lab tests run them)")
     ap.add_argument("--repeat", type=int, default=1, help="re-pins per size and holder count")
     ap.add_argument("--only-repin", action="store_true", help="no node-gone, no small items")
+    ap.add_argument("--link-mbit", type=int, default=0,
+                    help="cap what each node receives at this many Mbit/s (0: the loopback's speed)")
     ap.add_argument("--root", default="/tmp/tva-bench-repin")
     args = ap.parse_args()
     root = Path(args.root)
@@ -211,12 +218,14 @@ def main() -> None:
     addresses = Lab.addresses(3)
     sizes = [args.size_mib * MiB] + ([1024 * MiB] if args.big else [])
     counts = [int(n) for n in args.holders.split(",")]
+    link = f"{args.link_mbit} Mbit/s per node" if args.link_mbit else "the loopback's speed"
     print(f"Transmission {args.version}, controllers as "
-          f"{'threads of one process' if args.threads else 'processes'}", flush=True)
+          f"{'threads of one process' if args.threads else 'processes'}, links at {link}",
+          flush=True)
     runs = [(s, h, i) for s in sizes for i in range(args.repeat) for h in counts]
     for size, holders, i in runs:
         r = run_isolated(repin, addresses, root / f"repin-{size}-{holders}-{i}", size, True,
-                         holders, args.version, not args.threads, timeout=3600)
+                         holders, args.version, not args.threads, args.link_mbit, timeout=3600)
         copy_rate = size / r["copy"]
         print(f"{size // MiB} MiB re-pin from {holders} holder(s): commit->add {r['commit_add']:.2f}s, add->first byte "
               f"{r['add_first']:.2f}s, first byte->done {r['first_done']:.2f}s, "
@@ -225,7 +234,7 @@ def main() -> None:
               flush=True)
         if not args.skip_peer and size == sizes[0] and holders == counts[0] and i == 0:
             p = run_isolated(repin, addresses, root / f"peer-{size}", size, False, 1,
-                             args.version, not args.threads, timeout=3600)
+                             args.version, not args.threads, args.link_mbit, timeout=3600)
             print(f"{size // MiB} MiB over the peer path alone: add->first byte "
                   f"{p['add_first']:.2f}s, {p['rate'] / MiB:.1f} MiB/s; ratio "
                   f"{p['rate'] / copy_rate:.2f}", flush=True)

@@ -204,7 +204,8 @@ class Lab:
             except Exception:
                 if announce not in self._trackers(node, payload.infohash):
                     raise
-        wait(lambda: self.percent(node, payload.infohash) == 1.0, 60, f"{node} to verify {payload.name}")
+        wait(lambda: self.percent(node, payload.infohash) == 1.0, max(60, payload.size / (10 << 20)),
+             f"{node} to verify {payload.name}")
 
     def _trackers(self, node: str, infohash: str) -> list[str]:
         t = self.nodes[node].torrents().get(infohash) or {}

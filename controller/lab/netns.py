@@ -30,6 +30,7 @@ __all__ = [
     "available",
     "run_isolated",
     "setup_addresses",
+    "shape_downlinks",
 ]
 
 CLONE_NEWUSER = 0x10000000
@@ -71,6 +72,27 @@ def setup_addresses(addresses: Sequence[str]) -> None:
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True, capture_output=True)
     for addr in addresses:
         subprocess.run(["ip", "addr", "add", f"{addr}/32", "dev", "lo"], check=True, capture_output=True)
+
+
+def shape_downlinks(addresses: Sequence[str], mbit: int) -> None:
+    """Cap what each address receives at ``mbit`` Mbit/s (inside the namespace).
+
+    The lab's nodes share one loopback, which moves bytes at memory speed; a real home link is
+    1 or 2.5 Gbit/s. One HTB class per address, matched on the destination, models each node's
+    own downlink: a node fetching from two holders still gets at most its link. Traffic to any
+    other address (127.0.0.1) is not shaped.
+    """
+    rate = f"{mbit}mbit"
+    burst = max(256 * 1024, mbit * 1_000_000 // 8 // 1000)  # at least a millisecond of the link
+    subprocess.run(["tc", "qdisc", "replace", "dev", "lo", "root", "handle", "1:", "htb"],
+                   check=True, capture_output=True)
+    for i, addr in enumerate(addresses, start=1):
+        subprocess.run(["tc", "class", "add", "dev", "lo", "parent", "1:", "classid", f"1:{i:x}",
+                        "htb", "rate", rate, "ceil", rate, "burst", str(burst), "cburst", str(burst),
+                        "quantum", "131072"], check=True, capture_output=True)
+        subprocess.run(["tc", "filter", "add", "dev", "lo", "parent", "1:", "protocol", "ip",
+                        "prio", "1", "u32", "match", "ip", "dst", f"{addr}/32",
+                        "flowid", f"1:{i:x}"], check=True, capture_output=True)
 
 
 def _child(conn: Connection, fn: Callable[..., Any], addresses: Sequence[str], args: tuple[Any, ...]) -> None:
