@@ -92,6 +92,10 @@ class TorrentStatus(Observed):
     rate_upload: int = 0
     uploaded: int = 0
     downloaded: int = 0
+    corrupt: int = Field(default=0, description="Bytes that failed Transmission's hash check "
+                         "(corruptEver): fetched, thrown away and fetched again.")
+    webseeds: int = Field(default=0, description="How many web seed URLs the torrent lists. "
+                          "Only the count: each URL carries a holder's capability.")
     last_activity: datetime | None = None
     done_date: datetime | None = None
     added_date: datetime | None = None

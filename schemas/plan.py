@@ -42,6 +42,9 @@ class ActionKind(StrEnum):
     set_location = "set-location"
     set_limits = "set-limits"
     set_trackers = "set-trackers"
+    drop_webseeds = "drop-webseeds"
+    """Re-add an incomplete torrent without its web seeds, keeping its data (a holder served
+    bytes that failed the hash check)."""
     set_session = "set-session"
     pin = "pin"
     unpin = "unpin"

@@ -47,6 +47,7 @@ from controller.announce import is_fleet
 from controller.clients.transmission import Torrent, TransmissionClient, WriteRefused
 from controller.errors import PermanentError
 from controller.nodeconfig import refused_root
+from controller.waiting import poll
 from schemas.desired import SESSION_KEYS
 from schemas.plan import Action, ActionKind
 
@@ -70,7 +71,7 @@ class TransmissionActuator:
         ActionKind.add, ActionKind.start, ActionKind.stop, ActionKind.remove_torrent,
         ActionKind.remove_data, ActionKind.reannounce, ActionKind.verify, ActionKind.set_labels,
         ActionKind.set_location, ActionKind.set_limits, ActionKind.set_trackers,
-        ActionKind.set_session,
+        ActionKind.set_session, ActionKind.drop_webseeds,
     })
 
     def __init__(self, client: TransmissionClient, metainfo: MetainfoSource | None = None, *,
@@ -132,6 +133,7 @@ class TransmissionActuator:
             ActionKind.set_limits: self._set_limits,
             ActionKind.set_trackers: self._set_trackers,
             ActionKind.set_session: self._set_session,
+            ActionKind.drop_webseeds: self._drop_webseeds,
         }
         return handler[action.kind](action)
 
@@ -153,7 +155,8 @@ class TransmissionActuator:
                 if data is not None:
                     data = fleet_only_metainfo(data, trackers[0] if trackers else None)
                 magnet = fleet_only_magnet(magnet)
-            seeds = self.webseeds(a) if self.webseeds is not None else []
+            seeds = (self.webseeds(a) if self.webseeds is not None and p.get("webseeds", True)
+                     else [])
             (self._seeded.add if seeds else self._seeded.discard)(ih)
             source: Any
             if data is not None:
@@ -266,6 +269,24 @@ class TransmissionActuator:
         if self._find(a.target) is None:
             return "no-op"
         self.client.write(lambda c: c.remove_torrent([a.target], delete_data=delete_data))
+        return "done"
+
+    def _drop_webseeds(self, a: Action) -> str:
+        """Re-add an incomplete torrent without web seeds (its params are an add's), keeping
+        its data, and verify that data: Transmission 3.00 does not check data in place on an
+        add, so without the verify it would fetch every piece again."""
+        ih = a.target
+        found = self.client.read(lambda c: c.get_torrents(
+            [ih], arguments=["hashString", "webseeds", "percentDone"]))
+        if not found or not found[0].fields.get("webseeds") or \
+                found[0].fields.get("percentDone") == 1:
+            return "no-op"
+        self.client.write(lambda c: c.remove_torrent([ih], delete_data=False))
+        # The daemon's event loop removes it after answering; the add waits for that.
+        poll(lambda: self._find(ih), lambda t: t is None, timeout=5)
+        self._add(a.model_copy(update={"kind": ActionKind.add,
+                                       "params": {**a.params, "webseeds": False}}))
+        self.client.write(lambda c: c.verify_torrent([ih]))
         return "done"
 
     def _reannounce(self, a: Action) -> str:

@@ -35,6 +35,7 @@ KIND_ORDER: tuple[ActionKind, ...] = (
     ActionKind.set_location,
     ActionKind.set_limits,
     ActionKind.set_trackers,
+    ActionKind.drop_webseeds,
     ActionKind.reannounce,
     ActionKind.verify,
     ActionKind.research,

@@ -162,6 +162,31 @@ def test_remove_torrent_keeps_the_data_and_remove_data_does_not(
     assert actuator.apply(action(ActionKind.remove_data, gone_hash)) == "no-op"
 
 
+def test_drop_webseeds_re_adds_without_them_keeping_labels_and_the_data_there(
+    daemon: TransmissionDaemon, actuator: TransmissionActuator, tmp_path: Path
+) -> None:
+    torrent, infohash, data = make_payload_torrent(tmp_path / "payload", 16 << 20)  # 4 pieces
+    half = data.read_bytes()[: 8 << 20]
+    (Path(daemon.download_dir) / data.name).write_bytes(half)  # what came before, good
+    actuator.metainfo = lambda a: torrent.read_bytes()
+    actuator.webseeds = lambda a: ["http://127.0.0.1:9/v1/seed/bad"]
+    params = {"paused": True, "labels": ["tva", "tva:custody/films"]}
+    assert actuator.apply(action(ActionKind.add, infohash, **params)) == "done"
+    listed = daemon.client().get_torrents([infohash], arguments=["hashString", "webseeds"])
+    assert listed[0].fields["webseeds"] == ["http://127.0.0.1:9/v1/seed/bad"]
+
+    drop = action(ActionKind.drop_webseeds, infohash, **params, webseeds=False)
+    assert actuator.apply(drop) == "done"
+    got = daemon.client().get_torrents([infohash], arguments=[
+        "hashString", "webseeds", "labels", "percentDone"])[0].fields
+    assert got["webseeds"] == []
+    assert sorted(got["labels"]) == ["tva", "tva:custody/films"]
+    # the half already there is verified and kept, not fetched again
+    wait_for(lambda: 0.4 < float(fields(daemon, infohash)["percentDone"]) < 1,  # type: ignore[arg-type]
+             WAIT, what="the data in place verified")
+    assert actuator.apply(drop) == "no-op"
+
+
 def test_holds_complete_answers_live(
     daemon: TransmissionDaemon, actuator: TransmissionActuator, tmp_path: Path
 ) -> None:

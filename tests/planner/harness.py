@@ -72,6 +72,7 @@ def torrent(desired: DesiredState, node: str, spec: Mapping[str, Any], now: date
         download_dir=spec.get("download_dir", dev.effective_download_dir or "/"),
         peers_connected=int(spec.get("peers", 0)), peers_sending=int(spec.get("sending", 0)),
         rate_download=int(spec.get("rate", 0)),
+        corrupt=parse_size(spec.get("corrupt", 0)), webseeds=int(spec.get("webseeds", 0)),
         last_activity=_ago(now, spec.get("activity", "1h")),
         done_date=_ago(now, spec.get("done", "5d")) if pct >= 1.0 else None,
         added_date=_ago(now, spec.get("added", "6d")),
@@ -201,6 +202,8 @@ def simulate(
             })
         elif a.kind is ActionKind.set_labels:
             torrents[a.target] = torrents[a.target].model_copy(update={"labels": a.params["labels"]})
+        elif a.kind is ActionKind.drop_webseeds:
+            torrents[a.target] = torrents[a.target].model_copy(update={"webseeds": 0, "corrupt": 0})
         elif a.kind is ActionKind.set_trackers:
             # As the actuator does: a fleet tracker is written with the node's token (seen
             # redacted) in place of any stale URL of it.
