@@ -160,9 +160,15 @@ def place(
               rule="face", label=FACE_LABEL)
 
 
+_NOT_FETCHING = frozenset({TorrentState.stopped, TorrentState.check_pending, TorrentState.checking})
+"""A copy stopped, or being checked (put in place by hand, after a restart): whether it lacks
+anything is not known until the check ends."""
+
+
 def feed_face(ctx: Context, ledger: Ledger) -> None:
-    """Level-triggered: a guarded copy a home node already holds, incomplete and not stopped, with
-    no fleet node to fetch it from, gets the face's add whichever pass first sees it.
+    """Level-triggered: a guarded copy a home node already holds, incomplete, neither stopped nor
+    being checked, with no fleet node to fetch it from, gets the face's add whichever pass first
+    sees it.
 
     ``place`` plans the face's add in the pass that places the home copy; but every node plans
     for the whole fleet and applies only its own actions, so when the face's controller first
@@ -179,7 +185,7 @@ def feed_face(ctx: Context, ledger: Ledger) -> None:
         for key in sorted(nf.torrents):
             t = nf.torrents[key]
             item = ctx.item(key)
-            if (t.percent_done >= 1.0 or t.state is TorrentState.stopped or item is None
+            if (t.percent_done >= 1.0 or t.state in _NOT_FETCHING or item is None
                     or not guarded(ctx, node, item) or sources(ctx, node, key)):
                 continue
             if key in ctx.nodes[face].torrents or ledger.has(face, ActionKind.add, key):
