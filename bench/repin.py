@@ -223,8 +223,8 @@ def main() -> None:
           f"{'threads of one process' if args.threads else 'processes'}, links at {link}",
           flush=True)
     runs = [(s, h, i) for s in sizes for i in range(args.repeat) for h in counts]
-    for size, holders, i in runs:
-        r = run_isolated(repin, addresses, root / f"repin-{size}-{holders}-{i}", size, True,
+    for n, (size, holders, i) in enumerate(runs):
+        r = run_isolated(repin, addresses, root / f"repin-{n}-{size}-{holders}", size, True,
                          holders, args.version, not args.threads, args.link_mbit, timeout=3600)
         copy_rate = size / r["copy"]
         print(f"{size // MiB} MiB re-pin from {holders} holder(s): commit->add {r['commit_add']:.2f}s, add->first byte "
