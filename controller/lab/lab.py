@@ -223,6 +223,37 @@ class Lab:
                 out.append(name)
         return sorted(out)
 
+    def wait_settled(self, copies: dict[str, set[str]], timeout: float = 120) -> None:
+        """Wait until every controller (threads of the lab) has planned with every node's
+        Transmission seen reachable, its session set (DHT, PEX and LPD off, as the fleet's
+        policy says) and the ``copies`` (node -> info-hashes) complete.
+
+        A story raises floors only then: otherwise the copy goes past a node whose daemon is
+        still starting (a chrooted 4.1 can take a few passes to answer) or whose session is not
+        set yet (the leak gate), or to the face to fetch from the public swarm, or in without
+        a holder's web seed, because no fleet copy was seen yet."""
+
+        def settled(n: LabNode) -> bool:
+            last = n.daemon.last if n.daemon else None
+            if last is None:
+                return False
+            views = last.view.nodes
+            for v in views.values():
+                st = v.status
+                if st is None or not st.transmission.reachable or st.transmission.session is None \
+                        or st.transmission.session.leaks:
+                    return False
+            for holder, keys in copies.items():
+                status = views[holder].status
+                if status is None or not keys <= {t.infohash for t in status.transmission.torrents
+                                                  if t.complete}:
+                    return False
+            return True
+
+        wait(lambda: all(settled(n) for n in self.nodes.values()), timeout,
+             "every node to see every Transmission reachable, its session set and the copies "
+             f"of {', '.join(sorted(copies))} complete")
+
     def describe(self) -> str:
         """Every node's holdings and last plan, in words (for failures and the demo's -v)."""
         lines = []

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from controller.lab.fleet import Payload, collection_yaml, duties_yaml, rule_yaml
-from controller.lab.lab import Lab, LabNode, NodeSpec, wait
+from controller.lab.lab import Lab, NodeSpec, wait
 from controller.lab.transmission import TRANSMISSION_3
 
 __all__ = ["Lab", "NodeSpec", "Story", "raise_floors", "set_up", "wait", "wait_copies", "wait_gone"]
@@ -70,30 +70,8 @@ def set_up(root: Path, *, film_sizes: tuple[int, ...] = (6 * MiB, 4 * MiB), priv
     lab.start()
     for p in [*story.films, story.private]:
         lab.seed("nas", p)
-    # Every node has planned with every node's Transmission seen reachable, its session
-    # converged (DHT, PEX and LPD off, as the fleet's policy says) and nas's seeded copies
-    # complete: the floors raised next go where the rendezvous order says, not past a node whose
-    # daemon is still starting (a chrooted Transmission 4.1 can take a few passes to answer) or
-    # whose session has not been set yet (the leak gate refuses a home node whose session would
-    # announce beyond the fleet), and not to the face to fetch from the public swarm because no
-    # fleet copy was seen yet (``planner/face.py``).
-    seeded = {p.infohash for p in [*story.films, story.private]}
-
-    def settled(n: LabNode) -> bool:
-        last = n.daemon.last if n.daemon else None
-        if last is None:
-            return False
-        views = last.view.nodes
-        for v in views.values():
-            st = v.status
-            if st is None or not st.transmission.reachable or st.transmission.session is None \
-                    or st.transmission.session.leaks:
-                return False
-        nas = views["nas"].status
-        assert nas is not None
-        return seeded <= {t.infohash for t in nas.transmission.torrents if t.complete}
-    wait(lambda: all(settled(n) for n in lab.nodes.values()), 120,
-         "every node to see every Transmission reachable, its session set, nas's copies complete")
+    # The floors raised next go where the rendezvous order says (``Lab.wait_settled``).
+    lab.wait_settled({"nas": {p.infohash for p in [*story.films, story.private]}})
     return story
 
 

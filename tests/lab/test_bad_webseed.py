@@ -50,6 +50,7 @@ def bad_seed_story(root: str, transmission: str) -> dict[str, Any]:
             byte = f.read(1)
             f.seek(PIECE + 12345)
             f.write(bytes([byte[0] ^ 0xFF]))
+        lab.wait_settled({"nas": {item.infohash}})  # the laptop's add gets nas's web seed
         planned = lab.record_plans()
         lab.repo.commit({"custody/films.yaml": rule_yaml("films", "films", 2)}, "films: 2 copies")
         laptop = lab.nodes["laptop"]
