@@ -45,6 +45,9 @@ class ActionKind(StrEnum):
     drop_webseeds = "drop-webseeds"
     """Re-add an incomplete torrent without its web seeds, keeping its data (a holder served
     bytes that failed the hash check)."""
+    add_webseeds = "add-webseeds"
+    """Re-add an incomplete torrent with its live holders' web seeds, keeping its data (it was
+    added when none could be had)."""
     set_session = "set-session"
     pin = "pin"
     unpin = "unpin"

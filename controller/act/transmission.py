@@ -71,7 +71,7 @@ class TransmissionActuator:
         ActionKind.add, ActionKind.start, ActionKind.stop, ActionKind.remove_torrent,
         ActionKind.remove_data, ActionKind.reannounce, ActionKind.verify, ActionKind.set_labels,
         ActionKind.set_location, ActionKind.set_limits, ActionKind.set_trackers,
-        ActionKind.set_session, ActionKind.drop_webseeds,
+        ActionKind.set_session, ActionKind.drop_webseeds, ActionKind.add_webseeds,
     })
 
     def __init__(self, client: TransmissionClient, metainfo: MetainfoSource | None = None, *,
@@ -134,12 +134,14 @@ class TransmissionActuator:
             ActionKind.set_trackers: self._set_trackers,
             ActionKind.set_session: self._set_session,
             ActionKind.drop_webseeds: self._drop_webseeds,
+            ActionKind.add_webseeds: self._add_webseeds,
         }
         return handler[action.kind](action)
 
     # ------------------------------------------------------------------ verbs
 
-    def _add(self, a: Action) -> str:
+    def _add(self, a: Action, seeds: list[str] | None = None) -> str:
+        """``seeds``: the web seeds to add it with; None: ask the holders the add names."""
         p = a.params
         ih = a.target
         labels = sorted(set(p.get("labels", [])))
@@ -155,8 +157,8 @@ class TransmissionActuator:
                 if data is not None:
                     data = fleet_only_metainfo(data, trackers[0] if trackers else None)
                 magnet = fleet_only_magnet(magnet)
-            seeds = (self.webseeds(a) if self.webseeds is not None and p.get("webseeds", True)
-                     else [])
+            if seeds is None:
+                seeds = self.webseeds(a) if self.webseeds is not None else []
             (self._seeded.add if seeds else self._seeded.discard)(ih)
             source: Any
             if data is not None:
@@ -272,20 +274,38 @@ class TransmissionActuator:
         return "done"
 
     def _drop_webseeds(self, a: Action) -> str:
-        """Re-add an incomplete torrent without web seeds (its params are an add's), keeping
-        its data, and verify that data: Transmission 3.00 does not check data in place on an
-        add, so without the verify it would fetch every piece again."""
-        ih = a.target
-        found = self.client.read(lambda c: c.get_torrents(
-            [ih], arguments=["hashString", "webseeds", "percentDone"]))
-        if not found or not found[0].fields.get("webseeds") or \
-                found[0].fields.get("percentDone") == 1:
+        """Add an incomplete torrent again without web seeds (its params are an add's)."""
+        if not self._webseeds_of(a.target):
             return "no-op"
+        return self._readd(a, [])
+
+    def _add_webseeds(self, a: Action) -> str:
+        """Add an incomplete torrent again with the web seeds its live holders hand out now;
+        none to be had leaves it as it is (the peer path goes on)."""
+        found = self._webseeds_of(a.target)
+        if found is None or found:
+            return "no-op"
+        seeds = self.webseeds(a) if self.webseeds is not None else []
+        return self._readd(a, seeds) if seeds else "no-op"
+
+    def _webseeds_of(self, infohash: str) -> list[str] | None:
+        """The web seeds of an incomplete torrent here; None when there is no such torrent."""
+        found = self.client.read(lambda c: c.get_torrents(
+            [infohash], arguments=["hashString", "webseeds", "percentDone"]))
+        if not found or found[0].fields.get("percentDone") == 1:
+            return None
+        return list(found[0].fields.get("webseeds") or [])
+
+    def _readd(self, a: Action, seeds: list[str]) -> str:
+        """Remove the torrent (its data kept), add it again with ``seeds`` as its web seeds
+        (Transmission takes them only with the torrent) and verify the data in place:
+        Transmission 3.00 does not check it on an add, so without the verify it would fetch
+        every piece again."""
+        ih = a.target
         self.client.write(lambda c: c.remove_torrent([ih], delete_data=False))
         # The daemon's event loop removes it after answering; the add waits for that.
         poll(lambda: self._find(ih), lambda t: t is None, timeout=5)
-        self._add(a.model_copy(update={"kind": ActionKind.add,
-                                       "params": {**a.params, "webseeds": False}}))
+        self._add(a.model_copy(update={"kind": ActionKind.add}), seeds=seeds)
         self.client.write(lambda c: c.verify_torrent([ih]))
         return "done"
 

@@ -36,6 +36,7 @@ KIND_ORDER: tuple[ActionKind, ...] = (
     ActionKind.set_limits,
     ActionKind.set_trackers,
     ActionKind.drop_webseeds,
+    ActionKind.add_webseeds,
     ActionKind.reannounce,
     ActionKind.verify,
     ActionKind.research,

@@ -35,7 +35,7 @@ from controller.planner.removals import limit_removals
 from controller.planner.session import plan_session
 from controller.planner.text import age
 from controller.planner.vpn import plan_vpn
-from controller.planner.webseeds import plan_webseed_drops
+from controller.planner.webseeds import plan_webseeds
 from schemas.desired import DesiredState, Duty
 from schemas.journal import JournalEntry
 from schemas.observed import KNOWN_RPC_VERSIONS, NodeStatus
@@ -74,7 +74,7 @@ def run_pass(
     plan_vpn(ctx, ledger)
     plan_privacy(ctx, ledger)
     plan_reaper(ctx, ledger)
-    plan_webseed_drops(ctx, ledger)
+    plan_webseeds(ctx, ledger)
     plan_acquisitions(ctx, ledger, entries)
     plan_relabel(ctx, ledger)
     limit_removals(desired.fleet.policy.removals, ledger)

@@ -1,47 +1,92 @@
-"""A fetch whose web seeds serve bad bytes goes on over the peer path alone.
+"""A fetch goes on with the right web seeds: bad ones dropped, missing ones added.
 
-A re-pin is added with the live holders' web seeds (``controller.seeder``), and Transmission
-hash-checks every piece whatever it came from, so bad bytes never land. But Transmission does
-not drop a web seed whose pieces fail: 3.00 asks it again without end (measured: 482 MB fetched
-in 60 s for an item with two flipped bytes on its holder's disk). The peer path is different:
-Transmission bans a peer that sends bad pieces.
+A re-pin is added with the live holders' web seeds (``controller.seeder``): between fleet
+nodes that is what moves bytes at the link's speed (the peer path levels off near 8 MB/s).
+Transmission takes web seeds only with the torrent, so whatever was true at the add stays:
 
-So when an incomplete tva torrent that lists web seeds has thrown away at least
-:data:`CORRUPT_LIMIT` bytes (``corruptEver``), its node re-adds it without web seeds, keeping the
-data it has and verifying it (``drop-webseeds``). Which holder is bad cannot be told from the
-torrent, so every web seed goes; the peer path of every holder stays.
+- **Bad web seeds are dropped.** Transmission hash-checks every piece, so bad bytes never land,
+  but it does not drop a web seed whose pieces fail: 3.00 asks it again without end (measured:
+  482 MB fetched in 60 s for an item with two flipped bytes on its holder's disk). When an
+  incomplete tva torrent that lists web seeds has thrown away at least :data:`CORRUPT_LIMIT`
+  bytes (``corruptEver``), its node adds it again without web seeds, keeping and verifying the
+  data it has (``drop-webseeds``), and goes on over the peer path, where Transmission bans a
+  peer that sends bad pieces. Which holder is bad cannot be told from the torrent, so every web
+  seed goes.
+- **Missing web seeds are added.** A torrent added when no holder could hand out a web seed
+  (none complete yet, its controller restarting, its status not seen yet) would fetch over the
+  peer path for the rest of its life: a 20 GiB film at 8 MB/s takes 45 minutes. When such a
+  torrent is downloading, still lacks at least :data:`MIN_REMAINING`, and a live fleet holder
+  now has it complete, its node adds it again with the holders' web seeds, keeping and
+  verifying its data (``add-webseeds``); at most once per :data:`RETRY`, and never for a
+  torrent whose web seeds were dropped as bad.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from controller.planner.context import Context
+from controller.planner.gates import sources
 from controller.planner.labels import TVA_LABEL
 from controller.planner.ledger import Ledger
 from controller.planner.placement import add_params
-from controller.planner.text import size
+from controller.planner.text import names, size
+from schemas.observed import TorrentState
 from schemas.plan import ActionKind
 
-__all__ = ["CORRUPT_LIMIT", "plan_webseed_drops"]
+__all__ = ["CORRUPT_LIMIT", "MIN_REMAINING", "RETRY", "plan_webseeds"]
 
 CORRUPT_LIMIT = 48 << 20
 """Bytes thrown away before the web seeds go: three of the fleet's largest pieces (16 MiB)."""
+MIN_REMAINING = 64 << 20
+"""Bytes still to fetch for web seeds to be worth a re-add and a verify (one lane's worth)."""
+RETRY = timedelta(minutes=10)
+"""How often a node asks its holders again for web seeds of one torrent."""
 
 
-def plan_webseed_drops(ctx: Context, ledger: Ledger) -> None:
+def plan_webseeds(ctx: Context, ledger: Ledger) -> None:
     for node, nf in sorted(ctx.nodes.items()):
         if not nf.actionable:
             continue
         for key, t in sorted(nf.torrents.items()):
-            if (t.complete or not t.webseeds or t.corrupt < CORRUPT_LIMIT
-                    or TVA_LABEL not in t.labels or ctx.item(key) is None):
+            if t.complete or TVA_LABEL not in t.labels or ctx.item(key) is None:
                 continue
             rules = ctx.rules_by_item.get(key, [])
-            params = add_params(ctx, node, key, TVA_LABEL)
-            params["labels"] = sorted({*params["labels"], *t.labels})
-            params["webseeds"] = False
-            ledger.act(node, ActionKind.drop_webseeds, key,
-                       f"{size(t.corrupt)} of {t.name} failed Transmission's hash check while it "
-                       f"listed {t.webseeds} web seed(s): a holder serves bad bytes; {node} "
-                       f"fetches it over the peer path alone (Transmission bans a peer that "
-                       f"sends bad pieces), keeping and verifying what it has",
-                       params=params, rule=rules[0] if rules else None)
+            rule = rules[0] if rules else None
+            if t.webseeds and t.corrupt >= CORRUPT_LIMIT:
+                ledger.act(node, ActionKind.drop_webseeds, key,
+                           f"{size(t.corrupt)} of {t.name} failed Transmission's hash check while "
+                           f"it listed {t.webseeds} web seed(s): a holder serves bad bytes; {node} "
+                           f"fetches it over the peer path alone (Transmission bans a peer that "
+                           f"sends bad pieces), keeping and verifying what it has",
+                           params=_params(ctx, node, key, t.labels),
+                           rule=rule)
+            elif not t.webseeds and _worth_seeding(ctx, node, key):
+                holders = [s["node"] for s in sources(ctx, node, key) if s["complete"]]
+                if not holders:
+                    continue
+                left = int(t.size * (1 - t.percent_done))
+                ledger.act(node, ActionKind.add_webseeds, key,
+                           f"{t.name} on {node} has no web seed and {size(left)} still to fetch; "
+                           f"{names(holders)} {'holds' if len(holders) == 1 else 'hold'} it "
+                           f"complete now: {node} adds it again with their web seeds, keeping and "
+                           f"verifying what it has",
+                           params=_params(ctx, node, key, t.labels), rule=rule)
+
+
+def _worth_seeding(ctx: Context, node: str, key: str) -> bool:
+    t = ctx.nodes[node].torrents[key]
+    if t.state is not TorrentState.downloading or t.size * (1 - t.percent_done) < MIN_REMAINING:
+        return False
+    journal = ctx.journal
+    if journal.last_tried(node, ActionKind.drop_webseeds, key) is not None:
+        return False  # its web seeds served bad bytes once: the peer path it is
+    last = journal.last_tried(node, ActionKind.add_webseeds, key)
+    return last is None or ctx.now - last >= RETRY
+
+
+def _params(ctx: Context, node: str, key: str, labels: list[str]) -> dict[str, object]:
+    """An add's params for the same torrent, its labels kept."""
+    params = add_params(ctx, node, key, TVA_LABEL)
+    params["labels"] = sorted({*params["labels"], *labels})
+    return params

@@ -162,29 +162,54 @@ def test_remove_torrent_keeps_the_data_and_remove_data_does_not(
     assert actuator.apply(action(ActionKind.remove_data, gone_hash)) == "no-op"
 
 
-def test_drop_webseeds_re_adds_without_them_keeping_labels_and_the_data_there(
-    daemon: TransmissionDaemon, actuator: TransmissionActuator, tmp_path: Path
-) -> None:
-    torrent, infohash, data = make_payload_torrent(tmp_path / "payload", 16 << 20)  # 4 pieces
-    half = data.read_bytes()[: 8 << 20]
-    (Path(daemon.download_dir) / data.name).write_bytes(half)  # what came before, good
-    actuator.metainfo = lambda a: torrent.read_bytes()
-    actuator.webseeds = lambda a: ["http://127.0.0.1:9/v1/seed/bad"]
-    params = {"paused": True, "labels": ["tva", "tva:custody/films"]}
-    assert actuator.apply(action(ActionKind.add, infohash, **params)) == "done"
-    listed = daemon.client().get_torrents([infohash], arguments=["hashString", "webseeds"])
-    assert listed[0].fields["webseeds"] == ["http://127.0.0.1:9/v1/seed/bad"]
+def _half_there(daemon: TransmissionDaemon, tmp_path: Path) -> tuple[Path, str]:
+    """A torrent of four pieces whose first two are already in the download dir."""
+    torrent, infohash, data = make_payload_torrent(tmp_path / "payload", 16 << 20)
+    (Path(daemon.download_dir) / data.name).write_bytes(data.read_bytes()[: 8 << 20])
+    return torrent, infohash
 
-    drop = action(ActionKind.drop_webseeds, infohash, **params, webseeds=False)
-    assert actuator.apply(drop) == "done"
+
+def _webseeds_and_labels(daemon: TransmissionDaemon, infohash: str) -> tuple[list[str], list[str]]:
     got = daemon.client().get_torrents([infohash], arguments=[
-        "hashString", "webseeds", "labels", "percentDone"])[0].fields
-    assert got["webseeds"] == []
-    assert sorted(got["labels"]) == ["tva", "tva:custody/films"]
+        "hashString", "webseeds", "labels"])[0].fields
+    return list(got["webseeds"]), sorted(got["labels"])
+
+
+SEED = "http://127.0.0.1:9/v1/seed/lane"
+ADD = {"paused": True, "labels": ["tva", "tva:custody/films"]}
+
+
+@pytest.mark.parametrize("kind", [ActionKind.drop_webseeds, ActionKind.add_webseeds])
+def test_webseeds_dropped_or_added_keep_labels_and_the_data_there(
+    daemon: TransmissionDaemon, actuator: TransmissionActuator, tmp_path: Path, kind: ActionKind
+) -> None:
+    torrent, infohash = _half_there(daemon, tmp_path)
+    actuator.metainfo = lambda a: torrent.read_bytes()
+    before, after = ([SEED], []) if kind is ActionKind.drop_webseeds else ([], [SEED])
+    actuator.webseeds = lambda a: before
+    assert actuator.apply(action(ActionKind.add, infohash, **ADD)) == "done"
+    assert _webseeds_and_labels(daemon, infohash)[0] == before
+
+    actuator.webseeds = lambda a: [SEED]  # what the holders hand out now
+    again = action(kind, infohash, **ADD)
+    assert actuator.apply(again) == "done"
+    assert _webseeds_and_labels(daemon, infohash) == (after, ["tva", "tva:custody/films"])
     # the half already there is verified and kept, not fetched again
     wait_for(lambda: 0.4 < float(fields(daemon, infohash)["percentDone"]) < 1,  # type: ignore[arg-type]
              WAIT, what="the data in place verified")
-    assert actuator.apply(drop) == "no-op"
+    assert actuator.apply(again) == "no-op"
+
+
+def test_add_webseeds_with_none_to_be_had_leaves_the_torrent(
+    daemon: TransmissionDaemon, actuator: TransmissionActuator, tmp_path: Path
+) -> None:
+    torrent, infohash = _half_there(daemon, tmp_path)
+    actuator.metainfo = lambda a: torrent.read_bytes()
+    actuator.apply(action(ActionKind.add, infohash, **ADD))
+    added = daemon.client().get_torrents([infohash], arguments=["hashString", "addedDate"])
+    assert actuator.apply(action(ActionKind.add_webseeds, infohash, **ADD)) == "no-op"
+    assert daemon.client().get_torrents([infohash], arguments=["hashString", "addedDate"])[0] \
+        .fields["addedDate"] == added[0].fields["addedDate"]
 
 
 def test_holds_complete_answers_live(

@@ -204,6 +204,8 @@ def simulate(
             torrents[a.target] = torrents[a.target].model_copy(update={"labels": a.params["labels"]})
         elif a.kind is ActionKind.drop_webseeds:
             torrents[a.target] = torrents[a.target].model_copy(update={"webseeds": 0, "corrupt": 0})
+        elif a.kind is ActionKind.add_webseeds:
+            torrents[a.target] = torrents[a.target].model_copy(update={"webseeds": 1})
         elif a.kind is ActionKind.set_trackers:
             # As the actuator does: a fleet tracker is written with the node's token (seen
             # redacted) in place of any stale URL of it.
