@@ -49,8 +49,9 @@ def plan_webseeds(ctx: Context, ledger: Ledger) -> None:
         if not nf.actionable:
             continue
         for key, t in sorted(nf.torrents.items()):
-            if t.complete or TVA_LABEL not in t.labels or ctx.item(key) is None:
-                continue
+            if (t.complete or t.state is TorrentState.stopped or TVA_LABEL not in t.labels
+                    or ctx.item(key) is None):
+                continue  # a stopped torrent fetches nothing; what stopped it decides
             rules = ctx.rules_by_item.get(key, [])
             rule = rules[0] if rules else None
             if t.webseeds and t.corrupt >= CORRUPT_LIMIT:

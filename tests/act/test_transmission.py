@@ -176,7 +176,7 @@ def _webseeds_and_labels(daemon: TransmissionDaemon, infohash: str) -> tuple[lis
 
 
 SEED = "http://127.0.0.1:9/v1/seed/lane"
-ADD = {"paused": True, "labels": ["tva", "tva:custody/films"]}
+ADD = {"labels": ["tva", "tva:custody/films"]}
 
 
 @pytest.mark.parametrize("kind", [ActionKind.drop_webseeds, ActionKind.add_webseeds])
@@ -198,6 +198,22 @@ def test_webseeds_dropped_or_added_keep_labels_and_the_data_there(
     wait_for(lambda: 0.4 < float(fields(daemon, infohash)["percentDone"]) < 1,  # type: ignore[arg-type]
              WAIT, what="the data in place verified")
     assert actuator.apply(again) == "no-op"
+
+
+@pytest.mark.parametrize("kind", [ActionKind.drop_webseeds, ActionKind.add_webseeds])
+def test_a_stopped_torrent_keeps_its_web_seeds(
+    daemon: TransmissionDaemon, actuator: TransmissionActuator, tmp_path: Path, kind: ActionKind
+) -> None:
+    torrent, infohash = _half_there(daemon, tmp_path)
+    actuator.metainfo = lambda a: torrent.read_bytes()
+    seeds = [SEED] if kind is ActionKind.drop_webseeds else []
+    actuator.webseeds = lambda a: seeds
+    actuator.apply(action(ActionKind.add, infohash, paused=True, **ADD))
+    wait_for(lambda: fields(daemon, infohash)["status"] == 0, WAIT, what="checked, stopped")
+    actuator.webseeds = lambda a: [SEED]
+    assert actuator.apply(action(kind, infohash, paused=True, **ADD)) == "no-op"
+    assert _webseeds_and_labels(daemon, infohash)[0] == seeds
+    assert fields(daemon, infohash)["status"] == 0, "still stopped"
 
 
 def test_add_webseeds_with_none_to_be_had_leaves_the_torrent(
