@@ -34,7 +34,7 @@ from controller.planner.text import names, size
 from schemas.observed import TorrentState
 from schemas.plan import ActionKind
 
-__all__ = ["CORRUPT_LIMIT", "MIN_REMAINING", "RETRY", "plan_webseeds"]
+__all__ = ["CORRUPT_LIMIT", "MIN_REMAINING", "RETRY", "RULE", "plan_webseeds"]
 
 CORRUPT_LIMIT = 48 << 20
 """Bytes thrown away before the web seeds go: three of the fleet's largest pieces (16 MiB)."""
@@ -42,6 +42,8 @@ MIN_REMAINING = 64 << 20
 """Bytes still to fetch for web seeds to be worth a re-add and a verify (one lane's worth)."""
 RETRY = timedelta(minutes=10)
 """How often a node asks its holders again for web seeds of one torrent."""
+RULE = "webseeds"
+"""What asked for these actions (``Action.rule``)."""
 
 
 def plan_webseeds(ctx: Context, ledger: Ledger) -> None:
@@ -52,16 +54,13 @@ def plan_webseeds(ctx: Context, ledger: Ledger) -> None:
             if (t.complete or t.state is TorrentState.stopped or TVA_LABEL not in t.labels
                     or ctx.item(key) is None):
                 continue  # a stopped torrent fetches nothing; what stopped it decides
-            rules = ctx.rules_by_item.get(key, [])
-            rule = rules[0] if rules else None
             if t.webseeds and t.corrupt >= CORRUPT_LIMIT:
                 ledger.act(node, ActionKind.drop_webseeds, key,
                            f"{size(t.corrupt)} of {t.name} failed Transmission's hash check while "
                            f"it listed {t.webseeds} web seed(s): a holder serves bad bytes; {node} "
                            f"fetches it over the peer path alone (Transmission bans a peer that "
                            f"sends bad pieces), keeping and verifying what it has",
-                           params=_params(ctx, node, key, t.labels),
-                           rule=rule)
+                           params=_params(ctx, node, key, t.labels), rule=RULE)
             elif not t.webseeds and _worth_seeding(ctx, node, key):
                 holders = [s["node"] for s in sources(ctx, node, key) if s["complete"]]
                 if not holders:
@@ -72,7 +71,7 @@ def plan_webseeds(ctx: Context, ledger: Ledger) -> None:
                            f"{names(holders)} {'holds' if len(holders) == 1 else 'hold'} it "
                            f"complete now: {node} adds it again with their web seeds, keeping and "
                            f"verifying what it has",
-                           params=_params(ctx, node, key, t.labels), rule=rule)
+                           params=_params(ctx, node, key, t.labels), rule=RULE)
 
 
 def _worth_seeding(ctx: Context, node: str, key: str) -> bool:

@@ -74,6 +74,7 @@ def torrent(i: int, node: str, pct: float = 1.0, rate: int = 0) -> TorrentStatus
         percent_done=pct, state=TorrentState.seeding if pct >= 1 else TorrentState.downloading,
         labels=["tva"], download_dir=f"/srv/{node}", rate_download=rate,
         peers_connected=2 if rate else 0, last_activity=NOW,
+        webseeds=0 if pct >= 1 else 3,  # a fetch from the fleet is added with its holders' web seeds
         trackers=[TrackerResult(announce=f"http://{node}.lan:8700/announce/{TRACKER_TOKEN}")],
     )
 
