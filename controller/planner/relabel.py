@@ -33,4 +33,5 @@ def plan_relabel(ctx: Context, ledger: Ledger) -> None:
             ledger.act(node, ActionKind.set_labels, key,
                        f"{node} added {t.name} (journal) but it has lost tva's labels (a crash of "
                        f"Transmission before it saved them?): set {', '.join(want)} again",
-                       params={"labels_add": want}, rule=rules[0] if rules else None)
+                       params={"labels_add": want},
+                       rule=f"custody/{rules[0]}" if rules else None)

@@ -67,6 +67,8 @@ def test_case(path: Path, tmp_path: Path) -> None:
             assert fragment in action.reason, f"{aid}: {fragment!r} not in {action.reason!r}"
         if "relies_on" in exp:
             assert action.relies_on == sorted(exp["relies_on"])
+        if "rule" in exp:
+            assert action.rule == exp["rule"], f"{aid}: rule {action.rule!r}"
         for k, v in (exp.get("params") or {}).items():
             assert action.params.get(k) == v, f"{aid}: params[{k}] = {action.params.get(k)!r}"
     for absent in expect.get("absent", []):
