@@ -31,7 +31,7 @@ from controller.planner.labels import TVA_LABEL
 from controller.planner.ledger import Ledger
 from controller.planner.placement import add_params
 from controller.planner.text import names, size
-from schemas.observed import TorrentState
+from schemas.observed import TorrentState, TorrentStatus
 from schemas.plan import ActionKind
 
 __all__ = ["CORRUPT_LIMIT", "MIN_REMAINING", "RETRY", "RULE", "plan_webseeds"]
@@ -55,34 +55,34 @@ def plan_webseeds(ctx: Context, ledger: Ledger) -> None:
                     or ctx.item(key) is None):
                 continue  # a stopped torrent fetches nothing; what stopped it decides
             if t.webseeds and t.corrupt >= CORRUPT_LIMIT:
-                ledger.act(node, ActionKind.drop_webseeds, key,
-                           f"{size(t.corrupt)} of {t.name} failed Transmission's hash check while "
-                           f"it listed {t.webseeds} web seed(s): a holder serves bad bytes; {node} "
-                           f"fetches it over the peer path alone (Transmission bans a peer that "
-                           f"sends bad pieces), keeping and verifying what it has",
-                           params=_params(ctx, node, key, t.labels), rule=RULE)
-            elif not t.webseeds and _worth_seeding(ctx, node, key):
-                holders = [s["node"] for s in sources(ctx, node, key) if s["complete"]]
-                if not holders:
-                    continue
+                kind = ActionKind.drop_webseeds
+                why = (f"{size(t.corrupt)} of {t.name} failed Transmission's hash check while it "
+                       f"listed {t.webseeds} web seed(s): a holder serves bad bytes; {node} "
+                       f"fetches it over the peer path alone (Transmission bans a peer that sends "
+                       f"bad pieces), keeping and verifying what it has")
+            elif not t.webseeds and (holders := _new_holders(ctx, node, key, t)):
+                kind = ActionKind.add_webseeds
                 left = int(t.size * (1 - t.percent_done))
-                ledger.act(node, ActionKind.add_webseeds, key,
-                           f"{t.name} on {node} has no web seed and {size(left)} still to fetch; "
-                           f"{names(holders)} {'holds' if len(holders) == 1 else 'hold'} it "
-                           f"complete now: {node} adds it again with their web seeds, keeping and "
-                           f"verifying what it has",
-                           params=_params(ctx, node, key, t.labels), rule=RULE)
+                why = (f"{t.name} on {node} has no web seed and {size(left)} still to fetch; "
+                       f"{names(holders)} {'holds' if len(holders) == 1 else 'hold'} it complete "
+                       f"now: {node} adds it again with their web seeds, keeping and verifying "
+                       f"what it has")
+            else:
+                continue
+            ledger.act(node, kind, key, why, params=_params(ctx, node, key, t.labels), rule=RULE)
 
 
-def _worth_seeding(ctx: Context, node: str, key: str) -> bool:
-    t = ctx.nodes[node].torrents[key]
+def _new_holders(ctx: Context, node: str, key: str, t: TorrentStatus) -> list[str]:
+    """The live holders whose web seeds a torrent without any should get now (none: not now)."""
     if t.state is not TorrentState.downloading or t.size * (1 - t.percent_done) < MIN_REMAINING:
-        return False
+        return []
     journal = ctx.journal
     if journal.last_tried(node, ActionKind.drop_webseeds, key) is not None:
-        return False  # its web seeds served bad bytes once: the peer path it is
+        return []  # its web seeds served bad bytes once: the peer path it is
     last = journal.last_tried(node, ActionKind.add_webseeds, key)
-    return last is None or ctx.now - last >= RETRY
+    if last is not None and ctx.now - last < RETRY:
+        return []
+    return [s["node"] for s in sources(ctx, node, key) if s["complete"]]
 
 
 def _params(ctx: Context, node: str, key: str, labels: list[str]) -> dict[str, object]:
