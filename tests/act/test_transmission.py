@@ -46,7 +46,7 @@ def actuator(daemon: TransmissionDaemon) -> TransmissionActuator:
 
 def fields(daemon: TransmissionDaemon, infohash: str) -> dict[str, object]:
     found = daemon.client().get_torrents([infohash], arguments=[
-        "hashString", "labels", "status", "trackers", "percentDone", "downloadDir"])
+        "hashString", "labels", "status", "trackers", "percentDone", "downloadDir", "webseeds"])
     return dict(found[0].fields) if found else {}
 
 
@@ -162,38 +162,34 @@ def test_remove_torrent_keeps_the_data_and_remove_data_does_not(
     assert actuator.apply(action(ActionKind.remove_data, gone_hash)) == "no-op"
 
 
-def _half_there(daemon: TransmissionDaemon, tmp_path: Path) -> tuple[Path, str]:
-    """A torrent of four pieces whose first two are already in the download dir."""
+SEED = "http://127.0.0.1:9/v1/seed/lane"
+LABELS = ["tva", "tva:custody/films"]
+
+
+def _added_half_there(daemon: TransmissionDaemon, actuator: TransmissionActuator, tmp_path: Path,
+                      seeds: list[str], *, paused: bool = False) -> str:
+    """A torrent of four pieces, the first two already in the download dir, added with
+    ``seeds`` as its web seeds; from then on the holders hand out ``SEED``."""
     torrent, infohash, data = make_payload_torrent(tmp_path / "payload", 16 << 20)
     (Path(daemon.download_dir) / data.name).write_bytes(data.read_bytes()[: 8 << 20])
-    return torrent, infohash
-
-
-def _webseeds_and_labels(daemon: TransmissionDaemon, infohash: str) -> tuple[list[str], list[str]]:
-    got = daemon.client().get_torrents([infohash], arguments=[
-        "hashString", "webseeds", "labels"])[0].fields
-    return list(got["webseeds"]), sorted(got["labels"])
-
-
-SEED = "http://127.0.0.1:9/v1/seed/lane"
-ADD = {"labels": ["tva", "tva:custody/films"]}
+    actuator.metainfo = lambda a: torrent.read_bytes()
+    actuator.webseeds = lambda a: seeds
+    assert actuator.apply(action(ActionKind.add, infohash, labels=LABELS, paused=paused)) == "done"
+    assert fields(daemon, infohash)["webseeds"] == seeds
+    actuator.webseeds = lambda a: [SEED]
+    return infohash
 
 
 @pytest.mark.parametrize("kind", [ActionKind.drop_webseeds, ActionKind.add_webseeds])
 def test_webseeds_dropped_or_added_keep_labels_and_the_data_there(
     daemon: TransmissionDaemon, actuator: TransmissionActuator, tmp_path: Path, kind: ActionKind
 ) -> None:
-    torrent, infohash = _half_there(daemon, tmp_path)
-    actuator.metainfo = lambda a: torrent.read_bytes()
     before, after = ([SEED], []) if kind is ActionKind.drop_webseeds else ([], [SEED])
-    actuator.webseeds = lambda a: before
-    assert actuator.apply(action(ActionKind.add, infohash, **ADD)) == "done"
-    assert _webseeds_and_labels(daemon, infohash)[0] == before
-
-    actuator.webseeds = lambda a: [SEED]  # what the holders hand out now
-    again = action(kind, infohash, **ADD)
+    infohash = _added_half_there(daemon, actuator, tmp_path, before)
+    again = action(kind, infohash, labels=LABELS)
     assert actuator.apply(again) == "done"
-    assert _webseeds_and_labels(daemon, infohash) == (after, ["tva", "tva:custody/films"])
+    got = fields(daemon, infohash)
+    assert got["webseeds"] == after and sorted(got["labels"]) == LABELS  # type: ignore[call-overload]
     # the half already there is verified and kept, not fetched again
     wait_for(lambda: 0.4 < float(fields(daemon, infohash)["percentDone"]) < 1,  # type: ignore[arg-type]
              WAIT, what="the data in place verified")
@@ -204,26 +200,21 @@ def test_webseeds_dropped_or_added_keep_labels_and_the_data_there(
 def test_a_stopped_torrent_keeps_its_web_seeds(
     daemon: TransmissionDaemon, actuator: TransmissionActuator, tmp_path: Path, kind: ActionKind
 ) -> None:
-    torrent, infohash = _half_there(daemon, tmp_path)
-    actuator.metainfo = lambda a: torrent.read_bytes()
     seeds = [SEED] if kind is ActionKind.drop_webseeds else []
-    actuator.webseeds = lambda a: seeds
-    actuator.apply(action(ActionKind.add, infohash, paused=True, **ADD))
+    infohash = _added_half_there(daemon, actuator, tmp_path, seeds, paused=True)
     wait_for(lambda: fields(daemon, infohash)["status"] == 0, WAIT, what="checked, stopped")
-    actuator.webseeds = lambda a: [SEED]
-    assert actuator.apply(action(kind, infohash, paused=True, **ADD)) == "no-op"
-    assert _webseeds_and_labels(daemon, infohash)[0] == seeds
+    assert actuator.apply(action(kind, infohash, labels=LABELS, paused=True)) == "no-op"
+    assert fields(daemon, infohash)["webseeds"] == seeds
     assert fields(daemon, infohash)["status"] == 0, "still stopped"
 
 
 def test_add_webseeds_with_none_to_be_had_leaves_the_torrent(
     daemon: TransmissionDaemon, actuator: TransmissionActuator, tmp_path: Path
 ) -> None:
-    torrent, infohash = _half_there(daemon, tmp_path)
-    actuator.metainfo = lambda a: torrent.read_bytes()
-    actuator.apply(action(ActionKind.add, infohash, **ADD))
+    infohash = _added_half_there(daemon, actuator, tmp_path, [])
+    actuator.webseeds = None  # no holder hands one out
     added = daemon.client().get_torrents([infohash], arguments=["hashString", "addedDate"])
-    assert actuator.apply(action(ActionKind.add_webseeds, infohash, **ADD)) == "no-op"
+    assert actuator.apply(action(ActionKind.add_webseeds, infohash, labels=LABELS)) == "no-op"
     assert daemon.client().get_torrents([infohash], arguments=["hashString", "addedDate"])[0] \
         .fields["addedDate"] == added[0].fields["addedDate"]
 
