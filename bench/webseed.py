@@ -186,25 +186,19 @@ def one_run(root: Path, meta: bytes, infohash: str, size_mib: int, spec: str,
             while client.get_torrents([infohash], arguments=["haveValid"])[0].fields[
                     "haveValid"] < size_mib << 20:
                 time.sleep(0.02)
-            end = time.monotonic()
-            rate, copy_rate = size_mib / (end - first), size_mib / copy
-            return {"run": spec, "version": version, "settings": settings,
-                    "copy_mibs": round(copy_rate, 1), "mibs": round(rate, 1),
-                    "ratio": round(rate / copy_rate, 2),
-                    "transmission_cpu": round(cpu_seconds(daemon.process.pid) - tr0, 2),  # type: ignore[union-attr]
-                    "server_cpu": round(cpu_seconds(server.pid) - sv0, 2)}
-        client.add_torrent(with_webseeds(meta, [f"{base}/{i}/" for i in range(int(lanes))]),
-                           download_dir=str(daemon.download_dir))
-        while True:
-            try:
-                done = client.get_torrents([infohash], arguments=["hashString", "percentDone"])[0]
-            except Exception:  # no answer for 60 s: the hang
-                return {"run": spec, "version": version, "settings": settings, "hung": True}
-            if first is None and done.fields["percentDone"] > 0:
-                first = time.monotonic()
-            if done.fields["percentDone"] >= 1:
-                break
-            time.sleep(0.05)
+        else:
+            client.add_torrent(with_webseeds(meta, [f"{base}/{i}/" for i in range(int(lanes))]),
+                               download_dir=str(daemon.download_dir))
+            while True:
+                try:
+                    done = client.get_torrents([infohash], arguments=["hashString", "percentDone"])[0]
+                except Exception:  # no answer for 60 s: the hang
+                    return {"run": spec, "version": version, "settings": settings, "hung": True}
+                if first is None and done.fields["percentDone"] > 0:
+                    first = time.monotonic()
+                if done.fields["percentDone"] >= 1:
+                    break
+                time.sleep(0.05)
         end = time.monotonic()
         assert first is not None
         rate, copy_rate = size_mib / (end - first), size_mib / copy
